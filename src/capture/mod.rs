@@ -1,0 +1,140 @@
+//! Capture: the only module that reads capture files (and, later, touches libpcap).
+//!
+//! What I own: turning an input (a path, `-` for stdin) into a stream of [`Frame`]s, each with
+//! its timestamp, wire length, link type and captured bytes, plus record-level anomaly flags.
+//! Classic pcap (µs and ns, both byte orders, Kuznetzov's modified format) and pcapng (several
+//! sections and interfaces, each packet with its own interface's link type) are read by our own
+//! zero-copy reader, because libpcap refuses pcapng files whose interfaces differ in link type.
+//!
+//! What I must not do: decode packet headers, keep a frame past the next call, allocate per
+//! packet, or read the wall clock. A damaged file is not EOF: the first error ends the input and
+//! is reported with the packet number and byte offset, and no further record is trusted.
+
+mod reader;
+
+pub use reader::*;
+
+use std::fmt;
+
+/// A LINKTYPE_ value (tcpdump.org/linktypes.html), already masked of FCS bits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Linktype(pub u32);
+
+impl Linktype {
+    /// BSD loopback: a 4-byte address family in the host byte order of the capturing machine.
+    pub const NULL: Self = Self(0);
+    pub const ETHERNET: Self = Self(1);
+    /// DLT_RAW as written by some BSDs (12) and by OpenBSD (14); both are raw IP.
+    pub const RAW_DLT12: Self = Self(12);
+    pub const RAW_DLT14: Self = Self(14);
+    pub const RAW: Self = Self(101);
+    /// OpenBSD loopback: like NULL but the family is always big-endian.
+    pub const LOOP: Self = Self(108);
+    pub const LINUX_SLL: Self = Self(113);
+    pub const IPV4: Self = Self(228);
+    pub const IPV6: Self = Self(229);
+    pub const LINUX_SLL2: Self = Self(276);
+
+    /// Whether the decoder knows this link type.
+    #[must_use]
+    pub fn is_supported(self) -> bool {
+        matches!(
+            self,
+            Self::NULL
+                | Self::ETHERNET
+                | Self::RAW_DLT12
+                | Self::RAW_DLT14
+                | Self::RAW
+                | Self::LOOP
+                | Self::LINUX_SLL
+                | Self::IPV4
+                | Self::IPV6
+                | Self::LINUX_SLL2
+        )
+    }
+
+    /// The short name tcpdump and tshark use, or `None` for types we do not name.
+    #[must_use]
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "NULL",
+            1 => "EN10MB",
+            12 | 14 | 101 => "RAW",
+            108 => "LOOP",
+            113 => "LINUX_SLL",
+            147..=162 => "USER",
+            228 => "IPV4",
+            229 => "IPV6",
+            276 => "LINUX_SLL2",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Linktype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.name()) {
+            (n @ 147..=162, _) => write!(f, "{n} (USER{})", n - 147),
+            (n, Some(name)) => write!(f, "{n} ({name})"),
+            (n, None) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Packet time in nanoseconds since the Unix epoch. Capture files store unsigned seconds, so
+/// this never goes below zero; values that do not fit saturate and are flagged.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+    #[must_use]
+    pub fn from_parts(secs: u64, nanos: u64) -> Self {
+        Self(secs.saturating_mul(Self::NANOS_PER_SEC).saturating_add(nanos))
+    }
+
+    /// Seconds since the epoch as a float, for reports.
+    #[must_use]
+    #[expect(clippy::cast_precision_loss, reason = "report value; ns precision is not needed")]
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+/// Anomalies of a capture record (not of the packet inside it). A set of bits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct RecordFlags(pub u8);
+
+impl RecordFlags {
+    /// The record's original length is smaller than its captured length.
+    pub const LEN_LT_CAPLEN: Self = Self(1);
+    /// The original length is above 262,144 bytes (libpcap's maximum snaplen).
+    pub const LEN_IMPLAUSIBLE: Self = Self(1 << 1);
+    /// The fraction of a second was out of range (µs ≥ 10⁶, ns ≥ 10⁹) and was carried over,
+    /// or the timestamp did not fit.
+    pub const BAD_TIMESTAMP: Self = Self(1 << 2);
+    /// The record held more bytes than the file's snaplen; they were cut to it, as libpcap does.
+    pub const CLIPPED_TO_SNAPLEN: Self = Self(1 << 3);
+
+    #[must_use]
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn insert(&mut self, other: Self) {
+        self.0 |= other.0;
+    }
+}
+
+/// One captured packet as the reader hands it over. Borrowed: valid until the next read.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub ts: Timestamp,
+    /// The packet's length on the wire (the record's original length, tshark's `frame.len`).
+    pub wire_len: u32,
+    pub linktype: Linktype,
+    /// The captured bytes (`frame.cap_len` of them).
+    pub data: &'a [u8],
+    pub flags: RecordFlags,
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the pcap/pcapng reader is being written.

@@ -1,0 +1,2 @@
+//! flowtag: which Windows 2000 services does this traffic belong to?
+pub mod capture;
