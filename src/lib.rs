@@ -1,2 +1,36 @@
 //! flowtag: which Windows 2000 services does this traffic belong to?
+//!
+//! A passive classifier. It reads capture files, decodes link, IP and TCP/UDP headers, follows
+//! bidirectional flows, tags each flow with its likely service from a flat port-indexed table
+//! (the Windows 2000 port list in `data/`, amended where it is wrong for real traffic), and
+//! keeps per-service counters and distributions. Every packet read is counted exactly once:
+//! in a service row, an unknown-port row, other IP, non-IP, or a named skip reason.
+//!
+//! ```text
+//! capture ──Frame{ts, wire_len, linktype, &[u8]}──▶ decode ──Decoded{addrs, ports, flags}──▶ flow
+//!  (reads pcap/pcapng; the                       (the only module that                    │
+//!   only module that touches libpcap)             imports etherparse)                     ▼
+//! output ◀── report (sorted plain data) ◀── stats (dense counters + histograms) ◀── services
+//!  table / json / csv / flows                                         (port → service, the rule)
+//! ```
+//!
+//! - [`capture`]: inputs to [`capture::Frame`]s; BPF filters (libpcap).
+//! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
+//! - [`services`]: the table (built at compile time) and the rule that picks the server side.
+//! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction.
+//! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
+//! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
+//! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
+//! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes).
+
+pub mod app;
 pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod report;
+pub mod services;
+pub mod stats;

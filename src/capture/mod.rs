@@ -10,8 +10,10 @@
 //! packet, or read the wall clock. A damaged file is not EOF: the first error ends the input and
 //! is reported with the packet number and byte offset, and no further record is trusted.
 
+mod filter;
 mod reader;
 
+pub use filter::{Filter, FilterError};
 pub use reader::*;
 
 use std::fmt;
@@ -24,7 +26,7 @@ impl Linktype {
     /// BSD loopback: a 4-byte address family in the host byte order of the capturing machine.
     pub const NULL: Self = Self(0);
     pub const ETHERNET: Self = Self(1);
-    /// DLT_RAW as written by some BSDs (12) and by OpenBSD (14); both are raw IP.
+    /// `DLT_RAW` as written by some BSDs (12) and by OpenBSD (14); both are raw IP.
     pub const RAW_DLT12: Self = Self(12);
     pub const RAW_DLT14: Self = Self(14);
     pub const RAW: Self = Self(101);
@@ -91,12 +93,18 @@ impl Timestamp {
 
     #[must_use]
     pub fn from_parts(secs: u64, nanos: u64) -> Self {
-        Self(secs.saturating_mul(Self::NANOS_PER_SEC).saturating_add(nanos))
+        Self(
+            secs.saturating_mul(Self::NANOS_PER_SEC)
+                .saturating_add(nanos),
+        )
     }
 
     /// Seconds since the epoch as a float, for reports.
     #[must_use]
-    #[expect(clippy::cast_precision_loss, reason = "report value; ns precision is not needed")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "report value; ns precision is not needed"
+    )]
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9
     }

@@ -1,0 +1,102 @@
+//! Command-line types (clap) only. `config` turns them into a validated `Config`; no clap type
+//! travels past it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Which Windows 2000 services does this traffic belong to?
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowtag",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Classify capture files (pcap, pcapng; `-` reads stdin) by Windows 2000 service.
+    Read(ReadArgs),
+    /// Print the service table, or what the given ports map to.
+    Services(ServicesArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A summary for people.
+    Table,
+    /// One JSON document (keys in the README).
+    Json,
+    /// One CSV row per service row, unknown port and other category.
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// Capture files, read in order as one stream; `-` is stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Write the report to PATH (atomically: a temporary file renamed into place).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Write one record per flow to PATH as flows end: JSON lines, or CSV if PATH ends in .csv.
+    #[arg(long, value_name = "PATH")]
+    pub flows: Option<PathBuf>,
+
+    /// Only count packets that match this BPF expression (libpcap syntax, as tcpdump).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Use this service table instead of the embedded Windows 2000 one (TSV, see README).
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+
+    /// Idle timeout of TCP flows, in seconds of packet time.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tcp_timeout: u64,
+
+    /// Idle timeout of UDP flows, in seconds of packet time.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub udp_timeout: u64,
+
+    /// Idle timeout of flows of other IP protocols, in seconds of packet time.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub other_timeout: u64,
+
+    /// Most flows held at once; the longest-idle flow is evicted beyond it (memory stays bounded).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_flows: u64,
+
+    /// Unknown server ports shown in the table report.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// Never show the progress bar (it is only shown on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServicesArgs {
+    /// Ports to look up (TCP and UDP); none prints the whole table.
+    #[arg(value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Print the seed document's table exactly as written, without amendments.
+    #[arg(long, conflicts_with = "table")]
+    pub seed_only: bool,
+
+    /// Use this service table instead of the embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+}

@@ -1,0 +1,701 @@
+//! Decode: the only module that reads packet headers (and the only one that imports etherparse).
+//!
+//! What I own: turning one [`Frame`] into a small `Copy` [`Decoded`] value: the IP addresses,
+//! transport, ports and TCP flags of the outermost IP header, the VLAN id, fragment position,
+//! and the anomaly tags, or exactly one named [`Skip`] reason when the packet is malformed.
+//! Link layers: Ethernet with any mix of 802.1Q/802.1ad/QinQ tags (up to [`MAX_VLAN_TAGS`]),
+//! MPLS label stacks, PPPoE sessions, Linux SLL and SLL2, raw IP (LINKTYPE 101, 228, 229 and
+//! DLT 12/14), BSD NULL and LOOP. Tunnels (GRE, VXLAN, IP-in-IP) are not opened: a packet
+//! counts under its outer header, as tshark's `outer` view in the corpus does.
+//!
+//! What I must not do: allocate, keep state between packets, or trust a length field.
+//! Every read of wire bytes is bounds-checked; a short header is a [`Skip`], never a panic.
+//!
+//! etherparse does the checked IPv4 and IPv6 header views and names the EtherTypes and IP
+//! numbers. The link layers, the
+//! IPv6 extension walk and the TCP/UDP port reads are ours, because etherparse stops after three VLAN tags, gives no
+//! transport for a first fragment, and rejects headers cut by the snaplen (CATALOGUE.md §1).
+
+use crate::capture::{Frame, Linktype, RecordFlags};
+use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice};
+
+/// VLAN tags we walk before calling a frame `vlan_too_deep`. tcpdump decodes ten; a frame of
+/// fifty tags with no payload (a tag loop) must stop in constant time.
+pub const MAX_VLAN_TAGS: usize = 16;
+/// MPLS labels we walk before giving up.
+pub const MAX_MPLS_LABELS: usize = 16;
+/// IPv6 extension headers we walk before calling the chain `ipv6_ext_bad`.
+pub const MAX_IPV6_EXTENSIONS: usize = 16;
+
+/// Why a packet could not be attributed: exactly one per malformed packet (CATALOGUE.md §3.3).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Skip {
+    TruncatedLink,
+    L3Truncated,
+    VlanTooDeep,
+    IpBadVersion,
+    Ipv4BadIhl,
+    IpLenInconsistent,
+    Ipv6ExtBad,
+    L4Truncated,
+    TcpBadDoff,
+    /// A capture record with no captured bytes (caplen 0).
+    PcapRecordBad,
+    UnsupportedLinktype,
+    /// A non-first IP fragment whose first fragment was not seen (decided in `flow`).
+    FragmentOrphan,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 12] = [
+        Skip::TruncatedLink,
+        Skip::L3Truncated,
+        Skip::VlanTooDeep,
+        Skip::IpBadVersion,
+        Skip::Ipv4BadIhl,
+        Skip::IpLenInconsistent,
+        Skip::Ipv6ExtBad,
+        Skip::L4Truncated,
+        Skip::TcpBadDoff,
+        Skip::PcapRecordBad,
+        Skip::UnsupportedLinktype,
+        Skip::FragmentOrphan,
+    ];
+
+    /// The reason's name in reports (Zeek/Suricata-style).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::TruncatedLink => "truncated_link",
+            Skip::L3Truncated => "l3_truncated",
+            Skip::VlanTooDeep => "vlan_too_deep",
+            Skip::IpBadVersion => "ip_bad_version",
+            Skip::Ipv4BadIhl => "ipv4_bad_ihl",
+            Skip::IpLenInconsistent => "ip_len_inconsistent",
+            Skip::Ipv6ExtBad => "ipv6_ext_bad",
+            Skip::L4Truncated => "l4_truncated",
+            Skip::TcpBadDoff => "tcp_bad_doff",
+            Skip::PcapRecordBad => "pcap_record_bad",
+            Skip::UnsupportedLinktype => "unsupported_linktype",
+            Skip::FragmentOrphan => "fragment_orphan",
+        }
+    }
+
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Secondary tags that do not change attribution (CATALOGUE.md §3.4). A set of bits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Anomalies(pub u16);
+
+impl Anomalies {
+    pub const SNAPLEN_TRUNCATED: Self = Self(1);
+    pub const UDP_BAD_LEN: Self = Self(1 << 1);
+    pub const PORT_ZERO: Self = Self(1 << 2);
+    pub const FRAGMENT_NONFIRST: Self = Self(1 << 3);
+    pub const FRAG_OVERLAP_SUSPECT: Self = Self(1 << 4);
+    pub const PCAP_LEN_LT_CAPLEN: Self = Self(1 << 5);
+    pub const PCAP_LEN_IMPLAUSIBLE: Self = Self(1 << 6);
+    pub const BAD_TIMESTAMP: Self = Self(1 << 7);
+    pub const TS_BACKWARDS: Self = Self(1 << 8);
+
+    pub const ALL: [(Self, &'static str); 9] = [
+        (Self::SNAPLEN_TRUNCATED, "snaplen_truncated"),
+        (Self::UDP_BAD_LEN, "udp_bad_len"),
+        (Self::PORT_ZERO, "port_zero"),
+        (Self::FRAGMENT_NONFIRST, "fragment_nonfirst"),
+        (Self::FRAG_OVERLAP_SUSPECT, "frag_overlap_suspect"),
+        (Self::PCAP_LEN_LT_CAPLEN, "pcap_len_lt_caplen"),
+        (Self::PCAP_LEN_IMPLAUSIBLE, "pcap_len_implausible"),
+        (Self::BAD_TIMESTAMP, "bad_timestamp"),
+        (Self::TS_BACKWARDS, "ts_backwards"),
+    ];
+
+    #[must_use]
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn insert(&mut self, other: Self) {
+        self.0 |= other.0;
+    }
+
+    /// The record-level anomalies the capture reader found.
+    #[must_use]
+    pub fn from_record(flags: RecordFlags) -> Self {
+        let mut a = Self::default();
+        if flags.contains(RecordFlags::LEN_LT_CAPLEN) {
+            a.insert(Self::PCAP_LEN_LT_CAPLEN);
+        }
+        if flags.contains(RecordFlags::LEN_IMPLAUSIBLE) {
+            a.insert(Self::PCAP_LEN_IMPLAUSIBLE);
+        }
+        if flags.contains(RecordFlags::BAD_TIMESTAMP) {
+            a.insert(Self::BAD_TIMESTAMP);
+        }
+        if flags.contains(RecordFlags::CLIPPED_TO_SNAPLEN) {
+            a.insert(Self::SNAPLEN_TRUNCATED);
+        }
+        a
+    }
+}
+
+/// An IPv4 or IPv6 address in 16 bytes; IPv4 is stored as an IPv4-mapped IPv6 address so that
+/// both families share one fixed-size flow key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
+pub struct Addr(pub [u8; 16]);
+
+impl Addr {
+    #[must_use]
+    pub fn v4(a: [u8; 4]) -> Self {
+        let mut b = [0u8; 16];
+        b[10] = 0xff;
+        b[11] = 0xff;
+        b[12..].copy_from_slice(&a);
+        Self(b)
+    }
+
+    #[must_use]
+    pub fn to_ip(self) -> std::net::IpAddr {
+        let v6 = std::net::Ipv6Addr::from(self.0);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(v6),
+        }
+    }
+}
+
+/// Where a packet sits in a fragmented IP datagram.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Fragment {
+    /// Not fragmented.
+    Whole,
+    /// Offset 0 with more fragments to come: carries the transport header.
+    First { id: u32 },
+    /// Offset > 0: no transport header; belongs to the datagram of `id`.
+    NonFirst { id: u32 },
+}
+
+/// A transport header's fields that flows and classification need.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ports {
+    pub src: u16,
+    pub dst: u16,
+}
+
+/// TCP flag bits as on the wire (byte 13 of the header).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+
+    #[must_use]
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// A SYN without ACK: the client's opening segment.
+    #[must_use]
+    pub fn is_syn(self) -> bool {
+        self.has(Self::SYN) && !self.has(Self::ACK)
+    }
+
+    #[must_use]
+    pub fn is_syn_ack(self) -> bool {
+        self.has(Self::SYN) && self.has(Self::ACK)
+    }
+}
+
+/// An IP packet as the flow table sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct IpPacket {
+    pub src: Addr,
+    pub dst: Addr,
+    /// The IP protocol of the transport (after IPv6 extension headers).
+    pub proto: u8,
+    /// Ports for TCP and UDP when the packet carries the transport header.
+    pub ports: Option<Ports>,
+    pub tcp_flags: TcpFlags,
+    /// The outermost VLAN id (0 when untagged).
+    pub vlan: u16,
+    pub fragment: Fragment,
+}
+
+/// What a frame is, after decoding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Decoded {
+    Ip(IpPacket),
+    /// A well-formed frame that carries something other than IP (ARP, LLC, PPP control...).
+    NonIp,
+    Skip(Skip),
+}
+
+/// IP protocol numbers we treat specially.
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+const ETH_HEADER: usize = 14;
+const VLAN_TAG: usize = 4;
+/// RFC 3032 §5: MPLS unicast and multicast (etherparse names neither).
+const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// BSD address families for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+const AF_INET: u32 = 2;
+const AF_INET6: [u32; 3] = [24, 28, 30];
+
+/// Decodes one frame. Adds anomaly tags to `anomalies`.
+#[must_use]
+pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
+    let data = frame.data;
+    if data.is_empty() {
+        return Decoded::Skip(Skip::PcapRecordBad);
+    }
+    // Bytes of the packet the capture did not keep: a header running past the captured bytes
+    // by no more than this was cut by the snaplen, which is harmless (CATALOGUE.md #49).
+    let cut = usize::try_from(frame.wire_len)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(data.len());
+    let net = match link(frame.linktype, data) {
+        Ok(n) => n,
+        Err(d) => return d,
+    };
+    match net.kind {
+        Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies),
+        Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Net {
+    V4,
+    V6,
+}
+
+struct NetSlice<'a> {
+    kind: Net,
+    bytes: &'a [u8],
+    vlan: u16,
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at + 2)?;
+    Some(u16::from_be_bytes([s[0], s[1]]))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Finds the network layer of a frame.
+fn link(linktype: Linktype, data: &[u8]) -> Result<NetSlice<'_>, Decoded> {
+    match linktype {
+        Linktype::ETHERNET => {
+            let ethertype = be16(data, 12).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            ethertype_payload(ethertype, &data[ETH_HEADER..], 0, false)
+        }
+        // Linux cooked capture v1: 16 bytes, protocol (an EtherType for IP) in the last two.
+        Linktype::LINUX_SLL => {
+            let proto = be16(data, 14).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            let rest = data.get(16..).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            ethertype_payload(proto, rest, 0, false)
+        }
+        // Linux cooked capture v2: 20 bytes, protocol first.
+        Linktype::LINUX_SLL2 => {
+            let rest = data.get(20..).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            let proto = be16(data, 0).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            ethertype_payload(proto, rest, 0, false)
+        }
+        Linktype::RAW | Linktype::RAW_DLT12 | Linktype::RAW_DLT14 => raw_ip(data, 0),
+        Linktype::IPV4 => Ok(NetSlice {
+            kind: Net::V4,
+            bytes: data,
+            vlan: 0,
+        }),
+        Linktype::IPV6 => Ok(NetSlice {
+            kind: Net::V6,
+            bytes: data,
+            vlan: 0,
+        }),
+        // The family is in the capturing host's byte order, which the file does not record:
+        // accept either order, as tcpdump does.
+        Linktype::NULL | Linktype::LOOP => {
+            let b = data.get(..4).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+            let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let be = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            let rest = &data[4..];
+            let family = if linktype == Linktype::LOOP {
+                be
+            } else {
+                le.min(be)
+            };
+            if family == AF_INET {
+                Ok(NetSlice {
+                    kind: Net::V4,
+                    bytes: rest,
+                    vlan: 0,
+                })
+            } else if AF_INET6.contains(&family) {
+                Ok(NetSlice {
+                    kind: Net::V6,
+                    bytes: rest,
+                    vlan: 0,
+                })
+            } else {
+                Err(Decoded::NonIp)
+            }
+        }
+        _ => Err(Decoded::Skip(Skip::UnsupportedLinktype)),
+    }
+}
+
+/// Raw IP: the version nibble says which.
+fn raw_ip(data: &[u8], vlan: u16) -> Result<NetSlice<'_>, Decoded> {
+    match data.first().map(|b| b >> 4) {
+        Some(4) => Ok(NetSlice {
+            kind: Net::V4,
+            bytes: data,
+            vlan,
+        }),
+        Some(6) => Ok(NetSlice {
+            kind: Net::V6,
+            bytes: data,
+            vlan,
+        }),
+        Some(_) => Err(Decoded::Skip(Skip::IpBadVersion)),
+        None => Err(Decoded::Skip(Skip::L3Truncated)),
+    }
+}
+
+/// Follows an EtherType through VLAN tags, MPLS labels and PPPoE to IP.
+fn ethertype_payload(
+    mut ethertype: u16,
+    mut rest: &[u8],
+    mut vlan: u16,
+    mut tagged: bool,
+) -> Result<NetSlice<'_>, Decoded> {
+    let mut tags = 0usize;
+    loop {
+        match EtherType(ethertype) {
+            EtherType::IPV4 => {
+                return Ok(NetSlice {
+                    kind: Net::V4,
+                    bytes: rest,
+                    vlan,
+                });
+            }
+            EtherType::IPV6 => {
+                return Ok(NetSlice {
+                    kind: Net::V6,
+                    bytes: rest,
+                    vlan,
+                });
+            }
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                tags += 1;
+                if tags > MAX_VLAN_TAGS {
+                    return Err(Decoded::Skip(Skip::VlanTooDeep));
+                }
+                let tci = be16(rest, 0).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+                ethertype = be16(rest, 2).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+                if !tagged {
+                    vlan = tci & 0x0fff;
+                    tagged = true;
+                }
+                rest = &rest[VLAN_TAG..];
+            }
+            EtherType(ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST) => {
+                return mpls(rest, vlan);
+            }
+            EtherType(ETHERTYPE_PPPOE_SESSION) => {
+                // RFC 2516: 6-byte PPPoE header, then the 2-byte PPP protocol.
+                let proto = be16(rest, 6).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+                let ip = &rest[8..];
+                return match proto {
+                    PPP_IPV4 => Ok(NetSlice {
+                        kind: Net::V4,
+                        bytes: ip,
+                        vlan,
+                    }),
+                    PPP_IPV6 => Ok(NetSlice {
+                        kind: Net::V6,
+                        bytes: ip,
+                        vlan,
+                    }),
+                    _ => Err(Decoded::NonIp),
+                };
+            }
+            _ => return Err(Decoded::NonIp),
+        }
+    }
+}
+
+/// RFC 3032 label stack: 4 bytes per label, bottom of stack in bit 8. What follows has no
+/// type field; IP is recognised by its version nibble (as tshark and tcpdump do).
+fn mpls(mut rest: &[u8], vlan: u16) -> Result<NetSlice<'_>, Decoded> {
+    for _ in 0..MAX_MPLS_LABELS {
+        let label = be32(rest, 0).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
+        rest = &rest[4..];
+        if label & 0x100 != 0 {
+            return match rest.first().map(|b| b >> 4) {
+                Some(4) => Ok(NetSlice {
+                    kind: Net::V4,
+                    bytes: rest,
+                    vlan,
+                }),
+                Some(6) => Ok(NetSlice {
+                    kind: Net::V6,
+                    bytes: rest,
+                    vlan,
+                }),
+                Some(_) => Err(Decoded::NonIp),
+                None => Err(Decoded::Skip(Skip::L3Truncated)),
+            };
+        }
+    }
+    Err(Decoded::Skip(Skip::TruncatedLink))
+}
+
+/// The bytes of an IP payload that belong to the packet, given what the header claims
+/// (`claimed`), what was captured (`have`) and what the snaplen cut (`cut`).
+fn payload_len(
+    claimed: usize,
+    have: usize,
+    cut: usize,
+    anomalies: &mut Anomalies,
+) -> Result<usize, Skip> {
+    if claimed <= have {
+        Ok(claimed)
+    } else if claimed - have <= cut {
+        anomalies.insert(Anomalies::SNAPLEN_TRUNCATED);
+        Ok(have)
+    } else {
+        // The header claims bytes the wire never carried: a lie, not a short capture.
+        Err(Skip::IpLenInconsistent)
+    }
+}
+
+fn ipv4(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
+    if b.len() < 20 {
+        return Decoded::Skip(if b.is_empty() || b[0] >> 4 == 4 || cut > 0 {
+            Skip::L3Truncated
+        } else {
+            Skip::IpBadVersion
+        });
+    }
+    let h = match Ipv4HeaderSlice::from_slice(b) {
+        Ok(h) => h,
+        Err(etherparse::err::ipv4::HeaderSliceError::Len(_)) => {
+            return Decoded::Skip(Skip::L3Truncated);
+        }
+        Err(etherparse::err::ipv4::HeaderSliceError::Content(e)) => {
+            return Decoded::Skip(match e {
+                etherparse::err::ipv4::HeaderError::UnexpectedVersion { .. } => Skip::IpBadVersion,
+                etherparse::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. } => {
+                    Skip::Ipv4BadIhl
+                }
+            });
+        }
+    };
+    let hlen = usize::from(h.ihl()) * 4;
+    let total = usize::from(h.total_len());
+    // Total length 0 is what TCP segmentation offload leaves in locally captured packets;
+    // Wireshark then trusts the captured length, and so do we.
+    let total = if total == 0 { b.len() } else { total };
+    if total < hlen {
+        return Decoded::Skip(Skip::IpLenInconsistent);
+    }
+    let len = match payload_len(total, b.len(), cut, anomalies) {
+        Ok(l) => l,
+        Err(s) => return Decoded::Skip(s),
+    };
+    let payload = &b[hlen..len];
+    let src = Addr::v4(h.source());
+    let dst = Addr::v4(h.destination());
+    let proto = h.protocol().0;
+    let offset = h.fragments_offset().value();
+    let fragment = if offset != 0 {
+        Fragment::NonFirst {
+            id: u32::from(h.identification()),
+        }
+    } else if h.more_fragments() {
+        Fragment::First {
+            id: u32::from(h.identification()),
+        }
+    } else {
+        Fragment::Whole
+    };
+    let cut_l4 = total.saturating_sub(len);
+    transport(src, dst, proto, payload, cut_l4, vlan, fragment, anomalies)
+}
+
+fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
+    let h = match Ipv6HeaderSlice::from_slice(b) {
+        Ok(h) => h,
+        Err(etherparse::err::ipv6::HeaderSliceError::Len(_)) => {
+            return Decoded::Skip(if b.first().is_some_and(|v| v >> 4 != 6) {
+                Skip::IpBadVersion
+            } else {
+                Skip::L3Truncated
+            });
+        }
+        Err(etherparse::err::ipv6::HeaderSliceError::Content(_)) => {
+            return Decoded::Skip(Skip::IpBadVersion);
+        }
+    };
+    let src = Addr(h.source());
+    let dst = Addr(h.destination());
+    let total = 40 + usize::from(h.payload_length());
+    // Payload length 0 means a jumbogram (RFC 2675) or offload: trust the captured bytes.
+    let total = if h.payload_length() == 0 {
+        b.len()
+    } else {
+        total
+    };
+    let len = match payload_len(total, b.len(), cut, anomalies) {
+        Ok(l) => l,
+        Err(s) => return Decoded::Skip(s),
+    };
+    let cut_l4 = total - len;
+    let mut next = h.next_header().0;
+    let mut rest = &b[40..len];
+    let mut fragment = Fragment::Whole;
+    // RFC 8200 §4: walk the extension headers to the upper-layer header.
+    for i in 0..=MAX_IPV6_EXTENSIONS {
+        if i == MAX_IPV6_EXTENSIONS {
+            return Decoded::Skip(Skip::Ipv6ExtBad);
+        }
+        let ext_len = match next {
+            // Hop-by-Hop must come first (RFC 8200 §4.3).
+            0 if i > 0 => return Decoded::Skip(Skip::Ipv6ExtBad),
+            // Hop-by-Hop, Routing, Destination Options, Mobility, HIP, Shim6: (len + 1) * 8.
+            0 | 43 | 60 | 135 | 139 | 140 => match rest.get(1) {
+                Some(&l) => (usize::from(l) + 1) * 8,
+                None => return Decoded::Skip(Skip::Ipv6ExtBad),
+            },
+            // Fragment header: 8 bytes, offset in the upper 13 bits of bytes 2-3.
+            44 => {
+                let (Some(off), Some(id)) = (be16(rest, 2), be32(rest, 4)) else {
+                    return Decoded::Skip(Skip::Ipv6ExtBad);
+                };
+                if off >> 3 != 0 {
+                    fragment = Fragment::NonFirst { id };
+                } else if off & 1 != 0 {
+                    fragment = Fragment::First { id };
+                }
+                8
+            }
+            // Authentication Header: (len + 2) * 4 (RFC 4302).
+            51 => match rest.get(1) {
+                Some(&l) => (usize::from(l) + 2) * 4,
+                None => return Decoded::Skip(Skip::Ipv6ExtBad),
+            },
+            _ => break,
+        };
+        let Some(&nh) = rest.first() else {
+            return Decoded::Skip(Skip::Ipv6ExtBad);
+        };
+        if ext_len > rest.len() {
+            return Decoded::Skip(Skip::Ipv6ExtBad);
+        }
+        rest = &rest[ext_len..];
+        next = nh;
+        if matches!(fragment, Fragment::NonFirst { .. }) {
+            break;
+        }
+    }
+    transport(src, dst, next, rest, cut_l4, vlan, fragment, anomalies)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per IP version; a struct adds noise"
+)]
+fn transport(
+    src: Addr,
+    dst: Addr,
+    proto: u8,
+    payload: &[u8],
+    cut: usize,
+    vlan: u16,
+    fragment: Fragment,
+    anomalies: &mut Anomalies,
+) -> Decoded {
+    let mut pkt = IpPacket {
+        src,
+        dst,
+        proto,
+        ports: None,
+        tcp_flags: TcpFlags(0),
+        vlan,
+        fragment,
+    };
+    if matches!(fragment, Fragment::NonFirst { .. }) {
+        anomalies.insert(Anomalies::FRAGMENT_NONFIRST);
+        return Decoded::Ip(pkt);
+    }
+    // A first fragment carries the transport header but not the whole datagram: its lengths
+    // cannot be checked against the payload.
+    let whole = matches!(fragment, Fragment::Whole);
+    match IpNumber(proto) {
+        IpNumber::TCP => match tcp(payload, cut, whole) {
+            Ok((ports, flags)) => {
+                pkt.ports = Some(ports);
+                pkt.tcp_flags = flags;
+            }
+            Err(s) => return Decoded::Skip(s),
+        },
+        IpNumber::UDP => {
+            let (Some(sp), Some(dp), Some(ulen)) =
+                (be16(payload, 0), be16(payload, 2), be16(payload, 4))
+            else {
+                return Decoded::Skip(Skip::L4Truncated);
+            };
+            let ulen = usize::from(ulen);
+            // RFC 768: length covers header and data. Ports are still the datagram's own, so a
+            // bad length is tagged but the packet is attributed (tcpdump and tshark show the ports).
+            if ulen < 8 || (whole && ulen > payload.len() + cut) {
+                anomalies.insert(Anomalies::UDP_BAD_LEN);
+            }
+            pkt.ports = Some(Ports { src: sp, dst: dp });
+        }
+        _ => return Decoded::Ip(pkt),
+    }
+    if let Some(p) = pkt.ports
+        && (p.src == 0 || p.dst == 0)
+    {
+        anomalies.insert(Anomalies::PORT_ZERO);
+    }
+    Decoded::Ip(pkt)
+}
+
+/// TCP ports and flags. A header cut by the snaplen still gives its ports and flags (tshark's
+/// ports.tsv counts such a SYN); a header the IP length itself leaves no room for is malformed.
+fn tcp(b: &[u8], cut: usize, whole: bool) -> Result<(Ports, TcpFlags), Skip> {
+    let (Some(sp), Some(dp), Some(&off), Some(&flags)) =
+        (be16(b, 0), be16(b, 2), b.get(12), b.get(13))
+    else {
+        return Err(Skip::L4Truncated);
+    };
+    let doff = usize::from(off >> 4) * 4;
+    if doff < 20 {
+        return Err(Skip::TcpBadDoff);
+    }
+    // Options cut by the snaplen are harmless; a first fragment must hold the whole header.
+    if doff > b.len() && (!whole || doff > b.len() + cut) {
+        return Err(Skip::L4Truncated);
+    }
+    Ok((Ports { src: sp, dst: dp }, TcpFlags(flags)))
+}

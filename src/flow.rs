@@ -1,0 +1,731 @@
+//! Flow: the only state that grows with traffic. Bounded, and its clock is packet time.
+//!
+//! What I own: bidirectional flows keyed by the canonical 5-tuple plus VLAN id; per flow the
+//! first and last packet time, packets and bytes each way, TCP flags, the handshake RTT, and
+//! the server side and service decided once by the rule (`services::decide`) when the flow is
+//! created. A TCP flow closes on FIN both ways or on RST and lingers [`CLOSED_LINGER`] so that
+//! its last ACKs still count in it; a SYN on its 5-tuple after that starts a new flow. Idle
+//! flows expire on packet time; when the table holds `max_flows` the longest-idle flow is
+//! evicted. Non-first IP fragments are attributed to the flow of their first fragment through
+//! a bounded fragment table.
+//!
+//! What I must not do: read the wall clock, print, or grow without bound. Every structure
+//! here has a hard cap; each timeout class keeps its flows in last-seen order in an intrusive
+//! list, so expiry and eviction look only at list heads (O(1) per packet, no table scans).
+
+use crate::capture::Timestamp;
+use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
+use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
+use hashbrown::HashMap;
+use std::collections::VecDeque;
+
+/// How long a closed TCP flow stays to collect its last ACKs and retransmitted FINs.
+pub const CLOSED_LINGER: u64 = 10 * Timestamp::NANOS_PER_SEC;
+/// Fragment table bounds: entries and time to live (packet time).
+pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
+pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
+
+const NIL: u32 = u32::MAX;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Settings of the flow table.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowConfig {
+    pub tcp_timeout: u64,
+    pub udp_timeout: u64,
+    pub other_timeout: u64,
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            tcp_timeout: 300 * Timestamp::NANOS_PER_SEC,
+            udp_timeout: 60 * Timestamp::NANOS_PER_SEC,
+            other_timeout: 60 * Timestamp::NANOS_PER_SEC,
+            max_flows: 1_000_000,
+        }
+    }
+}
+
+/// The canonical flow key: the lower (address, port) end first, so both directions match.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub lo: Addr,
+    pub hi: Addr,
+    pub lo_port: u16,
+    pub hi_port: u16,
+    pub proto: u8,
+    pub vlan: u16,
+}
+
+impl FlowKey {
+    /// The key of a packet and whether its source is the key's `lo` end.
+    #[must_use]
+    pub fn of(pkt: &IpPacket) -> (Self, bool) {
+        let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
+        let src_lo = (pkt.src, sp) <= (pkt.dst, dp);
+        let (lo, lo_port, hi, hi_port) = if src_lo {
+            (pkt.src, sp, pkt.dst, dp)
+        } else {
+            (pkt.dst, dp, pkt.src, sp)
+        };
+        (
+            Self {
+                lo,
+                hi,
+                lo_port,
+                hi_port,
+                proto: pkt.proto,
+                vlan: pkt.vlan,
+            },
+            src_lo,
+        )
+    }
+}
+
+/// Why a flow ended.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum EndReason {
+    /// FIN both ways, then the linger passed.
+    Fin,
+    /// RST, then the linger passed.
+    Rst,
+    Idle,
+    /// The table was full and this flow was the longest idle.
+    Evicted,
+    /// A new SYN reused the 5-tuple of this closed flow.
+    Reused,
+    EndOfInput,
+}
+
+impl EndReason {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Idle => "idle",
+            EndReason::Evicted => "evicted",
+            EndReason::Reused => "reused",
+            EndReason::EndOfInput => "end_of_input",
+        }
+    }
+}
+
+/// Direction index: packets to the server, packets to the client.
+pub const TO_SERVER: usize = 0;
+pub const TO_CLIENT: usize = 1;
+
+const ST_SYN: u8 = 1;
+const ST_SYNACK: u8 = 1 << 1;
+const ST_FIN_TO_SERVER: u8 = 1 << 2;
+const ST_FIN_TO_CLIENT: u8 = 1 << 3;
+const ST_RST: u8 = 1 << 4;
+
+/// A finished flow, as reports and the `--flows` file see it.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowRecord {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub proto: u8,
+    pub client: Addr,
+    pub client_port: u16,
+    pub server: Addr,
+    pub server_port: u16,
+    pub vlan: u16,
+    pub verdict: Verdict,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    /// Non-first fragments counted in this flow (tshark counts them apart).
+    pub fragments: u64,
+    state: u8,
+    pub handshake_rtt: Option<u64>,
+    pub end_reason: EndReason,
+    /// The caller's tag (its counter row).
+    pub tag: u32,
+}
+
+impl FlowRecord {
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        transport_of(self.proto)
+    }
+
+    /// The TCP state at the end, or `None` for other transports.
+    #[must_use]
+    pub fn tcp_state(&self) -> Option<&'static str> {
+        if self.proto != PROTO_TCP {
+            return None;
+        }
+        let s = self.state;
+        Some(if s & ST_RST != 0 {
+            "reset"
+        } else if s & ST_FIN_TO_SERVER != 0 && s & ST_FIN_TO_CLIENT != 0 {
+            "closed"
+        } else if s & (ST_FIN_TO_SERVER | ST_FIN_TO_CLIENT) != 0 {
+            "half_closed"
+        } else if s & ST_SYN != 0 && s & ST_SYNACK != 0 {
+            "established"
+        } else if s & ST_SYN != 0 {
+            "syn_sent"
+        } else if s & ST_SYNACK != 0 {
+            "syn_ack_seen"
+        } else {
+            "midstream"
+        })
+    }
+
+    #[must_use]
+    pub fn duration(&self) -> u64 {
+        self.end.0.saturating_sub(self.start.0)
+    }
+}
+
+/// The transport a protocol number is counted under.
+#[must_use]
+pub fn transport_of(proto: u8) -> Transport {
+    match proto {
+        PROTO_TCP => Transport::Tcp,
+        PROTO_UDP => Transport::Udp,
+        _ => Transport::Ip,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Class {
+    Tcp = 0,
+    Udp = 1,
+    Other = 2,
+    Closed = 3,
+}
+
+struct Slot {
+    key: FlowKey,
+    rec: FlowRecord,
+    /// Whether the key's `lo` end is the server.
+    server_is_lo: bool,
+    syn_ts: Option<Timestamp>,
+    last: Timestamp,
+    class: Class,
+    prev: u32,
+    next: u32,
+    /// Bumped each time the slot is freed, so fragment entries can tell a reused slot.
+    generation: u32,
+    live: bool,
+}
+
+#[derive(Clone, Copy, Default)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: Addr,
+    dst: Addr,
+    id: u32,
+    proto: u8,
+    vlan: u16,
+}
+
+#[derive(Clone, Copy)]
+struct FragEntry {
+    slot: u32,
+    generation: u32,
+    to_server: bool,
+    tag: u32,
+    born: Timestamp,
+}
+
+/// What the table did with one packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Seen {
+    /// Counted in a flow; `created` when this packet started it (the caller then sets the tag).
+    Flow {
+        slot: u32,
+        to_server: bool,
+        created: bool,
+        tag: u32,
+    },
+    /// A non-first fragment whose flow has ended: counted under the flow's tag only.
+    Tag { tag: u32, to_server: bool },
+    /// A non-first fragment whose first fragment was never seen.
+    Orphan,
+}
+
+/// Counters the table keeps about itself.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct FlowCounters {
+    pub created: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub fragments_attributed: u64,
+    pub fragment_orphans: u64,
+    pub fragment_overlaps: u64,
+    pub fragment_entries_dropped: u64,
+}
+
+/// The flow table.
+pub struct FlowTable<'t> {
+    table: &'t ServiceTable,
+    cfg: FlowConfig,
+    index: FastMap<FlowKey, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    lists: [List; 4],
+    frags: FastMap<FragKey, FragEntry>,
+    frag_order: VecDeque<(FragKey, Timestamp)>,
+    now: Timestamp,
+    ended: Vec<FlowRecord>,
+    pub counters: FlowCounters,
+}
+
+impl<'t> FlowTable<'t> {
+    #[must_use]
+    pub fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
+        let cap = cfg.max_flows.min(65_536);
+        Self {
+            table,
+            cfg,
+            index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
+            slots: Vec::with_capacity(cap),
+            free: Vec::new(),
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; 4],
+            frags: FastMap::default(),
+            frag_order: VecDeque::new(),
+            now: Timestamp(0),
+            ended: Vec::new(),
+            counters: FlowCounters::default(),
+        }
+    }
+
+    /// Flows currently held.
+    #[must_use]
+    pub fn active(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The packet clock: the latest packet time seen.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Advances the packet clock and expires idle flows. Returns false if `ts` went backwards.
+    pub fn advance(&mut self, ts: Timestamp) -> bool {
+        if ts < self.now {
+            return false;
+        }
+        self.now = ts;
+        for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
+            let timeout = self.timeout(class);
+            loop {
+                let head = self.lists[class as usize].head;
+                if head == NIL {
+                    break;
+                }
+                let s = &self.slots[head as usize];
+                if s.last.0.saturating_add(timeout) >= ts.0 {
+                    break;
+                }
+                let reason = self.closed_reason(head).unwrap_or(EndReason::Idle);
+                self.end(head, reason);
+                self.counters.expired += 1;
+            }
+        }
+        while let Some(&(key, born)) = self.frag_order.front() {
+            if born.0.saturating_add(FRAGMENT_TTL) >= ts.0 {
+                break;
+            }
+            self.frag_order.pop_front();
+            if self.frags.get(&key).is_some_and(|e| e.born == born) {
+                self.frags.remove(&key);
+            }
+        }
+        true
+    }
+
+    fn timeout(&self, class: Class) -> u64 {
+        match class {
+            Class::Tcp => self.cfg.tcp_timeout,
+            Class::Udp => self.cfg.udp_timeout,
+            Class::Other => self.cfg.other_timeout,
+            Class::Closed => CLOSED_LINGER.min(self.cfg.tcp_timeout),
+        }
+    }
+
+    fn closed_reason(&self, slot: u32) -> Option<EndReason> {
+        let st = self.slots[slot as usize].rec.state;
+        if st & ST_RST != 0 {
+            Some(EndReason::Rst)
+        } else if st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0 {
+            Some(EndReason::Fin)
+        } else {
+            None
+        }
+    }
+
+    /// Counts one packet. Call [`advance`](Self::advance) first.
+    pub fn observe(&mut self, pkt: &IpPacket, ts: Timestamp, wire_len: u32) -> Seen {
+        match pkt.fragment {
+            Fragment::NonFirst { id } => return self.fragment(pkt, id, wire_len),
+            // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
+            // #63): it belongs to the first one's flow, never to a second service.
+            Fragment::First { id } if self.is_fragment_overlap(pkt) => {
+                self.counters.fragment_overlaps += 1;
+                return self.fragment(pkt, id, wire_len);
+            }
+            _ => {}
+        }
+        let (key, src_lo) = FlowKey::of(pkt);
+        let syn = pkt.proto == PROTO_TCP && pkt.tcp_flags.is_syn();
+        let (slot, created) = match self.index.get(&key) {
+            Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
+                self.end(slot, EndReason::Reused);
+                (self.create(key, src_lo, pkt, ts), true)
+            }
+            Some(&slot) => (slot, false),
+            None => (self.create(key, src_lo, pkt, ts), true),
+        };
+        let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
+        let s = &self.slots[slot as usize];
+        let generation = s.generation;
+        let tag = s.rec.tag;
+        if let Fragment::First { id } = pkt.fragment {
+            let fk = FragKey {
+                src: pkt.src,
+                dst: pkt.dst,
+                id,
+                proto: pkt.proto,
+                vlan: pkt.vlan,
+            };
+            self.remember_fragment(
+                fk,
+                FragEntry {
+                    slot,
+                    generation,
+                    to_server,
+                    tag,
+                    born: ts,
+                },
+            );
+        }
+        Seen::Flow {
+            slot,
+            to_server,
+            created,
+            tag,
+        }
+    }
+
+    /// Sets the caller's tag of a flow just created.
+    pub fn set_tag(&mut self, slot: u32, tag: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.rec.tag = tag;
+        }
+    }
+
+    /// The verdict of a live flow.
+    #[must_use]
+    pub fn verdict(&self, slot: u32) -> Option<Verdict> {
+        self.slots
+            .get(slot as usize)
+            .filter(|s| s.live)
+            .map(|s| s.rec.verdict)
+    }
+
+    /// Records that ended since the last call.
+    pub fn drain_ended(&mut self) -> std::vec::Drain<'_, FlowRecord> {
+        self.ended.drain(..)
+    }
+
+    /// Whether ended records are waiting.
+    #[must_use]
+    pub fn has_ended(&self) -> bool {
+        !self.ended.is_empty()
+    }
+
+    /// Ends every flow (end of input), oldest first by start time for a stable order.
+    pub fn finish(&mut self) {
+        let mut live: Vec<u32> = self.index.values().copied().collect();
+        live.sort_by_key(|&i| {
+            let s = &self.slots[i as usize];
+            (s.rec.start, s.key)
+        });
+        for i in live {
+            let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
+            self.end(i, reason);
+        }
+        self.frags.clear();
+        self.frag_order.clear();
+    }
+
+    fn fragment(&mut self, pkt: &IpPacket, id: u32, wire_len: u32) -> Seen {
+        let fk = FragKey {
+            src: pkt.src,
+            dst: pkt.dst,
+            id,
+            proto: pkt.proto,
+            vlan: pkt.vlan,
+        };
+        let Some(&e) = self.frags.get(&fk) else {
+            self.counters.fragment_orphans += 1;
+            return Seen::Orphan;
+        };
+        self.counters.fragments_attributed += 1;
+        let live = self
+            .slots
+            .get(e.slot as usize)
+            .is_some_and(|s| s.live && s.generation == e.generation);
+        if !live {
+            return Seen::Tag {
+                tag: e.tag,
+                to_server: e.to_server,
+            };
+        }
+        let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
+        let s = &mut self.slots[e.slot as usize];
+        s.rec.packets[dir] += 1;
+        s.rec.bytes[dir] += u64::from(wire_len);
+        s.rec.fragments += 1;
+        Seen::Flow {
+            slot: e.slot,
+            to_server: e.to_server,
+            created: false,
+            tag: e.tag,
+        }
+    }
+
+    fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
+        if self.frags.len() >= MAX_FRAGMENT_ENTRIES {
+            while let Some((old, born)) = self.frag_order.pop_front() {
+                if self.frags.get(&old).is_some_and(|e| e.born == born) {
+                    self.frags.remove(&old);
+                    self.counters.fragment_entries_dropped += 1;
+                    break;
+                }
+            }
+        }
+        self.frags.insert(fk, entry);
+        self.frag_order.push_back((fk, entry.born));
+    }
+
+    /// Whether a first fragment repeats one already seen (an overlap: not a second hit).
+    #[must_use]
+    pub fn is_fragment_overlap(&self, pkt: &IpPacket) -> bool {
+        match pkt.fragment {
+            Fragment::First { id } => self.frags.contains_key(&FragKey {
+                src: pkt.src,
+                dst: pkt.dst,
+                id,
+                proto: pkt.proto,
+                vlan: pkt.vlan,
+            }),
+            _ => false,
+        }
+    }
+
+    fn create(&mut self, key: FlowKey, src_lo: bool, pkt: &IpPacket, ts: Timestamp) -> u32 {
+        if self.index.len() >= self.cfg.max_flows {
+            self.evict_one();
+        }
+        let verdict = match pkt.ports {
+            Some(p) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
+                let opening = if pkt.proto != PROTO_TCP {
+                    Opening::Other
+                } else if pkt.tcp_flags.is_syn() {
+                    Opening::Syn
+                } else if pkt.tcp_flags.is_syn_ack() {
+                    Opening::SynAck
+                } else {
+                    Opening::Other
+                };
+                services::decide(self.table, transport_of(pkt.proto), p.src, p.dst, opening)
+            }
+            _ => services::decide_ip(self.table, pkt.proto),
+        };
+        // The server is the packet's destination or source; map that onto the key's ends.
+        let server_is_lo = verdict.server_is_dst != src_lo;
+        let (client, client_port, server, server_port) = if server_is_lo {
+            (key.hi, key.hi_port, key.lo, key.lo_port)
+        } else {
+            (key.lo, key.lo_port, key.hi, key.hi_port)
+        };
+        let class = match pkt.proto {
+            PROTO_TCP => Class::Tcp,
+            PROTO_UDP => Class::Udp,
+            _ => Class::Other,
+        };
+        let rec = FlowRecord {
+            start: ts,
+            end: ts,
+            proto: pkt.proto,
+            client,
+            client_port,
+            server,
+            server_port,
+            vlan: key.vlan,
+            verdict,
+            packets: [0; 2],
+            bytes: [0; 2],
+            fragments: 0,
+            state: 0,
+            handshake_rtt: None,
+            end_reason: EndReason::EndOfInput,
+            tag: 0,
+        };
+        let slot = Slot {
+            key,
+            rec,
+            server_is_lo,
+            syn_ts: None,
+            last: ts,
+            class,
+            prev: NIL,
+            next: NIL,
+            generation: 0,
+            live: true,
+        };
+        let idx = if let Some(i) = self.free.pop() {
+            let generation = self.slots[i as usize].generation;
+            self.slots[i as usize] = Slot { generation, ..slot };
+            i
+        } else {
+            let i = u32::try_from(self.slots.len()).unwrap_or(NIL - 1);
+            self.slots.push(slot);
+            i
+        };
+        self.push_tail(class, idx);
+        self.index.insert(key, idx);
+        self.counters.created += 1;
+        idx
+    }
+
+    fn evict_one(&mut self) {
+        let mut best: Option<(Timestamp, u32)> = None;
+        for l in &self.lists {
+            if l.head != NIL {
+                let last = self.slots[l.head as usize].last;
+                if best.is_none_or(|(b, _)| last < b) {
+                    best = Some((last, l.head));
+                }
+            }
+        }
+        if let Some((_, slot)) = best {
+            self.end(slot, EndReason::Evicted);
+            self.counters.evicted += 1;
+        }
+    }
+
+    /// Counts a packet in a flow; returns whether it went to the server.
+    fn count(
+        &mut self,
+        slot: u32,
+        src_lo: bool,
+        flags: TcpFlags,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> bool {
+        let s = &mut self.slots[slot as usize];
+        let to_server = src_lo != s.server_is_lo;
+        let dir = if to_server { TO_SERVER } else { TO_CLIENT };
+        s.rec.packets[dir] += 1;
+        s.rec.bytes[dir] += u64::from(wire_len);
+        s.rec.start = s.rec.start.min(ts);
+        s.rec.end = s.rec.end.max(ts);
+        s.last = s.last.max(ts);
+        let mut new_class = s.class;
+        if s.rec.proto == PROTO_TCP {
+            if flags.is_syn() {
+                s.rec.state |= ST_SYN;
+                if s.syn_ts.is_none() {
+                    s.syn_ts = Some(ts);
+                }
+            } else if flags.is_syn_ack() {
+                s.rec.state |= ST_SYNACK;
+                // The RTT as seen at the capture point: first SYN to first SYN/ACK.
+                if let (Some(syn), None, false) = (s.syn_ts, s.rec.handshake_rtt, to_server) {
+                    s.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
+                }
+            }
+            if flags.has(TcpFlags::FIN) {
+                s.rec.state |= if to_server {
+                    ST_FIN_TO_SERVER
+                } else {
+                    ST_FIN_TO_CLIENT
+                };
+            }
+            if flags.has(TcpFlags::RST) {
+                s.rec.state |= ST_RST;
+            }
+            let st = s.rec.state;
+            if st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0) {
+                new_class = Class::Closed;
+            }
+        }
+        // Move to the tail of its (maybe new) list: lists stay in last-seen order.
+        let old_class = s.class;
+        self.unlink(old_class, slot);
+        self.slots[slot as usize].class = new_class;
+        self.push_tail(new_class, slot);
+        to_server
+    }
+
+    fn end(&mut self, slot: u32, reason: EndReason) {
+        let class = self.slots[slot as usize].class;
+        self.unlink(class, slot);
+        let s = &mut self.slots[slot as usize];
+        s.live = false;
+        s.generation = s.generation.wrapping_add(1);
+        let mut rec = s.rec;
+        rec.end_reason = reason;
+        let key = s.key;
+        self.index.remove(&key);
+        self.free.push(slot);
+        self.ended.push(rec);
+    }
+
+    fn push_tail(&mut self, class: Class, slot: u32) {
+        let l = &mut self.lists[class as usize];
+        let old_tail = l.tail;
+        if old_tail == NIL {
+            l.head = slot;
+        }
+        l.tail = slot;
+        if old_tail != NIL {
+            self.slots[old_tail as usize].next = slot;
+        }
+        let s = &mut self.slots[slot as usize];
+        s.prev = old_tail;
+        s.next = NIL;
+    }
+
+    fn unlink(&mut self, class: Class, slot: u32) {
+        let (prev, next) = {
+            let s = &self.slots[slot as usize];
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.lists[class as usize].head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[class as usize].tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+    }
+
+    /// Whether the flow in `slot` decided its server by this rule (for tests).
+    #[must_use]
+    pub fn decided_by(&self, slot: u32) -> Option<DecidedBy> {
+        self.verdict(slot).map(|v| v.decided_by)
+    }
+}

@@ -1,0 +1,79 @@
+//! The CSV report: one row per service row and per unknown port, then one row each for other
+//! IP, non-IP and every skip reason, so that the rows' packets add up to the total, as in JSON.
+
+use crate::report::{Report, Summary};
+use std::fmt::Display;
+use std::io::{self, Write};
+
+/// The header row.
+pub const HEADER: &str = "kind,service,transport,ports,flows,packets,bytes,\
+to_server_packets,to_server_bytes,to_client_packets,to_client_bytes,\
+packet_size_p50,packet_size_p90,packet_size_p99,packet_size_max,\
+duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
+flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
+handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max";
+
+/// Quotes a field when RFC 4180 requires it.
+#[must_use]
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn quantiles<T: Display + Copy>(q: Option<Summary<T>>) -> String {
+    q.map_or_else(
+        || ",,,".to_owned(),
+        |q| format!("{},{},{},{}", q.p50, q.p90, q.p99, q.max),
+    )
+}
+
+/// Writes the report as CSV.
+///
+/// # Errors
+/// The writer's error.
+pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    writeln!(w, "{HEADER}")?;
+    for s in &r.services {
+        let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
+        writeln!(
+            w,
+            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            field(&s.service),
+            s.transport.as_str(),
+            field(&ports.join(" ")),
+            s.flows,
+            s.packets,
+            s.bytes,
+            s.to_server.packets,
+            s.to_server.bytes,
+            s.to_client.packets,
+            s.to_client.bytes,
+            quantiles(s.packet_size),
+            quantiles(s.duration_ms),
+            quantiles(s.flow_bytes),
+            quantiles(s.handshake_rtt_ms),
+        )?;
+    }
+    let empty_tail = ",,,,,,,,,,,,,,,,,,,,";
+    for u in &r.unknown {
+        writeln!(
+            w,
+            "unknown,,{},{},{},{},{}{empty_tail}",
+            u.transport.as_str(),
+            u.port,
+            u.flows,
+            u.packets,
+            u.bytes
+        )?;
+    }
+    let t = &r.totals;
+    writeln!(w, "other_ip,,ip,,,{},{empty_tail}", t.other_ip_packets)?;
+    writeln!(w, "non_ip,,,,,{},{empty_tail}", t.non_ip_packets)?;
+    for (reason, n) in &t.skipped {
+        writeln!(w, "skipped,{reason},,,,{n},{empty_tail}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Output: renderers of the [`Report`](crate::report::Report) and of flow records. Each writes
+//! to `&mut impl Write` and knows nothing but the data it is given.
+pub mod csv;
+pub mod flows;
+pub mod json;
+pub mod services;
+pub mod table;
+pub mod units;

@@ -1,0 +1,338 @@
+//! The default report: a summary a person reads at a glance.
+
+use super::units::{bytes, duration_s, millis, thousands, utc};
+use crate::report::{InputStatus, Report};
+use std::io::{self, Write};
+
+/// Longest service name shown before it is cut with an ellipsis.
+const NAME_WIDTH: usize = 44;
+
+/// Options of the table renderer.
+#[derive(Clone, Copy, Debug)]
+pub struct TableOptions {
+    /// Unknown server ports to show.
+    pub top_unknown: usize,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self { top_unknown: 10 }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes rows in aligned columns, two spaces apart, trailing spaces trimmed.
+fn columns(
+    w: &mut impl Write,
+    indent: &str,
+    align: &[Align],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    let mut width = vec![0usize; align.len()];
+    for r in rows {
+        for (i, cell) in r.iter().enumerate().take(align.len()) {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    for r in rows {
+        let mut line = String::from(indent);
+        for (i, cell) in r.iter().enumerate().take(align.len()) {
+            let pad = width[i] - cell.chars().count();
+            if i > 0 {
+                line.push_str("  ");
+            }
+            if align[i] == Align::Right {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn cut(name: &str) -> String {
+    if name.chars().count() <= NAME_WIDTH {
+        name.to_owned()
+    } else {
+        let mut s: String = name.chars().take(NAME_WIDTH - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn ports(p: &[u16]) -> String {
+    const SHOWN: usize = 4;
+    let s = p
+        .iter()
+        .take(SHOWN)
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if p.len() > SHOWN {
+        format!("{s},+{}", p.len() - SHOWN)
+    } else {
+        s
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "percentages for display")]
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Renders the report as text.
+///
+/// # Errors
+/// The writer's error.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one section after another; splitting hides the layout"
+)]
+pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<()> {
+    use Align::{Left as L, Right as R};
+    let totals = &r.totals;
+    let span = match (r.first_ts, r.last_ts) {
+        (Some(a), Some(b)) => format!(", {} to {} UTC ({})", utc(a), utc(b), duration_s(b - a)),
+        _ => String::new(),
+    };
+    writeln!(
+        w,
+        "{}: {} input{}, {} packets, {}{span}",
+        r.generator,
+        r.inputs.len(),
+        if r.inputs.len() == 1 { "" } else { "s" },
+        thousands(totals.packets),
+        bytes(totals.bytes),
+    )?;
+    writeln!(w)?;
+    let mut rows = vec![
+        [
+            "input",
+            "format",
+            "link types",
+            "packets",
+            "bytes",
+            "status",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for i in &r.inputs {
+        let status = match (i.status, &i.message) {
+            (InputStatus::Ok, _) => "ok".to_owned(),
+            (s, Some(m)) => format!(
+                "{}: {m}",
+                if s == InputStatus::Truncated {
+                    "TRUNCATED"
+                } else {
+                    "ERROR"
+                }
+            ),
+            (s, None) => format!("{s:?}").to_uppercase(),
+        };
+        rows.push(vec![
+            i.path.clone(),
+            i.format.unwrap_or("-").to_owned(),
+            i.link_types
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            thousands(i.packets),
+            bytes(i.bytes),
+            status,
+        ]);
+    }
+    columns(w, "", &[L, L, L, R, R, L], &rows)?;
+    writeln!(w)?;
+
+    writeln!(w, "Services, by bytes")?;
+    if r.services.is_empty() {
+        writeln!(w, "  (none)")?;
+    } else {
+        let mut rows = vec![
+            [
+                "service",
+                "proto",
+                "ports",
+                "share",
+                "flows",
+                "packets",
+                "bytes",
+                "size p50",
+                "p99",
+                "duration p50",
+                "p99",
+                "rtt p50",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for s in &r.services {
+            rows.push(vec![
+                cut(&s.service),
+                s.transport.as_str().to_owned(),
+                ports(&s.ports),
+                share(s.bytes, totals.bytes),
+                thousands(s.flows),
+                thousands(s.packets),
+                bytes(s.bytes),
+                s.packet_size.map_or("-".into(), |q| q.p50.to_string()),
+                s.packet_size.map_or("-".into(), |q| q.p99.to_string()),
+                s.duration_ms.map_or("-".into(), |q| millis(q.p50)),
+                s.duration_ms.map_or("-".into(), |q| millis(q.p99)),
+                s.handshake_rtt_ms.map_or("-".into(), |q| millis(q.p50)),
+            ]);
+        }
+        columns(w, "  ", &[L, L, L, R, R, R, R, R, R, R, R, R], &rows)?;
+        let shared: Vec<_> = r
+            .services
+            .iter()
+            .filter(|s| !s.candidates.is_empty())
+            .collect();
+        if !shared.is_empty() {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "  Shared ports (the row's label is the table's primary service; the others are also listed):"
+            )?;
+            for s in shared {
+                writeln!(
+                    w,
+                    "    {}/{} {}: also {}",
+                    s.transport.as_str(),
+                    ports(&s.ports),
+                    cut(&s.service),
+                    s.candidates.join("; ")
+                )?;
+            }
+        }
+    }
+    writeln!(w)?;
+
+    let unknown_bytes: u64 = r.unknown.iter().map(|u| u.bytes).sum();
+    let unknown_packets: u64 = r.unknown.iter().map(|u| u.packets).sum();
+    if r.unknown.is_empty() {
+        writeln!(w, "Unknown server ports: none")?;
+    } else {
+        let shown = r.unknown.len().min(opts.top_unknown);
+        writeln!(
+            w,
+            "Unknown server ports: {} ({} packets, {}); top {shown} by bytes",
+            thousands(r.unknown.len() as u64),
+            thousands(unknown_packets),
+            bytes(unknown_bytes),
+        )?;
+        let mut rows = vec![
+            ["proto", "port", "share", "flows", "packets", "bytes"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for u in r.unknown.iter().take(shown) {
+            rows.push(vec![
+                u.transport.as_str().to_owned(),
+                u.port.to_string(),
+                share(u.bytes, totals.bytes),
+                thousands(u.flows),
+                thousands(u.packets),
+                bytes(u.bytes),
+            ]);
+        }
+        columns(w, "  ", &[L, R, R, R, R, R], &rows)?;
+    }
+    writeln!(w)?;
+
+    let service_packets: u64 = r.services.iter().map(|s| s.packets).sum();
+    writeln!(
+        w,
+        "Packets: {} = services {} + unknown ports {} + other IP {} + non-IP {} + skipped {}",
+        thousands(totals.packets),
+        thousands(service_packets),
+        thousands(unknown_packets),
+        thousands(totals.other_ip_packets),
+        thousands(totals.non_ip_packets),
+        thousands(totals.skipped_packets),
+    )?;
+    if totals.filtered_out > 0 {
+        writeln!(
+            w,
+            "Filtered out by --filter: {} packets (not counted above)",
+            thousands(totals.filtered_out)
+        )?;
+    }
+    writeln!(
+        w,
+        "Flows: {} (expired {}, evicted {}); TCP {} packets, UDP {} packets",
+        thousands(totals.flows),
+        thousands(totals.flows_expired),
+        thousands(totals.flows_evicted),
+        thousands(totals.tcp_packets),
+        thousands(totals.udp_packets),
+    )?;
+    if !r.other_ip.is_empty() {
+        let list: Vec<String> = r
+            .other_ip
+            .iter()
+            .map(|p| format!("{} {}", ip_proto_name(p.protocol), thousands(p.packets)))
+            .collect();
+        writeln!(w, "Other IP: {}", list.join(", "))?;
+    }
+    let skipped: Vec<String> = totals
+        .skipped
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {}", thousands(*n)))
+        .collect();
+    if !skipped.is_empty() {
+        writeln!(w, "Skipped: {}", skipped.join(", "))?;
+    }
+    let anomalies: Vec<String> = r
+        .anomalies
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {}", thousands(*n)))
+        .collect();
+    if !anomalies.is_empty() {
+        writeln!(w, "Tagged (still counted): {}", anomalies.join(", "))?;
+    }
+    if !r.complete {
+        writeln!(
+            w,
+            "INCOMPLETE: an input could not be read to its end; figures cover what was read."
+        )?;
+    }
+    Ok(())
+}
+
+/// IANA names of the IP protocols a LAN shows most.
+fn ip_proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        2 => "igmp".into(),
+        4 => "ipip".into(),
+        41 => "ipv6".into(),
+        47 => "gre".into(),
+        50 => "esp".into(),
+        51 => "ah".into(),
+        58 => "icmpv6".into(),
+        59 => "ipv6-nonxt".into(),
+        89 => "ospf".into(),
+        103 => "pim".into(),
+        112 => "vrrp".into(),
+        132 => "sctp".into(),
+        n => format!("proto-{n}"),
+    }
+}
