@@ -699,3 +699,345 @@ fn tcp(b: &[u8], cut: usize, whole: bool) -> Result<(Ports, TcpFlags), Skip> {
     }
     Ok((Ports { src: sp, dst: dp }, TcpFlags(flags)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Frame, Linktype, RecordFlags, Timestamp};
+
+    fn frame(linktype: Linktype, data: &[u8], wire_len: usize) -> Frame<'_> {
+        Frame {
+            ts: Timestamp(0),
+            wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
+            linktype,
+            data,
+            flags: RecordFlags::default(),
+        }
+    }
+
+    fn run(linktype: Linktype, data: &[u8]) -> (Decoded, Anomalies) {
+        let mut a = Anomalies::default();
+        let d = decode(&frame(linktype, data, data.len()), &mut a);
+        (d, a)
+    }
+
+    /// IPv4 header (checksum left 0: decode does not check it) + payload.
+    fn ipv4(proto: u8, payload: &[u8], frag: u16) -> Vec<u8> {
+        let total = u16::try_from(20 + payload.len()).unwrap_or(u16::MAX);
+        let mut v = vec![
+            0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        v[2..4].copy_from_slice(&total.to_be_bytes());
+        v[6..8].copy_from_slice(&frag.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn tcp(sp: u16, dp: u16, flags: u8) -> Vec<u8> {
+        let mut v = vec![0u8; 20];
+        v[0..2].copy_from_slice(&sp.to_be_bytes());
+        v[2..4].copy_from_slice(&dp.to_be_bytes());
+        v[12] = 5 << 4;
+        v[13] = flags;
+        v
+    }
+
+    fn udp(sp: u16, dp: u16, data: usize) -> Vec<u8> {
+        let mut v = vec![0u8; 8 + data];
+        v[0..2].copy_from_slice(&sp.to_be_bytes());
+        v[2..4].copy_from_slice(&dp.to_be_bytes());
+        v[4..6].copy_from_slice(&u16::try_from(8 + data).unwrap_or(0).to_be_bytes());
+        v
+    }
+
+    fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 12];
+        v.extend_from_slice(&ethertype.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn ip(d: Decoded) -> IpPacket {
+        match d {
+            Decoded::Ip(p) => p,
+            other => panic!("expected IP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_tcp_syn() {
+        let f = eth(0x0800, &ipv4(6, &tcp(1234, 80, TcpFlags::SYN), 0));
+        let p = ip(run(Linktype::ETHERNET, &f).0);
+        assert_eq!(p.ports, Some(Ports { src: 1234, dst: 80 }));
+        assert!(p.tcp_flags.is_syn());
+        assert_eq!(p.src, Addr::v4([10, 0, 0, 1]));
+        assert_eq!(p.fragment, Fragment::Whole);
+        assert_eq!(p.vlan, 0);
+    }
+
+    #[test]
+    fn vlan_stacks_up_to_the_cap_then_too_deep() {
+        let inner = ipv4(6, &tcp(49152, 445, TcpFlags::ACK), 0);
+        let stacked = |n: usize| {
+            let mut payload = Vec::new();
+            for i in 0..n {
+                let next: u16 = if i + 1 == n { 0x0800 } else { 0x8100 };
+                payload.extend_from_slice(&(100 + u16::try_from(i).unwrap_or(0)).to_be_bytes());
+                payload.extend_from_slice(&next.to_be_bytes());
+            }
+            payload.extend_from_slice(&inner);
+            eth(0x88a8, &payload)
+        };
+        // etherparse stops after 3 tags (CATALOGUE.md §1 finding 2); ten must still be TCP 445.
+        let p = ip(run(Linktype::ETHERNET, &stacked(10)).0);
+        assert_eq!(p.ports.map(|p| p.dst), Some(445));
+        assert_eq!(p.vlan, 100, "the outermost tag's id");
+        assert_eq!(
+            run(Linktype::ETHERNET, &stacked(MAX_VLAN_TAGS + 1)).0,
+            Decoded::Skip(Skip::VlanTooDeep)
+        );
+    }
+
+    #[test]
+    fn mpls_pppoe_sll_sll2_null_loop_raw() {
+        let v4 = ipv4(17, &udp(1025, 137, 4), 0);
+        let mut mpls = vec![0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64];
+        mpls.extend_from_slice(&v4);
+        let mut pppoe = vec![0x11, 0, 0, 1, 0, 0, 0x00, 0x21];
+        pppoe.extend_from_slice(&v4);
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(&v4);
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&v4);
+        let mut null_le = vec![2, 0, 0, 0];
+        null_le.extend_from_slice(&v4);
+        let mut loop_be = vec![0, 0, 0, 2];
+        loop_be.extend_from_slice(&v4);
+        for (lt, f) in [
+            (Linktype::ETHERNET, eth(0x8847, &mpls)),
+            (Linktype::ETHERNET, eth(0x8864, &pppoe)),
+            (Linktype::LINUX_SLL, sll),
+            (Linktype::LINUX_SLL2, sll2),
+            (Linktype::NULL, null_le),
+            (Linktype::LOOP, loop_be),
+            (Linktype::RAW, v4.clone()),
+            (Linktype::RAW_DLT12, v4.clone()),
+            (Linktype::IPV4, v4.clone()),
+        ] {
+            let p = ip(run(lt, &f).0);
+            assert_eq!(
+                p.ports,
+                Some(Ports {
+                    src: 1025,
+                    dst: 137
+                }),
+                "{lt}"
+            );
+        }
+        assert_eq!(
+            run(Linktype(147), &v4).0,
+            Decoded::Skip(Skip::UnsupportedLinktype)
+        );
+        assert_eq!(
+            run(Linktype::ETHERNET, &eth(0x0806, &[0; 28])).0,
+            Decoded::NonIp
+        );
+    }
+
+    #[test]
+    fn fragments_first_carries_ports_nonfirst_does_not() {
+        // MF set, offset 0: the first fragment's UDP header is read (CATALOGUE.md #64).
+        let first = eth(0x0800, &ipv4(17, &udp(88, 49160, 1472), 0x2000));
+        let p = ip(run(Linktype::ETHERNET, &first).0);
+        assert_eq!(p.fragment, Fragment::First { id: 0x1234 });
+        assert_eq!(
+            p.ports,
+            Some(Ports {
+                src: 88,
+                dst: 49160
+            })
+        );
+        let (d, a) = run(
+            Linktype::ETHERNET,
+            &eth(0x0800, &ipv4(17, &[0u8; 100], 185)),
+        );
+        let p = ip(d);
+        assert_eq!(p.fragment, Fragment::NonFirst { id: 0x1234 });
+        assert_eq!(p.ports, None);
+        assert!(a.contains(Anomalies::FRAGMENT_NONFIRST));
+        // A first fragment too short for the TCP header.
+        let tiny = eth(0x0800, &ipv4(6, &[0u8; 8], 0x2000));
+        assert_eq!(
+            run(Linktype::ETHERNET, &tiny).0,
+            Decoded::Skip(Skip::L4Truncated)
+        );
+    }
+
+    #[test]
+    fn ipv4_header_lies() {
+        let mut ihl3 = ipv4(6, &tcp(1, 445, 0), 0);
+        ihl3[0] = 0x43;
+        assert_eq!(run(Linktype::RAW, &ihl3).0, Decoded::Skip(Skip::Ipv4BadIhl));
+        let mut short_total = ipv4(6, &tcp(1, 445, 0), 0);
+        short_total[2..4].copy_from_slice(&10u16.to_be_bytes());
+        assert_eq!(
+            run(Linktype::RAW, &short_total).0,
+            Decoded::Skip(Skip::IpLenInconsistent)
+        );
+        let mut long_total = ipv4(6, &tcp(1, 445, 0), 0);
+        long_total[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        // caplen == wire len: the header lies (CATALOGUE.md #45)...
+        assert_eq!(
+            run(Linktype::RAW, &long_total).0,
+            Decoded::Skip(Skip::IpLenInconsistent)
+        );
+        // ...but a snaplen cut is harmless (#49).
+        let mut a = Anomalies::default();
+        let d = decode(&frame(Linktype::RAW, &long_total, 1500), &mut a);
+        assert_eq!(ip(d).ports.map(|p| p.dst), Some(445));
+        assert!(a.contains(Anomalies::SNAPLEN_TRUNCATED));
+        let mut v5 = ipv4(6, &tcp(1, 445, 0), 0);
+        v5[0] = 0x55;
+        assert_eq!(
+            run(Linktype::ETHERNET, &eth(0x0800, &v5)).0,
+            Decoded::Skip(Skip::IpBadVersion)
+        );
+        assert_eq!(
+            run(Linktype::ETHERNET, &eth(0x0800, &[])).0,
+            Decoded::Skip(Skip::L3Truncated)
+        );
+        assert_eq!(
+            run(Linktype::ETHERNET, &[0u8; 10]).0,
+            Decoded::Skip(Skip::TruncatedLink)
+        );
+        assert_eq!(
+            run(Linktype::ETHERNET, &[]).0,
+            Decoded::Skip(Skip::PcapRecordBad)
+        );
+    }
+
+    #[test]
+    fn tcp_offsets_and_snaplen_cut_options() {
+        let mut doff3 = tcp(1, 445, 0);
+        doff3[12] = 3 << 4;
+        assert_eq!(
+            run(Linktype::RAW, &ipv4(6, &doff3, 0)).0,
+            Decoded::Skip(Skip::TcpBadDoff)
+        );
+        let mut doff15 = tcp(1, 445, 0);
+        doff15[12] = 15 << 4;
+        assert_eq!(
+            run(Linktype::RAW, &ipv4(6, &doff15, 0)).0,
+            Decoded::Skip(Skip::L4Truncated)
+        );
+        // A SYN whose options the snaplen cut: ports and flags still count (zeek tcp-truncated-header).
+        let mut syn = tcp(1040, 1433, TcpFlags::SYN);
+        syn[12] = 8 << 4;
+        syn.extend_from_slice(&[1u8; 12]);
+        let full = ipv4(6, &syn, 0);
+        let cut = &full[..full.len() - 10];
+        let mut a = Anomalies::default();
+        let p = ip(decode(&frame(Linktype::RAW, cut, full.len()), &mut a));
+        assert_eq!(
+            p.ports,
+            Some(Ports {
+                src: 1040,
+                dst: 1433
+            })
+        );
+        assert!(p.tcp_flags.is_syn());
+    }
+
+    #[test]
+    fn udp_bad_length_is_tagged_but_attributed() {
+        let mut u = udp(1025, 53, 10);
+        u[4..6].copy_from_slice(&0u16.to_be_bytes());
+        let (d, a) = run(Linktype::RAW, &ipv4(17, &u, 0));
+        assert_eq!(ip(d).ports.map(|p| p.dst), Some(53));
+        assert!(a.contains(Anomalies::UDP_BAD_LEN));
+        let (_, a) = run(Linktype::RAW, &ipv4(17, &udp(0, 0, 0), 0));
+        assert!(a.contains(Anomalies::PORT_ZERO));
+        assert_eq!(
+            run(Linktype::RAW, &ipv4(17, &[0u8; 5], 0)).0,
+            Decoded::Skip(Skip::L4Truncated)
+        );
+    }
+
+    fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x60, 0, 0, 0];
+        v.extend_from_slice(&u16::try_from(payload.len()).unwrap_or(0).to_be_bytes());
+        v.push(next);
+        v.push(64);
+        v.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn ipv6_extension_chains() {
+        // Hop-by-hop → destination options → TCP 445.
+        let mut p = vec![60, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        p.extend_from_slice(&tcp(50000, 445, TcpFlags::SYN));
+        let d = ip(run(Linktype::IPV6, &ipv6(0, &p)).0);
+        assert_eq!(d.ports.map(|p| p.dst), Some(445));
+        assert_eq!(d.proto, 6);
+        // Hop-by-hop anywhere but first is malformed (RFC 8200 §4.3).
+        let mut q = vec![0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(&tcp(50000, 445, 0));
+        assert_eq!(
+            run(Linktype::IPV6, &ipv6(60, &q)).0,
+            Decoded::Skip(Skip::Ipv6ExtBad)
+        );
+        // A chain longer than the cap.
+        let mut chain = Vec::new();
+        for _ in 0..40 {
+            chain.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        chain.extend_from_slice(&tcp(1, 445, 0));
+        assert_eq!(
+            run(Linktype::IPV6, &ipv6(60, &chain)).0,
+            Decoded::Skip(Skip::Ipv6ExtBad)
+        );
+        // An extension header that runs past the end.
+        assert_eq!(
+            run(Linktype::IPV6, &ipv6(60, &[6, 200, 0, 0, 0, 0, 0, 0])).0,
+            Decoded::Skip(Skip::Ipv6ExtBad)
+        );
+        // A first fragment (fragment header, offset 0, M=1) still gives the UDP ports.
+        let mut f = vec![17, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+        f.extend_from_slice(&udp(5000, 389, 100));
+        let d = ip(run(Linktype::IPV6, &ipv6(44, &f)).0);
+        assert_eq!(d.fragment, Fragment::First { id: 0xdead_beef });
+        assert_eq!(d.ports.map(|p| p.dst), Some(389));
+        // No next header (59) is IP without a transport, not malformed.
+        assert_eq!(ip(run(Linktype::IPV6, &ipv6(59, &[1, 2, 3])).0).ports, None);
+    }
+
+    #[test]
+    fn every_prefix_of_valid_frames_decodes_without_panic() {
+        let frames = [
+            eth(0x0800, &ipv4(6, &tcp(1234, 80, TcpFlags::SYN), 0)),
+            eth(
+                0x8100,
+                &[0, 5, 0x86, 0xdd]
+                    .iter()
+                    .copied()
+                    .chain(ipv6(17, &udp(1, 2, 3)))
+                    .collect::<Vec<_>>(),
+            ),
+        ];
+        for f in &frames {
+            for n in 0..f.len() {
+                let mut a = Anomalies::default();
+                let d = decode(&frame(Linktype::ETHERNET, &f[..n], n), &mut a);
+                assert!(
+                    matches!(d, Decoded::Skip(_)),
+                    "prefix {n} of a valid frame: {d:?}"
+                );
+            }
+        }
+    }
+}

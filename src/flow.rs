@@ -729,3 +729,176 @@ impl<'t> FlowTable<'t> {
         self.verdict(slot).map(|v| v.decided_by)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Addr, Fragment, IpPacket, Ports, TcpFlags};
+
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+    const SEC: u64 = Timestamp::NANOS_PER_SEC;
+
+    fn pkt(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, proto: u8, flags: u8) -> IpPacket {
+        IpPacket {
+            src: Addr::v4(src),
+            dst: Addr::v4(dst),
+            proto,
+            ports: Some(Ports { src: sp, dst: dp }),
+            tcp_flags: TcpFlags(flags),
+            vlan: 0,
+            fragment: Fragment::Whole,
+        }
+    }
+
+    fn feed(t: &mut FlowTable<'_>, p: &IpPacket, secs: f64) -> Seen {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "test times"
+        )]
+        let ts = Timestamp((secs * 1e9) as u64);
+        t.advance(ts);
+        t.observe(p, ts, 100)
+    }
+
+    fn table() -> FlowTable<'static> {
+        FlowTable::new(ServiceTable::embedded(), FlowConfig::default())
+    }
+
+    #[test]
+    fn tcp_lifecycle_and_reuse() {
+        let mut t = table();
+        let (c, s) = ((A, 3000), (B, 445));
+        let to_s = |f| pkt(c.0, c.1, s.0, s.1, PROTO_TCP, f);
+        let to_c = |f| pkt(s.0, s.1, c.0, c.1, PROTO_TCP, f);
+        assert!(matches!(
+            feed(&mut t, &to_s(TcpFlags::SYN), 1.0),
+            Seen::Flow {
+                created: true,
+                to_server: true,
+                ..
+            }
+        ));
+        feed(&mut t, &to_c(TcpFlags::SYN | TcpFlags::ACK), 1.0005);
+        feed(&mut t, &to_s(TcpFlags::ACK), 1.001);
+        feed(&mut t, &to_s(TcpFlags::FIN | TcpFlags::ACK), 2.0);
+        feed(&mut t, &to_c(TcpFlags::FIN | TcpFlags::ACK), 2.1);
+        // The last ACK after both FINs still belongs to the closed flow.
+        assert!(matches!(
+            feed(&mut t, &to_s(TcpFlags::ACK), 2.2),
+            Seen::Flow { created: false, .. }
+        ));
+        assert_eq!(t.active(), 1);
+        // A new SYN on the same 5-tuple starts a new flow and ends the old one.
+        assert!(matches!(
+            feed(&mut t, &to_s(TcpFlags::SYN), 3.0),
+            Seen::Flow { created: true, .. }
+        ));
+        let ended: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(ended.len(), 1);
+        let r = &ended[0];
+        assert_eq!(r.end_reason, EndReason::Reused);
+        assert_eq!(r.packets, [4, 2]);
+        assert_eq!(r.server_port, 445);
+        assert_eq!(r.client_port, 3000);
+        assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
+        assert_eq!(r.tcp_state(), Some("closed"));
+        assert_eq!(r.handshake_rtt, Some(500_000));
+        assert_eq!(t.counters.created, 2);
+    }
+
+    #[test]
+    fn closed_flows_linger_then_end_with_their_reason() {
+        let mut t = table();
+        feed(&mut t, &pkt(A, 3000, B, 445, PROTO_TCP, TcpFlags::RST), 1.0);
+        feed(&mut t, &pkt(A, 53000, B, 53, PROTO_UDP, 0), 1.0);
+        feed(&mut t, &pkt(A, 53000, B, 53, PROTO_UDP, 0), 1.0 + 12.0);
+        let ended: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].end_reason, EndReason::Rst);
+        assert_eq!(ended[0].tcp_state(), Some("reset"));
+    }
+
+    #[test]
+    fn udp_idle_timeout_on_packet_time() {
+        let mut t = table();
+        let q = pkt(A, 1028, B, 53, PROTO_UDP, 0);
+        feed(&mut t, &q, 0.0);
+        feed(&mut t, &q, 59.0);
+        assert_eq!(t.counters.created, 1);
+        // 61 s after the last packet: the old flow expired, this one is new.
+        feed(&mut t, &q, 120.5);
+        assert_eq!(t.counters.created, 2);
+        assert_eq!(t.counters.expired, 1);
+        let ended: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(ended[0].end_reason, EndReason::Idle);
+        assert_eq!(ended[0].packets, [2, 0]);
+    }
+
+    #[test]
+    fn cap_evicts_the_longest_idle_flow() {
+        let mut t = FlowTable::new(
+            ServiceTable::embedded(),
+            FlowConfig {
+                max_flows: 3,
+                ..FlowConfig::default()
+            },
+        );
+        for i in 0..3u16 {
+            feed(
+                &mut t,
+                &pkt(A, 2000 + i, B, 445, PROTO_TCP, TcpFlags::ACK),
+                f64::from(i),
+            );
+        }
+        // Touch the oldest so the second becomes the longest idle.
+        feed(&mut t, &pkt(A, 2000, B, 445, PROTO_TCP, TcpFlags::ACK), 3.0);
+        feed(&mut t, &pkt(A, 2003, B, 445, PROTO_TCP, TcpFlags::ACK), 4.0);
+        assert_eq!(t.active(), 3);
+        assert_eq!(t.counters.evicted, 1);
+        let ended: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(ended[0].client_port, 2001);
+        assert_eq!(ended[0].end_reason, EndReason::Evicted);
+        t.finish();
+        let c = t.counters;
+        assert_eq!(
+            c.created,
+            c.expired + c.evicted + 3,
+            "created = expired + evicted + ended at the end"
+        );
+    }
+
+    #[test]
+    fn fragments_follow_their_first_fragment() {
+        let mut t = table();
+        let mut first = pkt(B, 88, A, 49160, PROTO_UDP, 0);
+        first.fragment = Fragment::First { id: 7 };
+        let mut rest = first;
+        rest.ports = None;
+        rest.fragment = Fragment::NonFirst { id: 7 };
+        let mut orphan = rest;
+        orphan.fragment = Fragment::NonFirst { id: 8 };
+        let Seen::Flow { slot, .. } = feed(&mut t, &first, 1.0) else {
+            panic!("first fragment is a flow")
+        };
+        assert!(
+            matches!(feed(&mut t, &rest, 1.0), Seen::Flow { slot: s, created: false, .. } if s == slot)
+        );
+        assert_eq!(feed(&mut t, &orphan, 1.0), Seen::Orphan);
+        // A second offset-0 fragment with other ports is an overlap: same flow, not a new one.
+        let mut overlap = first;
+        overlap.ports = Some(Ports {
+            src: 3389,
+            dst: 49160,
+        });
+        assert!(t.is_fragment_overlap(&overlap));
+        assert!(
+            matches!(feed(&mut t, &overlap, 1.0), Seen::Flow { slot: s, created: false, .. } if s == slot)
+        );
+        assert_eq!(t.counters.created, 1);
+        t.finish();
+        let r: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(r[0].fragments, 2);
+    }
+}
