@@ -1,0 +1,926 @@
+//! Reading and validating port tables: shared by `build.rs` and the runtime.
+//!
+//! What I own: the text formats of `data/windows-2000.tsv` (and of user tables loaded with
+//! `--table FILE`) and of `data/amendments.tsv`; their validation, every error naming
+//! `origin:line` and the offending text; and turning rows into the effective per-port
+//! [`Entry`]s, then into sorted runs of slots ([`Segment`]s) with their candidate lists.
+//!
+//! What I must not do: use anything but `std`. `build.rs` compiles this very file through
+//! `#[path = "src/services/parse.rs"]`, where no dependency of the crate exists (hence the
+//! hand-written `Display`/`Error` instead of `thiserror`). No printing, no panics: a bad line
+//! is a [`TableError`], and the caller decides (build.rs fails the build, the CLI reports it).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// A distinct service name of one table, numbered in order of first appearance.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct ServiceId(pub u16);
+
+/// What a port number is a port of. `Ip` entries are IP protocol numbers (IANA "Assigned
+/// Internet Protocol Numbers"): ESP is 50 (RFC 4303), AH is 51 (RFC 4302), neither has ports.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Ip,
+}
+
+impl Transport {
+    pub const ALL: [Self; 3] = [Self::Tcp, Self::Udp, Self::Ip];
+
+    /// The lower-case name used in tables, amendments and output.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Ip => "ip",
+        }
+    }
+
+    /// Which block of 65,536 slots of the flat lookup array belongs to this transport.
+    #[must_use]
+    pub const fn index(self) -> u32 {
+        match self {
+            Self::Tcp => 0,
+            Self::Udp => 1,
+            Self::Ip => 2,
+        }
+    }
+
+    /// Highest number a table may list: ports are 16 bits (RFC 793, RFC 768), the IPv4
+    /// protocol field and the IPv6 next header are one octet (RFC 791, RFC 8200).
+    #[must_use]
+    pub const fn max(self) -> u16 {
+        match self {
+            Self::Tcp | Self::Udp => u16::MAX,
+            Self::Ip => 255,
+        }
+    }
+
+    /// Parses the name written by [`Transport::as_str`].
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of a table exactly as written, for printing it back (`--seed-only`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TableRow {
+    /// 1-based line in the file the row came from.
+    pub line: usize,
+    pub service: Cow<'static, str>,
+    pub udp: Cow<'static, str>,
+    pub tcp: Cow<'static, str>,
+    /// Empty unless the table has the optional `ip` column.
+    pub ip: Cow<'static, str>,
+}
+
+/// One port (or range) a service is listed under, after amendments.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Entry {
+    pub service: ServiceId,
+    pub transport: Transport,
+    pub first: u16,
+    pub last: u16,
+    /// Written as a range (`1024 - 5000`): it only labels ports no single entry lists.
+    pub range: bool,
+}
+
+/// A run of consecutive slots that share one lookup value and one candidate list.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Segment {
+    /// First and last slot of the run, as made by [`slot`].
+    pub first: u32,
+    pub last: u32,
+    /// What the flat array holds for these slots: service id + 1, plus [`RANGE_ONLY`].
+    pub value: u16,
+    /// The candidates, primary first: `pool[start..start + len]`.
+    pub start: u32,
+    pub len: u32,
+}
+
+/// Slots in the flat lookup array: 65,536 per transport, so that a slot is
+/// `transport << 16 | port` with no branch (ip slots above 255 simply stay empty).
+pub const SLOTS: usize = 3 << 16;
+
+/// Flag bit of a slot value: only a range covers this port.
+pub const RANGE_ONLY: u16 = 0x8000;
+
+/// Service ids are stored as id + 1 beside the flag bit, so 15 bits must hold them.
+pub const MAX_SERVICES: usize = RANGE_ONLY as usize - 1;
+
+/// The flat-array slot of a transport's port.
+#[must_use]
+pub const fn slot(transport: Transport, port: u16) -> u32 {
+    (transport.index() << 16) | port as u32
+}
+
+/// The header row of a table, without and with the optional `ip` column.
+pub const TABLE_HEADER: &str = "service\tudp\ttcp";
+pub const TABLE_HEADER_IP: &str = "service\tudp\ttcp\tip";
+/// The header row of an amendments file.
+pub const AMENDMENTS_HEADER: &str = "action\ttransport\tport\tservice\treason\tsource";
+
+/// A table read from text: the rows as written and the effective mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub names: Vec<String>,
+    pub rows: Vec<TableRow>,
+    pub has_ip_column: bool,
+    pub entries: Vec<Entry>,
+    pub segments: Vec<Segment>,
+    pub pool: Vec<ServiceId>,
+}
+
+/// A line of a table or amendments file that cannot be used.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TableError {
+    /// The file name (or `-`, or whatever the caller calls its text).
+    pub origin: String,
+    /// 1-based line; 0 when the problem belongs to the file as a whole.
+    pub line: usize,
+    pub problem: Problem,
+}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.origin, self.problem)
+        } else {
+            write!(f, "{}:{}: {}", self.origin, self.line, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// What is wrong with a line, carrying the offending text.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The first non-comment line is not the expected header row.
+    Header {
+        expected: &'static str,
+        found: String,
+    },
+    /// The file has no header row, or no row after it.
+    Empty,
+    Columns {
+        expected: &'static str,
+        found: usize,
+    },
+    EmptyService,
+    /// Service names are identities (amendments refer to them): no stray spaces.
+    ServiceWhitespace {
+        service: String,
+    },
+    TooManyServices,
+    /// A port cell item that is not a number, a range `A - B` or `Dynamic`.
+    BadPort {
+        transport: Transport,
+        cell: String,
+        item: String,
+    },
+    PortZero {
+        transport: Transport,
+        cell: String,
+    },
+    PortTooHigh {
+        transport: Transport,
+        cell: String,
+        max: u16,
+    },
+    /// A range whose low end is not below its high end.
+    BadRange {
+        transport: Transport,
+        cell: String,
+        first: u16,
+        last: u16,
+    },
+    /// The same port twice in one cell (or in two overlapping items).
+    RepeatedPort {
+        transport: Transport,
+        cell: String,
+    },
+    UnknownAction {
+        action: String,
+    },
+    UnknownTransport {
+        transport: String,
+    },
+    UnknownService {
+        service: String,
+    },
+    EmptyField {
+        column: &'static str,
+    },
+    AlreadyListed {
+        service: String,
+        transport: Transport,
+        port: u16,
+    },
+    NotListed {
+        service: String,
+        transport: Transport,
+        port: u16,
+    },
+    DuplicatePrimary {
+        transport: Transport,
+        port: u16,
+        first_line: usize,
+    },
+    PrimaryNotListed {
+        service: String,
+        transport: Transport,
+        port: u16,
+    },
+    PrimaryNotShared {
+        transport: Transport,
+        port: u16,
+    },
+    MissingPrimary {
+        transport: Transport,
+        port: u16,
+        services: Vec<String>,
+    },
+}
+
+impl fmt::Display for Problem {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per problem: the messages read best side by side"
+    )]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header { expected, found } => {
+                write!(f, "expected the header row {expected:?}, found {found:?}")
+            }
+            Self::Empty => f.write_str("no header row and data rows found"),
+            Self::Columns { expected, found } => write!(
+                f,
+                "expected {expected} tab-separated columns, found {found}"
+            ),
+            Self::EmptyService => f.write_str("the service name is empty"),
+            Self::ServiceWhitespace { service } => write!(
+                f,
+                "the service name {service:?} has leading or trailing whitespace"
+            ),
+            Self::TooManyServices => {
+                write!(f, "more than {MAX_SERVICES} distinct service names")
+            }
+            Self::BadPort {
+                transport,
+                cell,
+                item,
+            } => write!(
+                f,
+                "{transport} column {cell:?}: {item:?} is not a port number, a range \
+                 `A - B` or `Dynamic`"
+            ),
+            Self::PortZero { transport, cell } => {
+                write!(f, "{transport} column {cell:?}: 0 is not a usable number")
+            }
+            Self::PortTooHigh {
+                transport,
+                cell,
+                max,
+            } => {
+                write!(f, "{transport} column {cell:?}: numbers stop at {max}")
+            }
+            Self::BadRange {
+                transport,
+                cell,
+                first,
+                last,
+            } => write!(
+                f,
+                "{transport} column {cell:?}: range {first} - {last} must go from low to high"
+            ),
+            Self::RepeatedPort { transport, cell } => {
+                write!(f, "{transport} column {cell:?} lists a port twice")
+            }
+            Self::UnknownAction { action } => write!(
+                f,
+                "unknown action {action:?} (expected add, remove or primary)"
+            ),
+            Self::UnknownTransport { transport } => write!(
+                f,
+                "unknown transport {transport:?} (expected tcp, udp or ip)"
+            ),
+            Self::UnknownService { service } => {
+                write!(f, "no row of the table names the service {service:?}")
+            }
+            Self::EmptyField { column } => write!(f, "the {column} column is empty"),
+            Self::AlreadyListed {
+                service,
+                transport,
+                port,
+            } => write!(
+                f,
+                "{service:?} already lists {transport} {port}: nothing to add"
+            ),
+            Self::NotListed {
+                service,
+                transport,
+                port,
+            } => write!(
+                f,
+                "{service:?} does not list {transport} {port} as a single port: nothing to remove"
+            ),
+            Self::DuplicatePrimary {
+                transport,
+                port,
+                first_line,
+            } => write!(
+                f,
+                "{transport} {port} already has a primary label (line {first_line})"
+            ),
+            Self::PrimaryNotListed {
+                service,
+                transport,
+                port,
+            } => write!(
+                f,
+                "{service:?} is not listed for {transport} {port}, so it cannot be its primary"
+            ),
+            Self::PrimaryNotShared { transport, port } => write!(
+                f,
+                "{transport} {port} is listed by fewer than two services: a primary label is \
+                 redundant"
+            ),
+            Self::MissingPrimary {
+                transport,
+                port,
+                services,
+            } => write!(
+                f,
+                "{transport} {port} is listed by {} services ({}) but has no `primary` line",
+                services.len(),
+                services.join("; ")
+            ),
+        }
+    }
+}
+
+/// Reads a table (`service udp tcp [ip]`); a port several services list is labelled by the
+/// first of them in file order.
+///
+/// # Errors
+/// The first malformed line, as `origin:line` and the problem.
+pub fn parse_table(text: &str, origin: &str) -> Result<Parsed, TableError> {
+    let table = read_table(text, origin)?;
+    Ok(table.finish(&BTreeMap::new()))
+}
+
+/// Reads a table and applies an amendments file to it (how `build.rs` makes the embedded
+/// table): adds and removes in file order, then a `primary` line for every shared port.
+///
+/// # Errors
+/// The first malformed line of either file, an amendment that names an unknown service or
+/// changes nothing, a duplicate or pointless primary, or a shared port without one.
+pub fn parse_amended(
+    table: &str,
+    table_origin: &str,
+    amendments: &str,
+    amendments_origin: &str,
+) -> Result<Parsed, TableError> {
+    let mut read = read_table(table, table_origin)?;
+    let primaries = read.amend(amendments, amendments_origin)?;
+    Ok(read.finish(&primaries))
+}
+
+/// Non-comment, non-empty lines with their 1-based numbers.
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+}
+
+/// A table between reading and resolving: rows, names and entries in file order.
+struct Read {
+    names: Vec<String>,
+    ids: HashMap<String, ServiceId>,
+    rows: Vec<TableRow>,
+    has_ip_column: bool,
+    entries: Vec<Entry>,
+}
+
+fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
+    let err = |line, problem| TableError {
+        origin: origin.to_owned(),
+        line,
+        problem,
+    };
+    let mut lines = data_lines(text);
+    let Some((header_line, header)) = lines.next() else {
+        return Err(err(0, Problem::Empty));
+    };
+    let has_ip_column = match header {
+        TABLE_HEADER => false,
+        TABLE_HEADER_IP => true,
+        _ => {
+            return Err(err(
+                header_line,
+                Problem::Header {
+                    expected: TABLE_HEADER,
+                    found: header.to_owned(),
+                },
+            ));
+        }
+    };
+    let mut read = Read {
+        names: Vec::new(),
+        ids: HashMap::new(),
+        rows: Vec::new(),
+        has_ip_column,
+        entries: Vec::new(),
+    };
+    for (line, text) in lines {
+        read.row(line, text).map_err(|problem| err(line, problem))?;
+    }
+    if read.rows.is_empty() {
+        return Err(err(header_line, Problem::Empty));
+    }
+    Ok(read)
+}
+
+impl Read {
+    fn row(&mut self, line: usize, text: &str) -> Result<(), Problem> {
+        let columns: Vec<&str> = text.split('\t').collect();
+        let (service, udp, tcp, ip) = match (columns.as_slice(), self.has_ip_column) {
+            (&[service, udp, tcp], _) => (service, udp, tcp, ""),
+            (&[service, udp, tcp, ip], true) => (service, udp, tcp, ip),
+            (_, has_ip) => {
+                let expected = if has_ip { "3 or 4" } else { "3" };
+                return Err(Problem::Columns {
+                    expected,
+                    found: columns.len(),
+                });
+            }
+        };
+        if service.is_empty() {
+            return Err(Problem::EmptyService);
+        }
+        if service.trim() != service {
+            return Err(Problem::ServiceWhitespace {
+                service: service.to_owned(),
+            });
+        }
+        let cells = [
+            (Transport::Udp, udp),
+            (Transport::Tcp, tcp),
+            (Transport::Ip, ip),
+        ];
+        let mut spans = Vec::new();
+        for (transport, cell) in cells {
+            for (first, last, range) in parse_cell(transport, cell)? {
+                spans.push((transport, first, last, range));
+            }
+        }
+        let service_id = self.intern(service)?;
+        for (transport, first, last, range) in spans {
+            self.entries.push(Entry {
+                service: service_id,
+                transport,
+                first,
+                last,
+                range,
+            });
+        }
+        self.rows.push(TableRow {
+            line,
+            service: Cow::Owned(service.to_owned()),
+            udp: Cow::Owned(udp.to_owned()),
+            tcp: Cow::Owned(tcp.to_owned()),
+            ip: Cow::Owned(ip.to_owned()),
+        });
+        Ok(())
+    }
+
+    fn intern(&mut self, service: &str) -> Result<ServiceId, Problem> {
+        if let Some(&id) = self.ids.get(service) {
+            return Ok(id);
+        }
+        let id = match u16::try_from(self.names.len()) {
+            Ok(n) if usize::from(n) < MAX_SERVICES => ServiceId(n),
+            _ => return Err(Problem::TooManyServices),
+        };
+        self.names.push(service.to_owned());
+        self.ids.insert(service.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Distinct services with a single-port entry for this port, in entry order.
+    fn singles(&self, transport: Transport, port: u16) -> Vec<ServiceId> {
+        let mut found = Vec::new();
+        for e in &self.entries {
+            if e.transport == transport
+                && !e.range
+                && e.first == port
+                && !found.contains(&e.service)
+            {
+                found.push(e.service);
+            }
+        }
+        found
+    }
+
+    fn single_entry(&self, service: ServiceId, transport: Transport, port: u16) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            e.service == service && e.transport == transport && !e.range && e.first == port
+        })
+    }
+
+    /// Applies an amendments file; returns the primary label of every shared slot.
+    fn amend(&mut self, text: &str, origin: &str) -> Result<BTreeMap<u32, ServiceId>, TableError> {
+        let err = |line, problem| TableError {
+            origin: origin.to_owned(),
+            line,
+            problem,
+        };
+        let mut lines = data_lines(text);
+        let Some((header_line, header)) = lines.next() else {
+            return Err(err(0, Problem::Empty));
+        };
+        if header != AMENDMENTS_HEADER {
+            let found = header.to_owned();
+            let expected = AMENDMENTS_HEADER;
+            return Err(err(header_line, Problem::Header { expected, found }));
+        }
+        // Primaries are checked after every add and remove, so their order does not matter.
+        let mut primaries: BTreeMap<u32, (usize, ServiceId)> = BTreeMap::new();
+        for (line, text) in lines {
+            self.apply(line, text, &mut primaries)
+                .map_err(|problem| err(line, problem))?;
+        }
+        self.labels(&primaries)
+            .map_err(|(line, problem)| err(line, problem))
+    }
+
+    /// Applies one amendment line: an add or remove at once, a primary into `primaries`.
+    fn apply(
+        &mut self,
+        line: usize,
+        text: &str,
+        primaries: &mut BTreeMap<u32, (usize, ServiceId)>,
+    ) -> Result<(), Problem> {
+        let (action, transport, port, service) = self.amendment(text)?;
+        let name = || self.names[usize::from(service.0)].clone();
+        match action {
+            Action::Add => {
+                if self.single_entry(service, transport, port).is_some() {
+                    let service = name();
+                    return Err(Problem::AlreadyListed {
+                        service,
+                        transport,
+                        port,
+                    });
+                }
+                let (first, last, range) = (port, port, false);
+                let entry = Entry {
+                    service,
+                    transport,
+                    first,
+                    last,
+                    range,
+                };
+                self.entries.push(entry);
+            }
+            Action::Remove => {
+                let Some(at) = self.single_entry(service, transport, port) else {
+                    let service = name();
+                    return Err(Problem::NotListed {
+                        service,
+                        transport,
+                        port,
+                    });
+                };
+                self.entries.remove(at);
+            }
+            Action::Primary => {
+                if let Some(&(first_line, _)) = primaries.get(&slot(transport, port)) {
+                    return Err(Problem::DuplicatePrimary {
+                        transport,
+                        port,
+                        first_line,
+                    });
+                }
+                primaries.insert(slot(transport, port), (line, service));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the primaries against the amended entries: each names a service listed for a
+    /// port that several services share, and every such port has one. Errors carry the line
+    /// (0 for a missing primary, which has none).
+    fn labels(
+        &self,
+        primaries: &BTreeMap<u32, (usize, ServiceId)>,
+    ) -> Result<BTreeMap<u32, ServiceId>, (usize, Problem)> {
+        let name = |id: ServiceId| self.names[usize::from(id.0)].clone();
+        let mut labels = BTreeMap::new();
+        for (&key, &(line, service)) in primaries {
+            let (transport, port) = unslot(key);
+            let singles = self.singles(transport, port);
+            if !singles.contains(&service) {
+                let service = name(service);
+                return Err((
+                    line,
+                    Problem::PrimaryNotListed {
+                        service,
+                        transport,
+                        port,
+                    },
+                ));
+            }
+            if singles.len() < 2 {
+                return Err((line, Problem::PrimaryNotShared { transport, port }));
+            }
+            labels.insert(key, service);
+        }
+        for (transport, port) in self.shared() {
+            if !labels.contains_key(&slot(transport, port)) {
+                let services = self
+                    .singles(transport, port)
+                    .into_iter()
+                    .map(name)
+                    .collect();
+                return Err((
+                    0,
+                    Problem::MissingPrimary {
+                        transport,
+                        port,
+                        services,
+                    },
+                ));
+            }
+        }
+        Ok(labels)
+    }
+
+    /// One amendment line: action, transport, port and service (reason and source are
+    /// required but only for people).
+    fn amendment(&self, text: &str) -> Result<(Action, Transport, u16, ServiceId), Problem> {
+        let columns: Vec<&str> = text.split('\t').collect();
+        let &[action, transport, port, service, reason, source] = columns.as_slice() else {
+            return Err(Problem::Columns {
+                expected: "6",
+                found: columns.len(),
+            });
+        };
+        let action = match action {
+            "add" => Action::Add,
+            "remove" => Action::Remove,
+            "primary" => Action::Primary,
+            _ => {
+                return Err(Problem::UnknownAction {
+                    action: action.to_owned(),
+                });
+            }
+        };
+        let Some(transport) = Transport::parse(transport) else {
+            return Err(Problem::UnknownTransport {
+                transport: transport.to_owned(),
+            });
+        };
+        let port = parse_number(transport, port, port)?;
+        let Some(&service) = self.ids.get(service) else {
+            return Err(Problem::UnknownService {
+                service: service.to_owned(),
+            });
+        };
+        for (column, text) in [("reason", reason), ("source", source)] {
+            if text.trim().is_empty() {
+                return Err(Problem::EmptyField { column });
+            }
+        }
+        Ok((action, transport, port, service))
+    }
+
+    /// Every (transport, port) that at least two services list as a single port, sorted.
+    fn shared(&self) -> Vec<(Transport, u16)> {
+        let mut keys: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|e| !e.range)
+            .map(|e| slot(e.transport, e.first))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .map(unslot)
+            .filter(|&(t, p)| self.singles(t, p).len() > 1)
+            .collect()
+    }
+
+    /// Cuts each transport's port space at every entry boundary; each piece has one
+    /// candidate list. Adjacent pieces with the same list and value become one segment.
+    fn finish(self, primaries: &BTreeMap<u32, ServiceId>) -> Parsed {
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut pool: Vec<ServiceId> = Vec::new();
+        // Runs that share a candidate list share its place in the pool (every piece of a
+        // range cut by single ports lists the same range service).
+        let mut placed: HashMap<Vec<ServiceId>, u32> = HashMap::new();
+        for transport in Transport::ALL {
+            let entries: Vec<&Entry> = self
+                .entries
+                .iter()
+                .filter(|e| e.transport == transport)
+                .collect();
+            let mut cuts: Vec<u32> = entries
+                .iter()
+                .flat_map(|e| [u32::from(e.first), u32::from(e.last) + 1])
+                .collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            for pair in cuts.windows(2) {
+                let &[from, next] = pair else { continue };
+                let first = slot(transport, 0) + from;
+                let last = slot(transport, 0) + next - 1;
+                let Some((value, candidates)) =
+                    candidates(&entries, from, next - 1, || primaries.get(&first).copied())
+                else {
+                    continue;
+                };
+                if let Some(prev) = segments.last_mut() {
+                    let prev_list = pool_slice(&pool, prev);
+                    if prev.last + 1 == first
+                        && unslot(prev.first).0 == transport
+                        && prev.value == value
+                        && prev_list == candidates
+                    {
+                        prev.last = last;
+                        continue;
+                    }
+                }
+                let len = count(candidates.len());
+                let start = *placed.entry(candidates).or_insert_with_key(|list| {
+                    pool.extend_from_slice(list);
+                    count(pool.len() - list.len())
+                });
+                segments.push(Segment {
+                    first,
+                    last,
+                    value,
+                    start,
+                    len,
+                });
+            }
+        }
+        Parsed {
+            names: self.names,
+            rows: self.rows,
+            has_ip_column: self.has_ip_column,
+            entries: self.entries,
+            segments,
+            pool,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Add,
+    Remove,
+    Primary,
+}
+
+/// The lookup value and candidates of the ports `from..=to` (which no entry boundary cuts):
+/// single-port services first (the primary, else the first in entry order), then the
+/// services of ranges covering the piece. `None` when nothing covers it.
+fn candidates(
+    entries: &[&Entry],
+    from: u32,
+    to: u32,
+    primary: impl FnOnce() -> Option<ServiceId>,
+) -> Option<(u16, Vec<ServiceId>)> {
+    let mut list: Vec<ServiceId> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| !e.range && u32::from(e.first) == from && from == to)
+    {
+        if !list.contains(&e.service) {
+            list.push(e.service);
+        }
+    }
+    let single = !list.is_empty();
+    if let Some(primary) = primary().filter(|p| single && list.contains(p)) {
+        list.retain(|&s| s != primary);
+        list.insert(0, primary);
+    }
+    let covering = |e: &&&Entry| e.range && u32::from(e.first) <= from && to <= u32::from(e.last);
+    for e in entries.iter().filter(covering) {
+        if !list.contains(&e.service) {
+            list.push(e.service);
+        }
+    }
+    let head = list.first()?;
+    // Ids stay below MAX_SERVICES (checked in `intern`), so id + 1 never reaches the flag.
+    let value = (head.0 + 1) | if single { 0 } else { RANGE_ONLY };
+    Some((value, list))
+}
+
+fn pool_slice<'a>(pool: &'a [ServiceId], segment: &Segment) -> &'a [ServiceId] {
+    let start = segment.start as usize;
+    pool.get(start..start + segment.len as usize).unwrap_or(&[])
+}
+
+/// Pool positions fit in u32: a table has at most 3 × 65,536 slots × 32,767 services,
+/// and real ones are far smaller; saturate rather than wrap if someone tries.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The transport and port of a slot made by [`slot`].
+#[must_use]
+pub fn unslot(key: u32) -> (Transport, u16) {
+    let transport = match key >> 16 {
+        0 => Transport::Tcp,
+        1 => Transport::Udp,
+        _ => Transport::Ip,
+    };
+    (transport, (key & 0xFFFF) as u16)
+}
+
+/// The ports of one cell: empty and `Dynamic` map none; otherwise items separated by `,` or
+/// ` or ` (the seed's "1645 or 1812": both are used), each a number or a range `A - B`.
+fn parse_cell(transport: Transport, cell: &str) -> Result<Vec<(u16, u16, bool)>, Problem> {
+    let text = cell.trim();
+    // "Dynamic": ports picked at run time (e.g. RTP, RFC 3550) cannot be listed.
+    if text.is_empty() || text == "Dynamic" {
+        return Ok(Vec::new());
+    }
+    let mut spans: Vec<(u16, u16, bool)> = Vec::new();
+    for item in text.split(',').flat_map(|part| part.split(" or ")) {
+        let item = item.trim();
+        let span = if let Some((low, high)) = item.split_once('-') {
+            let first = parse_number(transport, cell, low.trim())?;
+            let last = parse_number(transport, cell, high.trim())?;
+            if first >= last {
+                return Err(Problem::BadRange {
+                    transport,
+                    cell: cell.to_owned(),
+                    first,
+                    last,
+                });
+            }
+            (first, last, true)
+        } else {
+            let port = parse_number(transport, cell, item)?;
+            (port, port, false)
+        };
+        if spans.iter().any(|&(a, b, _)| a <= span.1 && span.0 <= b) {
+            return Err(Problem::RepeatedPort {
+                transport,
+                cell: cell.to_owned(),
+            });
+        }
+        spans.push(span);
+    }
+    Ok(spans)
+}
+
+/// A decimal number in `1..=transport.max()`: digits only, no sign, no spaces.
+fn parse_number(transport: Transport, cell: &str, item: &str) -> Result<u16, Problem> {
+    if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+        let (cell, item) = (cell.to_owned(), item.to_owned());
+        return Err(Problem::BadPort {
+            transport,
+            cell,
+            item,
+        });
+    }
+    let max = transport.max();
+    match item.parse::<u64>() {
+        Ok(0) => Err(Problem::PortZero {
+            transport,
+            cell: cell.to_owned(),
+        }),
+        Ok(n) => match u16::try_from(n) {
+            Ok(port) if port <= max => Ok(port),
+            _ => Err(Problem::PortTooHigh {
+                transport,
+                cell: cell.to_owned(),
+                max,
+            }),
+        },
+        // Only an absurdly long run of digits gets here.
+        Err(_) => Err(Problem::PortTooHigh {
+            transport,
+            cell: cell.to_owned(),
+            max,
+        }),
+    }
+}
