@@ -118,3 +118,101 @@ pub fn decide_ip(table: &ServiceTable, proto: u8) -> Verdict {
         service: table.lookup_proto(proto),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(v: Verdict) -> Option<&'static str> {
+        v.service.map(|s| ServiceTable::embedded().name(s))
+    }
+
+    fn tcp(sp: u16, dp: u16, o: Opening) -> Verdict {
+        decide(ServiceTable::embedded(), Transport::Tcp, sp, dp, o)
+    }
+
+    fn udp(sp: u16, dp: u16) -> Verdict {
+        decide(
+            ServiceTable::embedded(),
+            Transport::Udp,
+            sp,
+            dp,
+            Opening::Other,
+        )
+    }
+
+    #[test]
+    fn handshake_decides_first() {
+        // Client port 1234 is itself ISPMOD in the table: the SYN still says 80 is the server.
+        let v = tcp(1234, 80, Opening::Syn);
+        assert_eq!(
+            (v.server_is_dst, v.decided_by, v.server_port),
+            (true, DecidedBy::Handshake, 80)
+        );
+        assert_eq!(name(v), Some("Hypertext Transfer Protocol (HTTP)"));
+        let v = tcp(445, 3000, Opening::SynAck);
+        assert_eq!(
+            (v.server_is_dst, v.decided_by, v.server_port),
+            (false, DecidedBy::Handshake, 445)
+        );
+        assert_eq!(name(v), Some("Common Internet File System (CIFS)"));
+    }
+
+    #[test]
+    fn table_prefers_the_port_below_1024_then_the_lower() {
+        let v = tcp(1234, 80, Opening::Other);
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 80));
+        let v = tcp(80, 1234, Opening::Other);
+        assert_eq!(
+            (v.decided_by, v.server_port, v.server_is_dst),
+            (DecidedBy::Table, 80, false)
+        );
+        // Only one side in the table.
+        let v = tcp(445, 40000, Opening::Other);
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 445));
+        // Both well-known: the lower.
+        let v = udp(138, 137);
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 137));
+        // Same port both sides (NetBIOS name service).
+        let v = udp(137, 137);
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 137));
+        assert_eq!(name(v), Some("NetBT name lookups"));
+        let v = udp(68, 67);
+        assert_eq!((v.server_port, name(v)), (67, Some("DHCP server")));
+    }
+
+    #[test]
+    fn ranges_label_only_with_a_handshake() {
+        let v = tcp(3500, 1026, Opening::Syn);
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Handshake, 1026));
+        assert_eq!(name(v), Some("SQL session"));
+        // Mid-stream between two ports only the range covers: the lower port, unlabelled.
+        let v = tcp(3500, 1026, Opening::Other);
+        assert_eq!(
+            (v.decided_by, v.server_port, v.service),
+            (DecidedBy::LowerPort, 1026, None)
+        );
+    }
+
+    #[test]
+    fn fallbacks() {
+        let v = udp(50000, 50001);
+        assert_eq!(
+            (v.decided_by, v.server_port, v.server_is_dst, v.service),
+            (DecidedBy::FirstPacket, 50001, true, None)
+        );
+        let v = udp(50001, 50000);
+        assert_eq!(
+            (v.decided_by, v.server_port),
+            (DecidedBy::FirstPacket, 50000)
+        );
+        let v = tcp(50000, 40000, Opening::Other);
+        assert_eq!(
+            (v.decided_by, v.server_port, v.server_is_dst),
+            (DecidedBy::LowerPort, 40000, true)
+        );
+        let v = decide_ip(ServiceTable::embedded(), 50);
+        assert_eq!(name(v), Some("IPSec Encapsulating Security Payload (ESP)"));
+        assert_eq!(decide_ip(ServiceTable::embedded(), 47).service, None);
+    }
+}
