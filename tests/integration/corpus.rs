@@ -1,0 +1,129 @@
+//! The shared corpus: 60 real captures, with figures derived independently with tshark
+//! (`../shared/corpus/expected/HOW.md`). For every file: the packet total equals tshark's
+//! frames; per unordered 5-tuple of the outermost TCP/UDP header, packets and frame bytes
+//! equal tshark's (flows sharing a 5-tuple summed on both sides; non-first fragments, which
+//! tshark counts apart and we count in their datagram's flow, are the only allowed surplus);
+//! damaged files exit 4 with tshark's packets; the totals add up.
+
+use crate::support::{check_totals, run, shared};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+type TupleKey = (String, (IpAddr, u16), (IpAddr, u16));
+
+fn key(transport: &str, a: (IpAddr, u16), b: (IpAddr, u16)) -> TupleKey {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    (transport.to_owned(), lo, hi)
+}
+
+fn tsv(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    lines
+        .map(|l| header.iter().map(|h| (*h).to_owned()).zip(l.split('\t').map(str::to_owned)).collect())
+        .collect()
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    packets: u64,
+    bytes: u64,
+    fragments: u64,
+}
+
+#[test]
+fn corpus_matches_tshark() {
+    let Some(dir) = shared("corpus") else { return };
+    let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap();
+    let manifest = tsv(&read("MANIFEST.tsv"));
+    let summary: BTreeMap<String, BTreeMap<String, String>> =
+        tsv(&read("expected/summary.tsv")).into_iter().map(|r| (r["file"].clone(), r)).collect();
+    let mut expected: BTreeMap<String, BTreeMap<TupleKey, Tally>> = BTreeMap::new();
+    for r in tsv(&read("expected/flows.tsv")) {
+        if r["view"] != "outer" {
+            continue;
+        }
+        let ip = |k: &str| r[k].parse::<IpAddr>().unwrap();
+        let port = |k: &str| r[k].parse::<u16>().unwrap();
+        let k = key(&r["transport"], (ip("first_src"), port("first_sport")), (ip("first_dst"), port("first_dport")));
+        let t = expected.entry(r["file"].clone()).or_default().entry(k).or_default();
+        t.packets += r["packets"].parse::<u64>().unwrap();
+        t.bytes += r["frame_bytes"].parse::<u64>().unwrap();
+    }
+    assert_eq!(manifest.len(), 60, "the corpus has 60 captures");
+
+    let tmp = std::env::temp_dir().join(format!("flowtag-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut failures: Vec<String> = Vec::new();
+    let mut matched = 0;
+    for m in &manifest {
+        let file = &m["file"];
+        let s = &summary[file];
+        let flows_path = tmp.join(format!("{file}.jsonl"));
+        let path = dir.join(file);
+        let out = run(&["read", "--format", "json", "--flows", flows_path.to_str().unwrap(), path.to_str().unwrap()]);
+        let mut problems = Vec::new();
+        let damaged = s["tshark_status"].starts_with("rc=");
+        let want_code = if damaged { 4 } else { 0 };
+        if out.code != want_code {
+            problems.push(format!("exit {} (want {want_code}): {}", out.code, out.stderr.trim()));
+        }
+        let doc = out.json();
+        let totals = check_totals(&doc);
+        let frames: u64 = s["frames"].parse().unwrap();
+        let frame_bytes: u64 = s["frame_bytes"].parse().unwrap();
+        if totals["packets"] != frames || totals["bytes"] != frame_bytes {
+            problems.push(format!(
+                "packets {} bytes {} (tshark: {frames} frames, {frame_bytes} bytes)",
+                totals["packets"], totals["bytes"]
+            ));
+        }
+        if damaged && !out.stderr.contains(&format!("after {frames} packets")) {
+            problems.push(format!("damage message should say 'after {frames} packets': {}", out.stderr.trim()));
+        }
+        // Our flow records, summed per unordered 5-tuple (any VLAN).
+        let mut ours: BTreeMap<TupleKey, Tally> = BTreeMap::new();
+        for line in std::fs::read_to_string(&flows_path).unwrap().lines() {
+            let f: serde_json::Value = serde_json::from_str(line).unwrap();
+            let transport = f["transport"].as_str().unwrap();
+            if transport == "ip" {
+                continue;
+            }
+            let end = |ip: &str, port: &str| {
+                (f[ip].as_str().unwrap().parse::<IpAddr>().unwrap(), u16::try_from(f[port].as_u64().unwrap()).unwrap())
+            };
+            let k = key(transport, end("client_ip", "client_port"), end("server_ip", "server_port"));
+            let t = ours.entry(k).or_default();
+            let n = |k: &str| f[k].as_u64().unwrap();
+            t.packets += n("packets_to_server") + n("packets_to_client");
+            t.bytes += n("bytes_to_server") + n("bytes_to_client");
+            t.fragments += n("fragments");
+        }
+        let want = expected.remove(file).unwrap_or_default();
+        for (k, w) in &want {
+            match ours.get(k) {
+                None => problems.push(format!("tshark flow {k:?} ({} packets) missing", w.packets)),
+                Some(o) if o.packets - o.fragments != w.packets => {
+                    problems.push(format!("{k:?}: {} packets ({} fragments), tshark {}", o.packets, o.fragments, w.packets));
+                }
+                Some(o) if o.fragments == 0 && o.bytes != w.bytes => {
+                    problems.push(format!("{k:?}: {} bytes, tshark {}", o.bytes, w.bytes));
+                }
+                Some(_) => {}
+            }
+        }
+        for (k, o) in &ours {
+            if !want.contains_key(k) && o.packets != o.fragments {
+                problems.push(format!("flow {k:?} ({} packets) not in tshark's view", o.packets));
+            }
+        }
+        if problems.is_empty() {
+            matched += 1;
+        } else {
+            failures.push(format!("{file}:\n    {}", problems.join("\n    ")));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    eprintln!("corpus: {matched}/{} files match tshark", manifest.len());
+    assert!(failures.is_empty(), "{} of {} files differ from tshark:\n{}", failures.len(), manifest.len(), failures.join("\n"));
+}
