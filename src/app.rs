@@ -58,18 +58,13 @@ fn load_table(path: Option<&Path>) -> Result<TableHolder, Exit> {
         return Ok(TableHolder::Embedded);
     };
     let text = std::fs::read_to_string(path).map_err(|e| {
-        complain(
-            &path.display().to_string(),
-            &format!("cannot read the service table: {e}"),
-        );
+        complain(&path.display().to_string(), &format!("cannot read the service table: {e}"));
         Exit::Usage
     })?;
-    ServiceTable::from_tsv(&text, &path.display().to_string())
-        .map(TableHolder::Owned)
-        .map_err(|e| {
-            complain("--table", &e);
-            Exit::Usage
-        })
+    ServiceTable::from_tsv(&text, &path.display().to_string()).map(TableHolder::Owned).map_err(|e| {
+        complain("--table", &e);
+        Exit::Usage
+    })
 }
 
 enum TableHolder {
@@ -91,11 +86,7 @@ fn services(args: &ServicesArgs) -> Exit {
         Ok(h) => h,
         Err(e) => return e,
     };
-    let table = if args.seed_only {
-        ServiceTable::seed_only()
-    } else {
-        holder.get()
-    };
+    let table = if args.seed_only { ServiceTable::seed_only() } else { holder.get() };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = (|| {
@@ -132,11 +123,7 @@ fn finish_output(result: io::Result<()>, name: &str, code: Exit) -> Exit {
 /// FIFO) written directly.
 enum ReportOut {
     Stdout,
-    File {
-        path: PathBuf,
-        tmp: Option<PathBuf>,
-        file: File,
-    },
+    File { path: PathBuf, tmp: Option<PathBuf>, file: File },
 }
 
 impl ReportOut {
@@ -146,34 +133,17 @@ impl ReportOut {
             return Ok(ReportOut::Stdout);
         };
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            )),
+            Ok(m) if m.is_dir() => Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")),
             Ok(m) if !m.is_file() => {
                 let file = std::fs::OpenOptions::new().write(true).open(path)?;
-                Ok(ReportOut::File {
-                    path: path.to_owned(),
-                    tmp: None,
-                    file,
-                })
+                Ok(ReportOut::File { path: path.to_owned(), tmp: None, file })
             }
             _ => {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let dir = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let tmp = dir.join(format!(".{name}.flowtag-{}.tmp", std::process::id()));
                 let file = File::create(&tmp)?;
-                Ok(ReportOut::File {
-                    path: path.to_owned(),
-                    tmp: Some(tmp),
-                    file,
-                })
+                Ok(ReportOut::File { path: path.to_owned(), tmp: Some(tmp), file })
             }
         }
     }
@@ -228,12 +198,7 @@ struct Progress {
 impl Progress {
     fn new(enabled: bool) -> Self {
         let now = Instant::now();
-        Self {
-            enabled: enabled && io::stderr().is_terminal(),
-            started: now,
-            last_draw: now,
-            drawn: false,
-        }
+        Self { enabled: enabled && io::stderr().is_terminal(), started: now, last_draw: now, drawn: false }
     }
 
     #[expect(clippy::cast_precision_loss, reason = "display only")]
@@ -254,11 +219,7 @@ impl Progress {
         let line = match total {
             Some(t) if t > 0 => {
                 let frac = (done as f64 / t as f64).clamp(0.0, 1.0);
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "0..=30"
-                )]
+                #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "0..=30")]
                 let filled = (frac * 30.0) as usize;
                 format!(
                     "[{}{}] {:>3.0}% {} / {}  {:.2} Mpkt/s  {name}",
@@ -270,11 +231,7 @@ impl Progress {
                     rate / 1e6,
                 )
             }
-            _ => format!(
-                "{}  {:.2} Mpkt/s  {name}",
-                crate::output::units::bytes(done),
-                rate / 1e6
-            ),
+            _ => format!("{}  {:.2} Mpkt/s  {name}", crate::output::units::bytes(done), rate / 1e6),
         };
         let _ = write!(io::stderr().lock(), "\r\x1b[K{line}");
         self.drawn = true;
@@ -308,11 +265,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         Ok(o) => o,
         Err(e) => {
             complain(
-                &cfg.output
-                    .as_deref()
-                    .unwrap_or(Path::new("-"))
-                    .display()
-                    .to_string(),
+                &cfg.output.as_deref().unwrap_or(Path::new("-")).display().to_string(),
                 &format!("cannot write: {e}"),
             );
             return Exit::OutputFailed;
@@ -325,10 +278,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         {
             Ok(w) => Some(w),
             Err(e) => {
-                complain(
-                    &path.display().to_string(),
-                    &format!("cannot write the flow file: {e}"),
-                );
+                complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
                 report_out.abandon();
                 return Exit::OutputFailed;
             }
@@ -396,10 +346,7 @@ fn read(cfg: &ReadConfig) -> Exit {
                 Some(Ok(false)) => false,
                 Some(Err(e)) => {
                     if !filter_warned {
-                        complain(
-                            "warning",
-                            &format!("{e}; packets of that link type are left out"),
-                        );
+                        complain("warning", &format!("{e}; packets of that link type are left out"));
                         filter_warned = true;
                     }
                     false
@@ -429,9 +376,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         &pipeline.flows.counters,
         table,
         inputs,
-        pipeline
-            .first_ts
-            .map(crate::capture::Timestamp::as_secs_f64),
+        pipeline.first_ts.map(crate::capture::Timestamp::as_secs_f64),
         pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     let mut code = exit;
@@ -446,9 +391,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         }
     }
     let name = report_out.name();
-    let top = TableOptions {
-        top_unknown: cfg.top_unknown,
-    };
+    let top = TableOptions { top_unknown: cfg.top_unknown };
     let result = report_out.write(|mut w| match cfg.format {
         Format::Table => crate::output::table::write(&mut w, &report, top),
         Format::Json => crate::output::json::write(&mut w, &report),

@@ -6,12 +6,7 @@ use std::path::PathBuf;
 
 /// Which Windows 2000 services does this traffic belong to?
 #[derive(Parser, Debug)]
-#[command(
-    name = "flowtag",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "flowtag", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

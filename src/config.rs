@@ -26,14 +26,7 @@ impl ReadConfig {
     pub fn from_args(a: ReadArgs) -> Self {
         let flows = a.flows.map(|p| {
             let csv = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-            (
-                p,
-                if csv {
-                    FlowFormat::Csv
-                } else {
-                    FlowFormat::JsonLines
-                },
-            )
+            (p, if csv { FlowFormat::Csv } else { FlowFormat::JsonLines })
         });
         let ns = Timestamp::NANOS_PER_SEC;
         Self {

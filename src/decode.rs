@@ -101,8 +101,10 @@ impl Anomalies {
     pub const PCAP_LEN_IMPLAUSIBLE: Self = Self(1 << 6);
     pub const BAD_TIMESTAMP: Self = Self(1 << 7);
     pub const TS_BACKWARDS: Self = Self(1 << 8);
+    /// The IP length field claims more bytes than the frame had on the wire.
+    pub const IP_LEN_EXCEEDS_FRAME: Self = Self(1 << 9);
 
-    pub const ALL: [(Self, &'static str); 9] = [
+    pub const ALL: [(Self, &'static str); 10] = [
         (Self::SNAPLEN_TRUNCATED, "snaplen_truncated"),
         (Self::UDP_BAD_LEN, "udp_bad_len"),
         (Self::PORT_ZERO, "port_zero"),
@@ -112,6 +114,7 @@ impl Anomalies {
         (Self::PCAP_LEN_IMPLAUSIBLE, "pcap_len_implausible"),
         (Self::BAD_TIMESTAMP, "bad_timestamp"),
         (Self::TS_BACKWARDS, "ts_backwards"),
+        (Self::IP_LEN_EXCEEDS_FRAME, "ip_len_exceeds_frame"),
     ];
 
     #[must_use]
@@ -175,8 +178,9 @@ pub enum Fragment {
     Whole,
     /// Offset 0 with more fragments to come: carries the transport header.
     First { id: u32 },
-    /// Offset > 0: no transport header; belongs to the datagram of `id`.
-    NonFirst { id: u32 },
+    /// Offset > 0: no transport header; belongs to the datagram of `id`. `last` when no more
+    /// fragments follow (MF clear).
+    NonFirst { id: u32, last: bool },
 }
 
 /// A transport header's fields that flows and classification need.
@@ -262,9 +266,7 @@ pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
     }
     // Bytes of the packet the capture did not keep: a header running past the captured bytes
     // by no more than this was cut by the snaplen, which is harmless (CATALOGUE.md #49).
-    let cut = usize::try_from(frame.wire_len)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(data.len());
+    let cut = usize::try_from(frame.wire_len).unwrap_or(usize::MAX).saturating_sub(data.len());
     let net = match link(frame.linktype, data) {
         Ok(n) => n,
         Err(d) => return d,
@@ -317,16 +319,8 @@ fn link(linktype: Linktype, data: &[u8]) -> Result<NetSlice<'_>, Decoded> {
             ethertype_payload(proto, rest, 0, false)
         }
         Linktype::RAW | Linktype::RAW_DLT12 | Linktype::RAW_DLT14 => raw_ip(data, 0),
-        Linktype::IPV4 => Ok(NetSlice {
-            kind: Net::V4,
-            bytes: data,
-            vlan: 0,
-        }),
-        Linktype::IPV6 => Ok(NetSlice {
-            kind: Net::V6,
-            bytes: data,
-            vlan: 0,
-        }),
+        Linktype::IPV4 => Ok(NetSlice { kind: Net::V4, bytes: data, vlan: 0 }),
+        Linktype::IPV6 => Ok(NetSlice { kind: Net::V6, bytes: data, vlan: 0 }),
         // The family is in the capturing host's byte order, which the file does not record:
         // accept either order, as tcpdump does.
         Linktype::NULL | Linktype::LOOP => {
@@ -334,25 +328,20 @@ fn link(linktype: Linktype, data: &[u8]) -> Result<NetSlice<'_>, Decoded> {
             let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let be = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
             let rest = &data[4..];
-            let family = if linktype == Linktype::LOOP {
-                be
+            let family = if linktype == Linktype::LOOP { be } else { le.min(be) };
+            // Some Linux tools wrote an EtherType where the family belongs; Wireshark accepts
+            // it (PcapPlusPlus's null_loopback capture has one).
+            if family == AF_INET || family == u32::from(EtherType::IPV4.0) {
+                Ok(NetSlice { kind: Net::V4, bytes: rest, vlan: 0 })
+            } else if AF_INET6.contains(&family) || family == u32::from(EtherType::IPV6.0) {
+                Ok(NetSlice { kind: Net::V6, bytes: rest, vlan: 0 })
             } else {
-                le.min(be)
-            };
-            if family == AF_INET {
-                Ok(NetSlice {
-                    kind: Net::V4,
-                    bytes: rest,
-                    vlan: 0,
-                })
-            } else if AF_INET6.contains(&family) {
-                Ok(NetSlice {
-                    kind: Net::V6,
-                    bytes: rest,
-                    vlan: 0,
-                })
-            } else {
-                Err(Decoded::NonIp)
+                // Older Linux captures put the EtherType in bytes 2-3 (Wireshark reads it).
+                match EtherType(u16::from_be_bytes([b[2], b[3]])) {
+                    EtherType::IPV4 => Ok(NetSlice { kind: Net::V4, bytes: rest, vlan: 0 }),
+                    EtherType::IPV6 => Ok(NetSlice { kind: Net::V6, bytes: rest, vlan: 0 }),
+                    _ => Err(Decoded::NonIp),
+                }
             }
         }
         _ => Err(Decoded::Skip(Skip::UnsupportedLinktype)),
@@ -362,16 +351,8 @@ fn link(linktype: Linktype, data: &[u8]) -> Result<NetSlice<'_>, Decoded> {
 /// Raw IP: the version nibble says which.
 fn raw_ip(data: &[u8], vlan: u16) -> Result<NetSlice<'_>, Decoded> {
     match data.first().map(|b| b >> 4) {
-        Some(4) => Ok(NetSlice {
-            kind: Net::V4,
-            bytes: data,
-            vlan,
-        }),
-        Some(6) => Ok(NetSlice {
-            kind: Net::V6,
-            bytes: data,
-            vlan,
-        }),
+        Some(4) => Ok(NetSlice { kind: Net::V4, bytes: data, vlan }),
+        Some(6) => Ok(NetSlice { kind: Net::V6, bytes: data, vlan }),
         Some(_) => Err(Decoded::Skip(Skip::IpBadVersion)),
         None => Err(Decoded::Skip(Skip::L3Truncated)),
     }
@@ -388,18 +369,10 @@ fn ethertype_payload(
     loop {
         match EtherType(ethertype) {
             EtherType::IPV4 => {
-                return Ok(NetSlice {
-                    kind: Net::V4,
-                    bytes: rest,
-                    vlan,
-                });
+                return Ok(NetSlice { kind: Net::V4, bytes: rest, vlan });
             }
             EtherType::IPV6 => {
-                return Ok(NetSlice {
-                    kind: Net::V6,
-                    bytes: rest,
-                    vlan,
-                });
+                return Ok(NetSlice { kind: Net::V6, bytes: rest, vlan });
             }
             EtherType::VLAN_TAGGED_FRAME
             | EtherType::PROVIDER_BRIDGING
@@ -424,16 +397,8 @@ fn ethertype_payload(
                 let proto = be16(rest, 6).ok_or(Decoded::Skip(Skip::TruncatedLink))?;
                 let ip = &rest[8..];
                 return match proto {
-                    PPP_IPV4 => Ok(NetSlice {
-                        kind: Net::V4,
-                        bytes: ip,
-                        vlan,
-                    }),
-                    PPP_IPV6 => Ok(NetSlice {
-                        kind: Net::V6,
-                        bytes: ip,
-                        vlan,
-                    }),
+                    PPP_IPV4 => Ok(NetSlice { kind: Net::V4, bytes: ip, vlan }),
+                    PPP_IPV6 => Ok(NetSlice { kind: Net::V6, bytes: ip, vlan }),
                     _ => Err(Decoded::NonIp),
                 };
             }
@@ -450,16 +415,8 @@ fn mpls(mut rest: &[u8], vlan: u16) -> Result<NetSlice<'_>, Decoded> {
         rest = &rest[4..];
         if label & 0x100 != 0 {
             return match rest.first().map(|b| b >> 4) {
-                Some(4) => Ok(NetSlice {
-                    kind: Net::V4,
-                    bytes: rest,
-                    vlan,
-                }),
-                Some(6) => Ok(NetSlice {
-                    kind: Net::V6,
-                    bytes: rest,
-                    vlan,
-                }),
+                Some(4) => Ok(NetSlice { kind: Net::V4, bytes: rest, vlan }),
+                Some(6) => Ok(NetSlice { kind: Net::V6, bytes: rest, vlan }),
                 Some(_) => Err(Decoded::NonIp),
                 None => Err(Decoded::Skip(Skip::L3Truncated)),
             };
@@ -470,20 +427,19 @@ fn mpls(mut rest: &[u8], vlan: u16) -> Result<NetSlice<'_>, Decoded> {
 
 /// The bytes of an IP payload that belong to the packet, given what the header claims
 /// (`claimed`), what was captured (`have`) and what the snaplen cut (`cut`).
-fn payload_len(
-    claimed: usize,
-    have: usize,
-    cut: usize,
-    anomalies: &mut Anomalies,
-) -> Result<usize, Skip> {
+fn payload_len(claimed: usize, have: usize, cut: usize, anomalies: &mut Anomalies) -> usize {
     if claimed <= have {
-        Ok(claimed)
+        claimed
     } else if claimed - have <= cut {
         anomalies.insert(Anomalies::SNAPLEN_TRUNCATED);
-        Ok(have)
+        have
     } else {
-        // The header claims bytes the wire never carried: a lie, not a short capture.
-        Err(Skip::IpLenInconsistent)
+        // The header claims bytes the wire never carried. The ports are still the packet's
+        // own: tcpdump prints them ("truncated-ip - N bytes missing") and tshark counts the
+        // packet in its stream (5 such packets sit mid-session in nDPI's telnet capture), so
+        // it is attributed and tagged rather than dropped.
+        anomalies.insert(Anomalies::IP_LEN_EXCEEDS_FRAME);
+        have
     }
 }
 
@@ -503,9 +459,7 @@ fn ipv4(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
         Err(etherparse::err::ipv4::HeaderSliceError::Content(e)) => {
             return Decoded::Skip(match e {
                 etherparse::err::ipv4::HeaderError::UnexpectedVersion { .. } => Skip::IpBadVersion,
-                etherparse::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. } => {
-                    Skip::Ipv4BadIhl
-                }
+                etherparse::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. } => Skip::Ipv4BadIhl,
             });
         }
     };
@@ -517,23 +471,16 @@ fn ipv4(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
     if total < hlen {
         return Decoded::Skip(Skip::IpLenInconsistent);
     }
-    let len = match payload_len(total, b.len(), cut, anomalies) {
-        Ok(l) => l,
-        Err(s) => return Decoded::Skip(s),
-    };
+    let len = payload_len(total, b.len(), cut, anomalies);
     let payload = &b[hlen..len];
     let src = Addr::v4(h.source());
     let dst = Addr::v4(h.destination());
     let proto = h.protocol().0;
     let offset = h.fragments_offset().value();
     let fragment = if offset != 0 {
-        Fragment::NonFirst {
-            id: u32::from(h.identification()),
-        }
+        Fragment::NonFirst { id: u32::from(h.identification()), last: !h.more_fragments() }
     } else if h.more_fragments() {
-        Fragment::First {
-            id: u32::from(h.identification()),
-        }
+        Fragment::First { id: u32::from(h.identification()) }
     } else {
         Fragment::Whole
     };
@@ -559,15 +506,8 @@ fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
     let dst = Addr(h.destination());
     let total = 40 + usize::from(h.payload_length());
     // Payload length 0 means a jumbogram (RFC 2675) or offload: trust the captured bytes.
-    let total = if h.payload_length() == 0 {
-        b.len()
-    } else {
-        total
-    };
-    let len = match payload_len(total, b.len(), cut, anomalies) {
-        Ok(l) => l,
-        Err(s) => return Decoded::Skip(s),
-    };
+    let total = if h.payload_length() == 0 { b.len() } else { total };
+    let len = payload_len(total, b.len(), cut, anomalies);
     let cut_l4 = total - len;
     let mut next = h.next_header().0;
     let mut rest = &b[40..len];
@@ -591,7 +531,7 @@ fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
                     return Decoded::Skip(Skip::Ipv6ExtBad);
                 };
                 if off >> 3 != 0 {
-                    fragment = Fragment::NonFirst { id };
+                    fragment = Fragment::NonFirst { id, last: off & 1 == 0 };
                 } else if off & 1 != 0 {
                     fragment = Fragment::First { id };
                 }
@@ -619,10 +559,7 @@ fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
     transport(src, dst, next, rest, cut_l4, vlan, fragment, anomalies)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per IP version; a struct adds noise"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site per IP version; a struct adds noise")]
 fn transport(
     src: Addr,
     dst: Addr,
@@ -633,15 +570,7 @@ fn transport(
     fragment: Fragment,
     anomalies: &mut Anomalies,
 ) -> Decoded {
-    let mut pkt = IpPacket {
-        src,
-        dst,
-        proto,
-        ports: None,
-        tcp_flags: TcpFlags(0),
-        vlan,
-        fragment,
-    };
+    let mut pkt = IpPacket { src, dst, proto, ports: None, tcp_flags: TcpFlags(0), vlan, fragment };
     if matches!(fragment, Fragment::NonFirst { .. }) {
         anomalies.insert(Anomalies::FRAGMENT_NONFIRST);
         return Decoded::Ip(pkt);
@@ -658,8 +587,7 @@ fn transport(
             Err(s) => return Decoded::Skip(s),
         },
         IpNumber::UDP => {
-            let (Some(sp), Some(dp), Some(ulen)) =
-                (be16(payload, 0), be16(payload, 2), be16(payload, 4))
+            let (Some(sp), Some(dp), Some(ulen)) = (be16(payload, 0), be16(payload, 2), be16(payload, 4))
             else {
                 return Decoded::Skip(Skip::L4Truncated);
             };
@@ -684,8 +612,7 @@ fn transport(
 /// TCP ports and flags. A header cut by the snaplen still gives its ports and flags (tshark's
 /// ports.tsv counts such a SYN); a header the IP length itself leaves no room for is malformed.
 fn tcp(b: &[u8], cut: usize, whole: bool) -> Result<(Ports, TcpFlags), Skip> {
-    let (Some(sp), Some(dp), Some(&off), Some(&flags)) =
-        (be16(b, 0), be16(b, 2), b.get(12), b.get(13))
+    let (Some(sp), Some(dp), Some(&off), Some(&flags)) = (be16(b, 0), be16(b, 2), b.get(12), b.get(13))
     else {
         return Err(Skip::L4Truncated);
     };
@@ -724,9 +651,7 @@ mod tests {
     /// IPv4 header (checksum left 0: decode does not check it) + payload.
     fn ipv4(proto: u8, payload: &[u8], frag: u16) -> Vec<u8> {
         let total = u16::try_from(20 + payload.len()).unwrap_or(u16::MAX);
-        let mut v = vec![
-            0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
+        let mut v = vec![0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         v[2..4].copy_from_slice(&total.to_be_bytes());
         v[6..8].copy_from_slice(&frag.to_be_bytes());
         v.extend_from_slice(payload);
@@ -792,10 +717,7 @@ mod tests {
         let p = ip(run(Linktype::ETHERNET, &stacked(10)).0);
         assert_eq!(p.ports.map(|p| p.dst), Some(445));
         assert_eq!(p.vlan, 100, "the outermost tag's id");
-        assert_eq!(
-            run(Linktype::ETHERNET, &stacked(MAX_VLAN_TAGS + 1)).0,
-            Decoded::Skip(Skip::VlanTooDeep)
-        );
+        assert_eq!(run(Linktype::ETHERNET, &stacked(MAX_VLAN_TAGS + 1)).0, Decoded::Skip(Skip::VlanTooDeep));
     }
 
     #[test]
@@ -827,23 +749,10 @@ mod tests {
             (Linktype::IPV4, v4.clone()),
         ] {
             let p = ip(run(lt, &f).0);
-            assert_eq!(
-                p.ports,
-                Some(Ports {
-                    src: 1025,
-                    dst: 137
-                }),
-                "{lt}"
-            );
+            assert_eq!(p.ports, Some(Ports { src: 1025, dst: 137 }), "{lt}");
         }
-        assert_eq!(
-            run(Linktype(147), &v4).0,
-            Decoded::Skip(Skip::UnsupportedLinktype)
-        );
-        assert_eq!(
-            run(Linktype::ETHERNET, &eth(0x0806, &[0; 28])).0,
-            Decoded::NonIp
-        );
+        assert_eq!(run(Linktype(147), &v4).0, Decoded::Skip(Skip::UnsupportedLinktype));
+        assert_eq!(run(Linktype::ETHERNET, &eth(0x0806, &[0; 28])).0, Decoded::NonIp);
     }
 
     #[test]
@@ -852,27 +761,15 @@ mod tests {
         let first = eth(0x0800, &ipv4(17, &udp(88, 49160, 1472), 0x2000));
         let p = ip(run(Linktype::ETHERNET, &first).0);
         assert_eq!(p.fragment, Fragment::First { id: 0x1234 });
-        assert_eq!(
-            p.ports,
-            Some(Ports {
-                src: 88,
-                dst: 49160
-            })
-        );
-        let (d, a) = run(
-            Linktype::ETHERNET,
-            &eth(0x0800, &ipv4(17, &[0u8; 100], 185)),
-        );
+        assert_eq!(p.ports, Some(Ports { src: 88, dst: 49160 }));
+        let (d, a) = run(Linktype::ETHERNET, &eth(0x0800, &ipv4(17, &[0u8; 100], 185)));
         let p = ip(d);
-        assert_eq!(p.fragment, Fragment::NonFirst { id: 0x1234 });
+        assert_eq!(p.fragment, Fragment::NonFirst { id: 0x1234, last: true });
         assert_eq!(p.ports, None);
         assert!(a.contains(Anomalies::FRAGMENT_NONFIRST));
         // A first fragment too short for the TCP header.
         let tiny = eth(0x0800, &ipv4(6, &[0u8; 8], 0x2000));
-        assert_eq!(
-            run(Linktype::ETHERNET, &tiny).0,
-            Decoded::Skip(Skip::L4Truncated)
-        );
+        assert_eq!(run(Linktype::ETHERNET, &tiny).0, Decoded::Skip(Skip::L4Truncated));
     }
 
     #[test]
@@ -882,17 +779,14 @@ mod tests {
         assert_eq!(run(Linktype::RAW, &ihl3).0, Decoded::Skip(Skip::Ipv4BadIhl));
         let mut short_total = ipv4(6, &tcp(1, 445, 0), 0);
         short_total[2..4].copy_from_slice(&10u16.to_be_bytes());
-        assert_eq!(
-            run(Linktype::RAW, &short_total).0,
-            Decoded::Skip(Skip::IpLenInconsistent)
-        );
+        assert_eq!(run(Linktype::RAW, &short_total).0, Decoded::Skip(Skip::IpLenInconsistent));
         let mut long_total = ipv4(6, &tcp(1, 445, 0), 0);
         long_total[2..4].copy_from_slice(&1500u16.to_be_bytes());
-        // caplen == wire len: the header lies (CATALOGUE.md #45)...
-        assert_eq!(
-            run(Linktype::RAW, &long_total).0,
-            Decoded::Skip(Skip::IpLenInconsistent)
-        );
+        // caplen == wire len: the header lies (CATALOGUE.md #45). tshark and tcpdump still show
+        // the ports, so the packet is attributed and tagged.
+        let (d, a) = run(Linktype::RAW, &long_total);
+        assert_eq!(ip(d).ports.map(|p| p.dst), Some(445));
+        assert!(a.contains(Anomalies::IP_LEN_EXCEEDS_FRAME));
         // ...but a snaplen cut is harmless (#49).
         let mut a = Anomalies::default();
         let d = decode(&frame(Linktype::RAW, &long_total, 1500), &mut a);
@@ -900,38 +794,20 @@ mod tests {
         assert!(a.contains(Anomalies::SNAPLEN_TRUNCATED));
         let mut v5 = ipv4(6, &tcp(1, 445, 0), 0);
         v5[0] = 0x55;
-        assert_eq!(
-            run(Linktype::ETHERNET, &eth(0x0800, &v5)).0,
-            Decoded::Skip(Skip::IpBadVersion)
-        );
-        assert_eq!(
-            run(Linktype::ETHERNET, &eth(0x0800, &[])).0,
-            Decoded::Skip(Skip::L3Truncated)
-        );
-        assert_eq!(
-            run(Linktype::ETHERNET, &[0u8; 10]).0,
-            Decoded::Skip(Skip::TruncatedLink)
-        );
-        assert_eq!(
-            run(Linktype::ETHERNET, &[]).0,
-            Decoded::Skip(Skip::PcapRecordBad)
-        );
+        assert_eq!(run(Linktype::ETHERNET, &eth(0x0800, &v5)).0, Decoded::Skip(Skip::IpBadVersion));
+        assert_eq!(run(Linktype::ETHERNET, &eth(0x0800, &[])).0, Decoded::Skip(Skip::L3Truncated));
+        assert_eq!(run(Linktype::ETHERNET, &[0u8; 10]).0, Decoded::Skip(Skip::TruncatedLink));
+        assert_eq!(run(Linktype::ETHERNET, &[]).0, Decoded::Skip(Skip::PcapRecordBad));
     }
 
     #[test]
     fn tcp_offsets_and_snaplen_cut_options() {
         let mut doff3 = tcp(1, 445, 0);
         doff3[12] = 3 << 4;
-        assert_eq!(
-            run(Linktype::RAW, &ipv4(6, &doff3, 0)).0,
-            Decoded::Skip(Skip::TcpBadDoff)
-        );
+        assert_eq!(run(Linktype::RAW, &ipv4(6, &doff3, 0)).0, Decoded::Skip(Skip::TcpBadDoff));
         let mut doff15 = tcp(1, 445, 0);
         doff15[12] = 15 << 4;
-        assert_eq!(
-            run(Linktype::RAW, &ipv4(6, &doff15, 0)).0,
-            Decoded::Skip(Skip::L4Truncated)
-        );
+        assert_eq!(run(Linktype::RAW, &ipv4(6, &doff15, 0)).0, Decoded::Skip(Skip::L4Truncated));
         // A SYN whose options the snaplen cut: ports and flags still count (zeek tcp-truncated-header).
         let mut syn = tcp(1040, 1433, TcpFlags::SYN);
         syn[12] = 8 << 4;
@@ -940,13 +816,7 @@ mod tests {
         let cut = &full[..full.len() - 10];
         let mut a = Anomalies::default();
         let p = ip(decode(&frame(Linktype::RAW, cut, full.len()), &mut a));
-        assert_eq!(
-            p.ports,
-            Some(Ports {
-                src: 1040,
-                dst: 1433
-            })
-        );
+        assert_eq!(p.ports, Some(Ports { src: 1040, dst: 1433 }));
         assert!(p.tcp_flags.is_syn());
     }
 
@@ -959,10 +829,7 @@ mod tests {
         assert!(a.contains(Anomalies::UDP_BAD_LEN));
         let (_, a) = run(Linktype::RAW, &ipv4(17, &udp(0, 0, 0), 0));
         assert!(a.contains(Anomalies::PORT_ZERO));
-        assert_eq!(
-            run(Linktype::RAW, &ipv4(17, &[0u8; 5], 0)).0,
-            Decoded::Skip(Skip::L4Truncated)
-        );
+        assert_eq!(run(Linktype::RAW, &ipv4(17, &[0u8; 5], 0)).0, Decoded::Skip(Skip::L4Truncated));
     }
 
     fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
@@ -987,20 +854,14 @@ mod tests {
         // Hop-by-hop anywhere but first is malformed (RFC 8200 §4.3).
         let mut q = vec![0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(&tcp(50000, 445, 0));
-        assert_eq!(
-            run(Linktype::IPV6, &ipv6(60, &q)).0,
-            Decoded::Skip(Skip::Ipv6ExtBad)
-        );
+        assert_eq!(run(Linktype::IPV6, &ipv6(60, &q)).0, Decoded::Skip(Skip::Ipv6ExtBad));
         // A chain longer than the cap.
         let mut chain = Vec::new();
         for _ in 0..40 {
             chain.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
         }
         chain.extend_from_slice(&tcp(1, 445, 0));
-        assert_eq!(
-            run(Linktype::IPV6, &ipv6(60, &chain)).0,
-            Decoded::Skip(Skip::Ipv6ExtBad)
-        );
+        assert_eq!(run(Linktype::IPV6, &ipv6(60, &chain)).0, Decoded::Skip(Skip::Ipv6ExtBad));
         // An extension header that runs past the end.
         assert_eq!(
             run(Linktype::IPV6, &ipv6(60, &[6, 200, 0, 0, 0, 0, 0, 0])).0,
@@ -1022,21 +883,24 @@ mod tests {
             eth(0x0800, &ipv4(6, &tcp(1234, 80, TcpFlags::SYN), 0)),
             eth(
                 0x8100,
-                &[0, 5, 0x86, 0xdd]
-                    .iter()
-                    .copied()
-                    .chain(ipv6(17, &udp(1, 2, 3)))
-                    .collect::<Vec<_>>(),
+                &[0, 5, 0x86, 0xdd].iter().copied().chain(ipv6(17, &udp(1, 2, 3))).collect::<Vec<_>>(),
             ),
         ];
         for f in &frames {
+            let mut a = Anomalies::default();
+            let whole = ip(decode(&frame(Linktype::ETHERNET, f, f.len()), &mut a));
             for n in 0..f.len() {
-                let mut a = Anomalies::default();
-                let d = decode(&frame(Linktype::ETHERNET, &f[..n], n), &mut a);
-                assert!(
-                    matches!(d, Decoded::Skip(_)),
-                    "prefix {n} of a valid frame: {d:?}"
-                );
+                // Cut by a snaplen (wire length kept) and cut on the wire (wire length = n).
+                for wire in [f.len(), n] {
+                    let mut a = Anomalies::default();
+                    match decode(&frame(Linktype::ETHERNET, &f[..n], wire), &mut a) {
+                        Decoded::Skip(_) => {}
+                        Decoded::Ip(p) => {
+                            assert_eq!(p.ports, whole.ports, "prefix {n}: ports are the frame's own")
+                        }
+                        Decoded::NonIp => panic!("prefix {n} of an IP frame decoded as non-IP"),
+                    }
+                }
             }
         }
     }

@@ -66,22 +66,9 @@ impl FlowKey {
     pub fn of(pkt: &IpPacket) -> (Self, bool) {
         let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
         let src_lo = (pkt.src, sp) <= (pkt.dst, dp);
-        let (lo, lo_port, hi, hi_port) = if src_lo {
-            (pkt.src, sp, pkt.dst, dp)
-        } else {
-            (pkt.dst, dp, pkt.src, sp)
-        };
-        (
-            Self {
-                lo,
-                hi,
-                lo_port,
-                hi_port,
-                proto: pkt.proto,
-                vlan: pkt.vlan,
-            },
-            src_lo,
-        )
+        let (lo, lo_port, hi, hi_port) =
+            if src_lo { (pkt.src, sp, pkt.dst, dp) } else { (pkt.dst, dp, pkt.src, sp) };
+        (Self { lo, hi, lo_port, hi_port, proto: pkt.proto, vlan: pkt.vlan }, src_lo)
     }
 }
 
@@ -233,6 +220,7 @@ struct FragKey {
 
 #[derive(Clone, Copy)]
 struct FragEntry {
+    complete: bool,
     slot: u32,
     generation: u32,
     to_server: bool,
@@ -243,13 +231,8 @@ struct FragEntry {
 /// What the table did with one packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
-    /// Counted in a flow; `created` when this packet started it (the caller then sets the tag).
-    Flow {
-        slot: u32,
-        to_server: bool,
-        created: bool,
-        tag: u32,
-    },
+    /// Counted in a flow; `created` when this packet started it.
+    Flow { slot: u32, to_server: bool, created: bool, tag: u32 },
     /// A non-first fragment whose flow has ended: counted under the flow's tag only.
     Tag { tag: u32, to_server: bool },
     /// A non-first fragment whose first fragment was never seen.
@@ -293,10 +276,7 @@ impl<'t> FlowTable<'t> {
             index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
             slots: Vec::with_capacity(cap),
             free: Vec::new(),
-            lists: [List {
-                head: NIL,
-                tail: NIL,
-            }; 4],
+            lists: [List { head: NIL, tail: NIL }; 4],
             frags: FastMap::default(),
             frag_order: VecDeque::new(),
             now: Timestamp(0),
@@ -371,15 +351,22 @@ impl<'t> FlowTable<'t> {
         }
     }
 
-    /// Counts one packet. Call [`advance`](Self::advance) first.
-    pub fn observe(&mut self, pkt: &IpPacket, ts: Timestamp, wire_len: u32) -> Seen {
+    /// Counts one packet. Call [`advance`](Self::advance) first. A flow this packet creates
+    /// gets its tag from `tag_of` (the caller's counter row for the flow's verdict).
+    pub fn observe(
+        &mut self,
+        pkt: &IpPacket,
+        ts: Timestamp,
+        wire_len: u32,
+        tag_of: impl FnOnce(&Verdict, u8) -> u32,
+    ) -> Seen {
         match pkt.fragment {
-            Fragment::NonFirst { id } => return self.fragment(pkt, id, wire_len),
+            Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
             // #63): it belongs to the first one's flow, never to a second service.
             Fragment::First { id } if self.is_fragment_overlap(pkt) => {
                 self.counters.fragment_overlaps += 1;
-                return self.fragment(pkt, id, wire_len);
+                return self.fragment(pkt, id, None, wire_len);
             }
             _ => {}
         }
@@ -388,56 +375,27 @@ impl<'t> FlowTable<'t> {
         let (slot, created) = match self.index.get(&key) {
             Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
-                (self.create(key, src_lo, pkt, ts), true)
+                (self.create(key, src_lo, pkt, ts, tag_of), true)
             }
             Some(&slot) => (slot, false),
-            None => (self.create(key, src_lo, pkt, ts), true),
+            None => (self.create(key, src_lo, pkt, ts, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let s = &self.slots[slot as usize];
         let generation = s.generation;
         let tag = s.rec.tag;
         if let Fragment::First { id } = pkt.fragment {
-            let fk = FragKey {
-                src: pkt.src,
-                dst: pkt.dst,
-                id,
-                proto: pkt.proto,
-                vlan: pkt.vlan,
-            };
-            self.remember_fragment(
-                fk,
-                FragEntry {
-                    slot,
-                    generation,
-                    to_server,
-                    tag,
-                    born: ts,
-                },
-            );
+            let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
+            let entry = FragEntry { complete: false, slot, generation, to_server, tag, born: ts };
+            self.remember_fragment(fk, entry);
         }
-        Seen::Flow {
-            slot,
-            to_server,
-            created,
-            tag,
-        }
-    }
-
-    /// Sets the caller's tag of a flow just created.
-    pub fn set_tag(&mut self, slot: u32, tag: u32) {
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.rec.tag = tag;
-        }
+        Seen::Flow { slot, to_server, created, tag }
     }
 
     /// The verdict of a live flow.
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
-        self.slots
-            .get(slot as usize)
-            .filter(|s| s.live)
-            .map(|s| s.rec.verdict)
+        self.slots.get(slot as usize).filter(|s| s.live).map(|s| s.rec.verdict)
     }
 
     /// Records that ended since the last call.
@@ -466,40 +424,29 @@ impl<'t> FlowTable<'t> {
         self.frag_order.clear();
     }
 
-    fn fragment(&mut self, pkt: &IpPacket, id: u32, wire_len: u32) -> Seen {
-        let fk = FragKey {
-            src: pkt.src,
-            dst: pkt.dst,
-            id,
-            proto: pkt.proto,
-            vlan: pkt.vlan,
-        };
-        let Some(&e) = self.frags.get(&fk) else {
+    /// Attributes a fragment to its datagram's flow: a non-first one (`nonfirst` = whether it
+    /// is the last), or an overlapping offset-0 one (`None`).
+    fn fragment(&mut self, pkt: &IpPacket, id: u32, nonfirst: Option<bool>, wire_len: u32) -> Seen {
+        let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
+        let Some(e) = self.frags.get_mut(&fk) else {
             self.counters.fragment_orphans += 1;
             return Seen::Orphan;
         };
+        // The last fragment completes the datagram: a later offset-0 fragment with the same
+        // id is a new datagram (IP ids wrap and are reused), not an overlap.
+        e.complete |= nonfirst == Some(true);
+        let e = *e;
         self.counters.fragments_attributed += 1;
-        let live = self
-            .slots
-            .get(e.slot as usize)
-            .is_some_and(|s| s.live && s.generation == e.generation);
+        let live = self.slots.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
         if !live {
-            return Seen::Tag {
-                tag: e.tag,
-                to_server: e.to_server,
-            };
+            return Seen::Tag { tag: e.tag, to_server: e.to_server };
         }
         let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
         let s = &mut self.slots[e.slot as usize];
         s.rec.packets[dir] += 1;
         s.rec.bytes[dir] += u64::from(wire_len);
-        s.rec.fragments += 1;
-        Seen::Flow {
-            slot: e.slot,
-            to_server: e.to_server,
-            created: false,
-            tag: e.tag,
-        }
+        s.rec.fragments += u64::from(nonfirst.is_some());
+        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
@@ -516,22 +463,27 @@ impl<'t> FlowTable<'t> {
         self.frag_order.push_back((fk, entry.born));
     }
 
-    /// Whether a first fragment repeats one already seen (an overlap: not a second hit).
+    /// Whether a first fragment repeats one of a datagram still incomplete (an overlap: not
+    /// a second service hit).
     #[must_use]
     pub fn is_fragment_overlap(&self, pkt: &IpPacket) -> bool {
         match pkt.fragment {
-            Fragment::First { id } => self.frags.contains_key(&FragKey {
-                src: pkt.src,
-                dst: pkt.dst,
-                id,
-                proto: pkt.proto,
-                vlan: pkt.vlan,
-            }),
+            Fragment::First { id } => self
+                .frags
+                .get(&FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan })
+                .is_some_and(|e| !e.complete),
             _ => false,
         }
     }
 
-    fn create(&mut self, key: FlowKey, src_lo: bool, pkt: &IpPacket, ts: Timestamp) -> u32 {
+    fn create(
+        &mut self,
+        key: FlowKey,
+        src_lo: bool,
+        pkt: &IpPacket,
+        ts: Timestamp,
+        tag_of: impl FnOnce(&Verdict, u8) -> u32,
+    ) -> u32 {
         if self.index.len() >= self.cfg.max_flows {
             self.evict_one();
         }
@@ -578,7 +530,7 @@ impl<'t> FlowTable<'t> {
             state: 0,
             handshake_rtt: None,
             end_reason: EndReason::EndOfInput,
-            tag: 0,
+            tag: tag_of(&verdict, pkt.proto),
         };
         let slot = Slot {
             key,
@@ -624,14 +576,7 @@ impl<'t> FlowTable<'t> {
     }
 
     /// Counts a packet in a flow; returns whether it went to the server.
-    fn count(
-        &mut self,
-        slot: u32,
-        src_lo: bool,
-        flags: TcpFlags,
-        ts: Timestamp,
-        wire_len: u32,
-    ) -> bool {
+    fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
         let s = &mut self.slots[slot as usize];
         let to_server = src_lo != s.server_is_lo;
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
@@ -655,11 +600,7 @@ impl<'t> FlowTable<'t> {
                 }
             }
             if flags.has(TcpFlags::FIN) {
-                s.rec.state |= if to_server {
-                    ST_FIN_TO_SERVER
-                } else {
-                    ST_FIN_TO_CLIENT
-                };
+                s.rec.state |= if to_server { ST_FIN_TO_SERVER } else { ST_FIN_TO_CLIENT };
             }
             if flags.has(TcpFlags::RST) {
                 s.rec.state |= ST_RST;
@@ -752,14 +693,10 @@ mod tests {
     }
 
     fn feed(t: &mut FlowTable<'_>, p: &IpPacket, secs: f64) -> Seen {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "test times"
-        )]
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "test times")]
         let ts = Timestamp((secs * 1e9) as u64);
         t.advance(ts);
-        t.observe(p, ts, 100)
+        t.observe(p, ts, 100, |_, _| 0)
     }
 
     fn table() -> FlowTable<'static> {
@@ -774,27 +711,17 @@ mod tests {
         let to_c = |f| pkt(s.0, s.1, c.0, c.1, PROTO_TCP, f);
         assert!(matches!(
             feed(&mut t, &to_s(TcpFlags::SYN), 1.0),
-            Seen::Flow {
-                created: true,
-                to_server: true,
-                ..
-            }
+            Seen::Flow { created: true, to_server: true, .. }
         ));
         feed(&mut t, &to_c(TcpFlags::SYN | TcpFlags::ACK), 1.0005);
         feed(&mut t, &to_s(TcpFlags::ACK), 1.001);
         feed(&mut t, &to_s(TcpFlags::FIN | TcpFlags::ACK), 2.0);
         feed(&mut t, &to_c(TcpFlags::FIN | TcpFlags::ACK), 2.1);
         // The last ACK after both FINs still belongs to the closed flow.
-        assert!(matches!(
-            feed(&mut t, &to_s(TcpFlags::ACK), 2.2),
-            Seen::Flow { created: false, .. }
-        ));
+        assert!(matches!(feed(&mut t, &to_s(TcpFlags::ACK), 2.2), Seen::Flow { created: false, .. }));
         assert_eq!(t.active(), 1);
         // A new SYN on the same 5-tuple starts a new flow and ends the old one.
-        assert!(matches!(
-            feed(&mut t, &to_s(TcpFlags::SYN), 3.0),
-            Seen::Flow { created: true, .. }
-        ));
+        assert!(matches!(feed(&mut t, &to_s(TcpFlags::SYN), 3.0), Seen::Flow { created: true, .. }));
         let ended: Vec<FlowRecord> = t.drain_ended().collect();
         assert_eq!(ended.len(), 1);
         let r = &ended[0];
@@ -838,19 +765,10 @@ mod tests {
 
     #[test]
     fn cap_evicts_the_longest_idle_flow() {
-        let mut t = FlowTable::new(
-            ServiceTable::embedded(),
-            FlowConfig {
-                max_flows: 3,
-                ..FlowConfig::default()
-            },
-        );
+        let mut t =
+            FlowTable::new(ServiceTable::embedded(), FlowConfig { max_flows: 3, ..FlowConfig::default() });
         for i in 0..3u16 {
-            feed(
-                &mut t,
-                &pkt(A, 2000 + i, B, 445, PROTO_TCP, TcpFlags::ACK),
-                f64::from(i),
-            );
+            feed(&mut t, &pkt(A, 2000 + i, B, 445, PROTO_TCP, TcpFlags::ACK), f64::from(i));
         }
         // Touch the oldest so the second becomes the longest idle.
         feed(&mut t, &pkt(A, 2000, B, 445, PROTO_TCP, TcpFlags::ACK), 3.0);
@@ -862,11 +780,7 @@ mod tests {
         assert_eq!(ended[0].end_reason, EndReason::Evicted);
         t.finish();
         let c = t.counters;
-        assert_eq!(
-            c.created,
-            c.expired + c.evicted + 3,
-            "created = expired + evicted + ended at the end"
-        );
+        assert_eq!(c.created, c.expired + c.evicted + 3, "created = expired + evicted + ended at the end");
     }
 
     #[test]
@@ -876,22 +790,15 @@ mod tests {
         first.fragment = Fragment::First { id: 7 };
         let mut rest = first;
         rest.ports = None;
-        rest.fragment = Fragment::NonFirst { id: 7 };
+        rest.fragment = Fragment::NonFirst { id: 7, last: false };
         let mut orphan = rest;
-        orphan.fragment = Fragment::NonFirst { id: 8 };
-        let Seen::Flow { slot, .. } = feed(&mut t, &first, 1.0) else {
-            panic!("first fragment is a flow")
-        };
-        assert!(
-            matches!(feed(&mut t, &rest, 1.0), Seen::Flow { slot: s, created: false, .. } if s == slot)
-        );
+        orphan.fragment = Fragment::NonFirst { id: 8, last: true };
+        let Seen::Flow { slot, .. } = feed(&mut t, &first, 1.0) else { panic!("first fragment is a flow") };
+        assert!(matches!(feed(&mut t, &rest, 1.0), Seen::Flow { slot: s, created: false, .. } if s == slot));
         assert_eq!(feed(&mut t, &orphan, 1.0), Seen::Orphan);
         // A second offset-0 fragment with other ports is an overlap: same flow, not a new one.
         let mut overlap = first;
-        overlap.ports = Some(Ports {
-            src: 3389,
-            dst: 49160,
-        });
+        overlap.ports = Some(Ports { src: 3389, dst: 49160 });
         assert!(t.is_fragment_overlap(&overlap));
         assert!(
             matches!(feed(&mut t, &overlap, 1.0), Seen::Flow { slot: s, created: false, .. } if s == slot)
@@ -899,6 +806,10 @@ mod tests {
         assert_eq!(t.counters.created, 1);
         t.finish();
         let r: Vec<FlowRecord> = t.drain_ended().collect();
-        assert_eq!(r[0].fragments, 2);
+        assert_eq!(
+            (r[0].fragments, r[0].packets[TO_SERVER] + r[0].packets[TO_CLIENT]),
+            (1, 3),
+            "one non-first fragment; the overlap counts as a packet"
+        );
     }
 }

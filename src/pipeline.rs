@@ -24,12 +24,7 @@ pub struct Pipeline<'t> {
 impl<'t> Pipeline<'t> {
     #[must_use]
     pub fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
-        Self {
-            flows: FlowTable::new(table, cfg),
-            stats: Stats::new(),
-            first_ts: None,
-            last_ts: None,
-        }
+        Self { flows: FlowTable::new(table, cfg), stats: Stats::new(), first_ts: None, last_ts: None }
     }
 
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
@@ -45,26 +40,16 @@ impl<'t> Pipeline<'t> {
                 if self.flows.is_fragment_overlap(&pkt) {
                     anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
                 }
-                match self.flows.observe(&pkt, frame.ts, frame.wire_len) {
-                    Seen::Flow {
-                        slot,
-                        to_server,
-                        created,
-                        tag,
-                    } => {
-                        let tag = if created {
-                            let tag = self.new_flow_tag(slot, pkt.proto);
-                            self.flows.set_tag(slot, tag.0);
-                            tag
-                        } else {
-                            Tag(tag)
-                        };
-                        self.stats
-                            .count_packet(tag, pkt.proto, to_server, frame.wire_len);
+                let Self { flows, stats, .. } = self;
+                let seen = flows.observe(&pkt, frame.ts, frame.wire_len, |v, proto| {
+                    stats.flow_started(v.service, transport_of(proto), v.server_port).0
+                });
+                match seen {
+                    Seen::Flow { to_server, tag, .. } => {
+                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
                     }
                     Seen::Tag { tag, to_server } => {
-                        self.stats
-                            .count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
+                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
                     }
                     Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, frame.wire_len),
                 }
@@ -75,15 +60,6 @@ impl<'t> Pipeline<'t> {
         self.stats.count_anomalies(anomalies);
         if self.flows.has_ended() {
             self.drain(on_end);
-        }
-    }
-
-    fn new_flow_tag(&mut self, slot: u32, proto: u8) -> Tag {
-        match self.flows.verdict(slot) {
-            Some(v) => self
-                .stats
-                .flow_started(v.service, transport_of(proto), v.server_port),
-            None => Tag::OTHER_IP,
         }
     }
 

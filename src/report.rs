@@ -86,10 +86,7 @@ pub struct Direction {
 
 impl From<Counts> for Direction {
     fn from(c: Counts) -> Self {
-        Self {
-            packets: c.packets,
-            bytes: c.bytes,
-        }
+        Self { packets: c.packets, bytes: c.bytes }
     }
 }
 
@@ -104,8 +101,7 @@ pub struct Summary<T> {
 
 impl Summary<u64> {
     fn of(d: &Dist) -> Option<Self> {
-        d.quantiles()
-            .map(|Quantiles { p50, p90, p99, max }| Self { p50, p90, p99, max })
+        d.quantiles().map(|Quantiles { p50, p90, p99, max }| Self { p50, p90, p99, max })
     }
 }
 
@@ -114,12 +110,7 @@ impl Summary<f64> {
     #[expect(clippy::cast_precision_loss, reason = "report values far below 2^52")]
     fn millis(d: &Dist, unit_per_ms: u64) -> Option<Self> {
         let ms = |v: u64| ((v as f64 / unit_per_ms as f64) * 1000.0).round() / 1000.0;
-        d.quantiles().map(|q| Self {
-            p50: ms(q.p50),
-            p90: ms(q.p90),
-            p99: ms(q.p99),
-            max: ms(q.max),
-        })
+        d.quantiles().map(|q| Self { p50: ms(q.p50), p90: ms(q.p90), p99: ms(q.p99), max: ms(q.max) })
     }
 }
 
@@ -212,10 +203,7 @@ impl Report {
             })
             .collect();
         services.sort_by(|a, b| {
-            b.bytes
-                .cmp(&a.bytes)
-                .then_with(|| a.service.cmp(&b.service))
-                .then(a.transport.cmp(&b.transport))
+            b.bytes.cmp(&a.bytes).then_with(|| a.service.cmp(&b.service)).then(a.transport.cmp(&b.transport))
         });
         let mut unknown: Vec<UnknownReport> = stats
             .unknown
@@ -229,31 +217,19 @@ impl Report {
             })
             .collect();
         unknown.sort_by(|a, b| {
-            b.bytes
-                .cmp(&a.bytes)
-                .then(a.transport.cmp(&b.transport))
-                .then(a.port.cmp(&b.port))
+            b.bytes.cmp(&a.bytes).then(a.transport.cmp(&b.transport)).then(a.port.cmp(&b.port))
         });
         let mut other_ip: Vec<ProtocolCount> = stats
             .other_ip_protocols
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
-            .map(|(p, n)| ProtocolCount {
-                protocol: u8::try_from(p).unwrap_or(u8::MAX),
-                packets: *n,
-            })
+            .map(|(p, n)| ProtocolCount { protocol: u8::try_from(p).unwrap_or(u8::MAX), packets: *n })
             .collect();
         other_ip.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.protocol.cmp(&b.protocol)));
-        let skipped = Skip::ALL
-            .iter()
-            .map(|s| (s.as_str(), stats.skipped[s.index()]))
-            .collect();
-        let anomalies = Anomalies::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, (_, name))| (*name, stats.anomalies[i]))
-            .collect();
+        let skipped = Skip::ALL.iter().map(|s| (s.as_str(), stats.skipped[s.index()])).collect();
+        let anomalies =
+            Anomalies::ALL.iter().enumerate().map(|(i, (_, name))| (*name, stats.anomalies[i])).collect();
         let complete = inputs.iter().all(|i| i.status == InputStatus::Ok);
         Self {
             version: SCHEMA_VERSION,

@@ -55,10 +55,7 @@ pub struct Quantiles {
 impl Dist {
     /// Tracks 0 to 2^40 (a terabyte, 12 days in µs, 18 minutes in ns) with 2 significant digits: about
     /// 1% resolution in ~14 KiB per distribution.
-    #[expect(
-        clippy::expect_used,
-        reason = "constant bounds that hdrhistogram always accepts"
-    )]
+    #[expect(clippy::expect_used, reason = "constant bounds that hdrhistogram always accepts")]
     fn new() -> Self {
         Self(Histogram::new_with_bounds(1, 1 << 40, 2).expect("valid histogram bounds"))
     }
@@ -234,11 +231,13 @@ impl Stats {
             self.other_ip.add(wire_len);
             self.other_ip_protocols[usize::from(proto)] += 1;
         } else if tag.0 & Tag::UNKNOWN_BIT != 0 {
-            if let Some(r) = self.unknown.get_mut((tag.0 & !Tag::UNKNOWN_BIT) as usize) {
-                r.total.add(wire_len);
-                r.dir[dir].add(wire_len);
-            }
-        } else if let Some(r) = self.services.get_mut(tag.0 as usize) {
+            let r = &mut self.unknown[(tag.0 & !Tag::UNKNOWN_BIT) as usize];
+            r.total.add(wire_len);
+            r.dir[dir].add(wire_len);
+        } else {
+            // Tags come only from `flow_started`, so the row exists; indexing keeps a bug loud
+            // instead of losing a packet from the books.
+            let r = &mut self.services[tag.0 as usize];
             r.total.add(wire_len);
             r.dir[dir].add(wire_len);
             r.packet_size.record(u64::from(wire_len));
@@ -275,8 +274,7 @@ impl Stats {
         }
         if let Some(r) = self.services.get_mut(tag.0 as usize) {
             r.duration_us.record(rec.duration() / 1_000);
-            r.flow_bytes
-                .record(rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT]);
+            r.flow_bytes.record(rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT]);
             if let Some(rtt) = rec.handshake_rtt {
                 r.handshake_rtt_ns.record(rtt);
             }

@@ -27,10 +27,7 @@ impl Filter {
     /// # Errors
     /// libpcap's message for an expression it cannot compile.
     pub fn new(expr: &str) -> Result<Self, FilterError> {
-        let mut f = Self {
-            expr: expr.to_owned(),
-            programs: Vec::new(),
-        };
+        let mut f = Self { expr: expr.to_owned(), programs: Vec::new() };
         f.program(Linktype::ETHERNET)?;
         Ok(f)
     }
@@ -39,16 +36,10 @@ impl Filter {
         let pos = if let Some(p) = self.programs.iter().position(|(l, _)| *l == linktype) {
             p
         } else {
-            let err = |message: String| FilterError {
-                expr: self.expr.clone(),
-                linktype,
-                message,
-            };
+            let err = |message: String| FilterError { expr: self.expr.clone(), linktype, message };
             let lt = i32::try_from(linktype.0).map_err(|_| err("link type out of range".into()))?;
             let dead = Capture::dead(pcap::Linktype(lt)).map_err(|e| err(e.to_string()))?;
-            let prog = dead
-                .compile(&self.expr, true)
-                .map_err(|e| err(e.to_string()))?;
+            let prog = dead.compile(&self.expr, true).map_err(|e| err(e.to_string()))?;
             self.programs.push((linktype, prog));
             self.programs.len() - 1
         };

@@ -93,20 +93,14 @@ impl Timestamp {
 
     #[must_use]
     pub fn from_parts(secs: u64, nanos: u64) -> Self {
-        Self(
-            secs.saturating_mul(Self::NANOS_PER_SEC)
-                .saturating_add(nanos),
-        )
+        Self(secs.saturating_mul(Self::NANOS_PER_SEC).saturating_add(nanos))
     }
 
     /// Seconds since the epoch as a float, for reports, cut to whole microseconds first: an f64
     /// holds about 16 digits, so 1000000000.999999999 s would otherwise round up to the next
     /// second.
     #[must_use]
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "epoch µs stay below 2^53 until the year 2255"
-    )]
+    #[expect(clippy::cast_precision_loss, reason = "epoch µs stay below 2^53 until the year 2255")]
     pub fn as_secs_f64(self) -> f64 {
         (self.0 / 1_000) as f64 / 1e6
     }

@@ -16,18 +16,11 @@ handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_
 /// Quotes a field when RFC 4180 requires it.
 #[must_use]
 pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
 fn quantiles<T: Display + Copy>(q: Option<Summary<T>>) -> String {
-    q.map_or_else(
-        || ",,,".to_owned(),
-        |q| format!("{},{},{},{}", q.p50, q.p90, q.p99, q.max),
-    )
+    q.map_or_else(|| ",,,".to_owned(), |q| format!("{},{},{},{}", q.p50, q.p90, q.p99, q.max))
 }
 
 /// Writes the report as CSV.

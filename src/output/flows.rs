@@ -50,10 +50,7 @@ pub struct FlowWriter<'t, W: Write> {
     written: u64,
 }
 
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "epoch seconds with µs precision fit in f64"
-)]
+#[expect(clippy::cast_precision_loss, reason = "epoch seconds with µs precision fit in f64")]
 fn secs(ns: u64) -> f64 {
     (ns / 1_000) as f64 / 1e6
 }
@@ -67,12 +64,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         if format == FlowFormat::Csv {
             writeln!(out, "{CSV_HEADER}")?;
         }
-        Ok(Self {
-            out,
-            format,
-            table,
-            written: 0,
-        })
+        Ok(Self { out, format, table, written: 0 })
     }
 
     /// Writes one record.
@@ -84,18 +76,12 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         let has_ports = t != Transport::Ip;
         let service = rec.verdict.service.map(|s| self.table.name(s));
         let candidates: Vec<&str> = if has_ports {
-            self.table
-                .candidates(t, rec.server_port)
-                .iter()
-                .map(|&c| self.table.name(c))
-                .collect()
+            self.table.candidates(t, rec.server_port).iter().map(|&c| self.table.name(c)).collect()
         } else {
             service.into_iter().collect()
         };
         #[expect(clippy::cast_precision_loss, reason = "RTT in ms for display")]
-        let rtt = rec
-            .handshake_rtt
-            .map(|ns| (ns as f64 / 1000.0).round() / 1000.0);
+        let rtt = rec.handshake_rtt.map(|ns| (ns as f64 / 1000.0).round() / 1000.0);
         let line = Line {
             start: secs(rec.start.0),
             end: secs(rec.end.0),
@@ -145,8 +131,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
                     line.packets_to_client,
                     line.bytes_to_client,
                     line.tcp_state.unwrap_or(""),
-                    line.handshake_rtt_ms
-                        .map_or(String::new(), |v| v.to_string()),
+                    line.handshake_rtt_ms.map_or(String::new(), |v| v.to_string()),
                     line.fragments,
                     line.end_reason,
                 )?;

@@ -12,23 +12,12 @@ use crate::services::{MatchKind, ServiceTable, Transport};
 /// Whatever the writer returns.
 pub fn write_table(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
     let ports = |first: u16, last: u16| {
-        if first == last {
-            first.to_string()
-        } else {
-            format!("{first}-{last}")
-        }
+        if first == last { first.to_string() } else { format!("{first}-{last}") }
     };
     let mappings = || table.mappings().filter(|m| m.transport != Transport::Ip);
-    let width = mappings()
-        .map(|m| ports(m.first, m.last).len())
-        .max()
-        .unwrap_or(0);
+    let width = mappings().map(|m| ports(m.first, m.last).len()).max().unwrap_or(0);
     let width = width.max("PORTS".len());
-    writeln!(
-        w,
-        "{:<9}  {:<width$}  {:<5}  SERVICE",
-        "TRANSPORT", "PORTS", "MATCH"
-    )?;
+    writeln!(w, "{:<9}  {:<width$}  {:<5}  SERVICE", "TRANSPORT", "PORTS", "MATCH")?;
     for m in mappings() {
         let kind = match m.kind {
             MatchKind::Single => "port",
@@ -38,11 +27,7 @@ pub fn write_table(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
         let mut names = m.candidates.iter().map(|&id| table.name(id));
         let primary = names.next().unwrap_or("?");
         let ports = ports(m.first, m.last);
-        writeln!(
-            w,
-            "{:<9}  {ports:<width$}  {kind:<5}  {primary}",
-            m.transport.as_str()
-        )?;
+        writeln!(w, "{:<9}  {ports:<width$}  {kind:<5}  {primary}", m.transport.as_str())?;
         for other in names {
             writeln!(w, "{:<9}  {:<width$}  {:<5}  + {other}", "", "", "")?;
         }
@@ -101,11 +86,7 @@ pub fn write_lookup(w: &mut impl Write, table: &ServiceTable, port: u16) -> io::
             MatchKind::None => "not listed",
         };
         writeln!(w, "{transport} {port}: {} ({how})", table.name(service))?;
-        for &other in table
-            .candidates(transport, port)
-            .iter()
-            .filter(|&&id| id != service)
-        {
+        for &other in table.candidates(transport, port).iter().filter(|&&id| id != service) {
             writeln!(w, "  also listed: {}", table.name(other))?;
         }
     }
@@ -130,24 +111,15 @@ mod tests {
     /// The header row and data rows of the seed file, without its `#` comments.
     fn seed_data_lines() -> String {
         let file = include_str!("../../data/windows-2000.tsv");
-        file.lines()
-            .filter(|l| !l.starts_with('#'))
-            .flat_map(|l| [l, "\n"])
-            .collect()
+        file.lines().filter(|l| !l.starts_with('#')).flat_map(|l| [l, "\n"]).collect()
     }
 
     #[test]
     fn write_seed_reproduces_the_seed_file_byte_for_byte() {
         let expected = seed_data_lines();
-        assert_eq!(
-            render(|w| write_seed(w, ServiceTable::seed_only())),
-            expected
-        );
+        assert_eq!(render(|w| write_seed(w, ServiceTable::seed_only())), expected);
         // The amended table keeps the seed's rows as written.
-        assert_eq!(
-            render(|w| write_seed(w, ServiceTable::embedded())),
-            expected
-        );
+        assert_eq!(render(|w| write_seed(w, ServiceTable::embedded())), expected);
     }
 
     #[test]
@@ -169,17 +141,10 @@ mod tests {
             .iter()
             .position(|l| l.starts_with("tcp        139 "))
             .unwrap_or_else(|| panic!("no tcp 139 line in\n{text}"));
-        assert!(
-            lines[at].ends_with("port   NetBT service sessions"),
-            "{}",
-            lines[at]
-        );
+        assert!(lines[at].ends_with("port   NetBT service sessions"), "{}", lines[at]);
         assert!(lines[at + 1].ends_with("+ Common Internet File System (CIFS)"));
         assert!(text.contains("range  SQL session"));
-        let ip = text
-            .split("IP PROTOCOL  SERVICE\n")
-            .nth(1)
-            .unwrap_or_default();
+        let ip = text.split("IP PROTOCOL  SERVICE\n").nth(1).unwrap_or_default();
         assert!(ip.starts_with("50           IPSec Encapsulating Security Payload (ESP)\n"));
         assert!(ip.contains("51           Internet Protocol Security (IPSec) Authentication"));
     }
@@ -193,17 +158,11 @@ mod tests {
     #[test]
     fn write_lookup_shows_primary_candidates_and_kind() {
         let text = render(|w| write_lookup(w, ServiceTable::embedded(), 137));
-        assert!(
-            text.starts_with("tcp 137: WINS Registration (listed by number)\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("tcp 137: WINS Registration (listed by number)\n"), "{text}");
         assert!(text.contains("udp 137: NetBT name lookups (listed by number)\n"));
         assert!(text.contains("  also listed: WINS Proxy\n"));
 
         let text = render(|w| write_lookup(w, ServiceTable::embedded(), 3000));
-        assert_eq!(
-            text,
-            "tcp 3000: SQL session (only a range covers it)\nudp 3000: not in the table\n"
-        );
+        assert_eq!(text, "tcp 3000: SQL session (only a range covers it)\nudp 3000: not in the table\n");
     }
 }

@@ -27,12 +27,7 @@ enum Align {
 }
 
 /// Writes rows in aligned columns, two spaces apart, trailing spaces trimmed.
-fn columns(
-    w: &mut impl Write,
-    indent: &str,
-    align: &[Align],
-    rows: &[Vec<String>],
-) -> io::Result<()> {
+fn columns(w: &mut impl Write, indent: &str, align: &[Align], rows: &[Vec<String>]) -> io::Result<()> {
     let mut width = vec![0usize; align.len()];
     for r in rows {
         for (i, cell) in r.iter().enumerate().take(align.len()) {
@@ -71,36 +66,20 @@ fn cut(name: &str) -> String {
 
 fn ports(p: &[u16]) -> String {
     const SHOWN: usize = 4;
-    let s = p
-        .iter()
-        .take(SHOWN)
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    if p.len() > SHOWN {
-        format!("{s},+{}", p.len() - SHOWN)
-    } else {
-        s
-    }
+    let s = p.iter().take(SHOWN).map(u16::to_string).collect::<Vec<_>>().join(",");
+    if p.len() > SHOWN { format!("{s},+{}", p.len() - SHOWN) } else { s }
 }
 
 #[expect(clippy::cast_precision_loss, reason = "percentages for display")]
 fn share(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "-".into()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-    }
+    if whole == 0 { "-".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
 }
 
 /// Renders the report as text.
 ///
 /// # Errors
 /// The writer's error.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one section after another; splitting hides the layout"
-)]
+#[expect(clippy::too_many_lines, reason = "one section after another; splitting hides the layout")]
 pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<()> {
     use Align::{Left as L, Right as R};
     let totals = &r.totals;
@@ -118,39 +97,20 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         bytes(totals.bytes),
     )?;
     writeln!(w)?;
-    let mut rows = vec![
-        [
-            "input",
-            "format",
-            "link types",
-            "packets",
-            "bytes",
-            "status",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows =
+        vec![["input", "format", "link types", "packets", "bytes", "status"].map(String::from).to_vec()];
     for i in &r.inputs {
         let status = match (i.status, &i.message) {
             (InputStatus::Ok, _) => "ok".to_owned(),
-            (s, Some(m)) => format!(
-                "{}: {m}",
-                if s == InputStatus::Truncated {
-                    "TRUNCATED"
-                } else {
-                    "ERROR"
-                }
-            ),
+            (s, Some(m)) => {
+                format!("{}: {m}", if s == InputStatus::Truncated { "TRUNCATED" } else { "ERROR" })
+            }
             (s, None) => format!("{s:?}").to_uppercase(),
         };
         rows.push(vec![
             i.path.clone(),
             i.format.unwrap_or("-").to_owned(),
-            i.link_types
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
+            i.link_types.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
             thousands(i.packets),
             bytes(i.bytes),
             status,
@@ -198,11 +158,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
             ]);
         }
         columns(w, "  ", &[L, L, L, R, R, R, R, R, R, R, R, R], &rows)?;
-        let shared: Vec<_> = r
-            .services
-            .iter()
-            .filter(|s| !s.candidates.is_empty())
-            .collect();
+        let shared: Vec<_> = r.services.iter().filter(|s| !s.candidates.is_empty()).collect();
         if !shared.is_empty() {
             writeln!(w)?;
             writeln!(
@@ -236,11 +192,8 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
             thousands(unknown_packets),
             bytes(unknown_bytes),
         )?;
-        let mut rows = vec![
-            ["proto", "port", "share", "flows", "packets", "bytes"]
-                .map(String::from)
-                .to_vec(),
-        ];
+        let mut rows =
+            vec![["proto", "port", "share", "flows", "packets", "bytes"].map(String::from).to_vec()];
         for u in r.unknown.iter().take(shown) {
             rows.push(vec![
                 u.transport.as_str().to_owned(),
@@ -299,20 +252,13 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     if !skipped.is_empty() {
         writeln!(w, "Skipped: {}", skipped.join(", "))?;
     }
-    let anomalies: Vec<String> = r
-        .anomalies
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{k} {}", thousands(*n)))
-        .collect();
+    let anomalies: Vec<String> =
+        r.anomalies.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {}", thousands(*n))).collect();
     if !anomalies.is_empty() {
         writeln!(w, "Tagged (still counted): {}", anomalies.join(", "))?;
     }
     if !r.complete {
-        writeln!(
-            w,
-            "INCOMPLETE: an input could not be read to its end; figures cover what was read."
-        )?;
+        writeln!(w, "INCOMPLETE: an input could not be read to its end; figures cover what was read.")?;
     }
     Ok(())
 }

@@ -43,11 +43,7 @@ pub fn duration_s(secs: f64) -> String {
     if secs < 60.0 {
         return format!("{secs:.1} s");
     }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "positive, finite"
-    )]
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite")]
     let s = secs.round() as u64;
     if s < 3600 {
         format!("{}m {}s", s / 60, s % 60)
@@ -76,21 +72,12 @@ pub fn utc(epoch: f64) -> String {
     if !epoch.is_finite() || epoch < 0.0 {
         return "-".into();
     }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "positive, finite"
-    )]
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite")]
     let secs = epoch.floor() as u64;
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).

@@ -30,12 +30,7 @@ mod generated {
     use super::parse::{Entry, Segment, ServiceId, TableRow, Transport, slot};
     use std::borrow::Cow;
 
-    const fn row(
-        line: usize,
-        service: &'static str,
-        udp: &'static str,
-        tcp: &'static str,
-    ) -> TableRow {
+    const fn row(line: usize, service: &'static str, udp: &'static str, tcp: &'static str) -> TableRow {
         TableRow {
             line,
             service: Cow::Borrowed(service),
@@ -45,36 +40,12 @@ mod generated {
         }
     }
 
-    const fn entry(
-        service: u16,
-        transport: Transport,
-        first: u16,
-        last: u16,
-        range: bool,
-    ) -> Entry {
-        Entry {
-            service: ServiceId(service),
-            transport,
-            first,
-            last,
-            range,
-        }
+    const fn entry(service: u16, transport: Transport, first: u16, last: u16, range: bool) -> Entry {
+        Entry { service: ServiceId(service), transport, first, last, range }
     }
 
-    const fn segment(
-        transport: Transport,
-        ports: (u16, u16),
-        value: u16,
-        start: u32,
-        len: u32,
-    ) -> Segment {
-        Segment {
-            first: slot(transport, ports.0),
-            last: slot(transport, ports.1),
-            value,
-            start,
-            len,
-        }
+    const fn segment(transport: Transport, ports: (u16, u16), value: u16, start: u32, len: u32) -> Segment {
+        Segment { first: slot(transport, ports.0), last: slot(transport, ports.1), value, start, len }
     }
 
     include!(concat!(env!("OUT_DIR"), "/services_table.rs"));
@@ -99,10 +70,7 @@ pub enum MatchKind {
 }
 
 impl PortMatch {
-    pub const NONE: Self = Self {
-        service: None,
-        kind: MatchKind::None,
-    };
+    pub const NONE: Self = Self { service: None, kind: MatchKind::None };
 }
 
 /// One run of the effective mapping, for printing the table.
@@ -229,8 +197,7 @@ impl ServiceTable {
         amendments: &str,
         amendments_origin: &str,
     ) -> Result<ServiceTable, TableError> {
-        parse::parse_amended(table, table_origin, amendments, amendments_origin)
-            .map(Self::from_parsed)
+        parse::parse_amended(table, table_origin, amendments, amendments_origin).map(Self::from_parsed)
     }
 
     fn from_parsed(parsed: Parsed) -> ServiceTable {
@@ -260,15 +227,8 @@ impl ServiceTable {
         if id == 0 {
             return PortMatch::NONE;
         }
-        let kind = if value & RANGE_ONLY == 0 {
-            MatchKind::Single
-        } else {
-            MatchKind::RangeOnly
-        };
-        PortMatch {
-            service: Some(ServiceId(id - 1)),
-            kind,
-        }
+        let kind = if value & RANGE_ONLY == 0 { MatchKind::Single } else { MatchKind::RangeOnly };
+        PortMatch { service: Some(ServiceId(id - 1)), kind }
     }
 
     /// The service of an IP protocol number (ESP is 50, AH is 51).
@@ -298,9 +258,7 @@ impl ServiceTable {
 
     fn pool_of(&self, segment: &Segment) -> &[ServiceId] {
         let start = segment.start as usize;
-        self.pool
-            .get(start..start + segment.len as usize)
-            .unwrap_or(&[])
+        self.pool.get(start..start + segment.len as usize).unwrap_or(&[])
     }
 
     /// How the table lists the service's ports on a transport after amendments: single ports
@@ -308,16 +266,9 @@ impl ServiceTable {
     /// none.
     #[must_use]
     pub fn ports(&self, id: ServiceId, t: Transport) -> String {
-        let mine = || {
-            self.entries
-                .iter()
-                .filter(|e| e.service == id && e.transport == t)
-        };
+        let mine = || self.entries.iter().filter(|e| e.service == id && e.transport == t);
         let mut singles: Vec<u16> = mine().filter(|e| !e.range).map(|e| e.first).collect();
-        let mut ranges: Vec<(u16, u16)> = mine()
-            .filter(|e| e.range)
-            .map(|e| (e.first, e.last))
-            .collect();
+        let mut ranges: Vec<(u16, u16)> = mine().filter(|e| e.range).map(|e| (e.first, e.last)).collect();
         singles.sort_unstable();
         singles.dedup();
         ranges.sort_unstable();
@@ -343,11 +294,7 @@ impl ServiceTable {
     /// file has that column.
     #[must_use]
     pub fn header(&self) -> &'static str {
-        if self.has_ip_column {
-            parse::TABLE_HEADER_IP
-        } else {
-            parse::TABLE_HEADER
-        }
+        if self.has_ip_column { parse::TABLE_HEADER_IP } else { parse::TABLE_HEADER }
     }
 
     /// The effective mapping as runs of ports with the same candidates, sorted by
@@ -356,18 +303,8 @@ impl ServiceTable {
         self.segments.iter().map(|segment| {
             let (transport, first) = unslot(segment.first);
             let (_, last) = unslot(segment.last);
-            let kind = if segment.value & RANGE_ONLY == 0 {
-                MatchKind::Single
-            } else {
-                MatchKind::RangeOnly
-            };
-            Mapping {
-                transport,
-                first,
-                last,
-                kind,
-                candidates: self.pool_of(segment),
-            }
+            let kind = if segment.value & RANGE_ONLY == 0 { MatchKind::Single } else { MatchKind::RangeOnly };
+            Mapping { transport, first, last, kind, candidates: self.pool_of(segment) }
         })
     }
 

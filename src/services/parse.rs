@@ -256,33 +256,24 @@ pub enum Problem {
 }
 
 impl fmt::Display for Problem {
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per problem: the messages read best side by side"
-    )]
+    #[expect(clippy::too_many_lines, reason = "one arm per problem: the messages read best side by side")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Header { expected, found } => {
                 write!(f, "expected the header row {expected:?}, found {found:?}")
             }
             Self::Empty => f.write_str("no header row and data rows found"),
-            Self::Columns { expected, found } => write!(
-                f,
-                "expected {expected} tab-separated columns, found {found}"
-            ),
+            Self::Columns { expected, found } => {
+                write!(f, "expected {expected} tab-separated columns, found {found}")
+            }
             Self::EmptyService => f.write_str("the service name is empty"),
-            Self::ServiceWhitespace { service } => write!(
-                f,
-                "the service name {service:?} has leading or trailing whitespace"
-            ),
+            Self::ServiceWhitespace { service } => {
+                write!(f, "the service name {service:?} has leading or trailing whitespace")
+            }
             Self::TooManyServices => {
                 write!(f, "more than {MAX_SERVICES} distinct service names")
             }
-            Self::BadPort {
-                transport,
-                cell,
-                item,
-            } => write!(
+            Self::BadPort { transport, cell, item } => write!(
                 f,
                 "{transport} column {cell:?}: {item:?} is not a port number, a range \
                  `A - B` or `Dynamic`"
@@ -290,79 +281,43 @@ impl fmt::Display for Problem {
             Self::PortZero { transport, cell } => {
                 write!(f, "{transport} column {cell:?}: 0 is not a usable number")
             }
-            Self::PortTooHigh {
-                transport,
-                cell,
-                max,
-            } => {
+            Self::PortTooHigh { transport, cell, max } => {
                 write!(f, "{transport} column {cell:?}: numbers stop at {max}")
             }
-            Self::BadRange {
-                transport,
-                cell,
-                first,
-                last,
-            } => write!(
-                f,
-                "{transport} column {cell:?}: range {first} - {last} must go from low to high"
-            ),
+            Self::BadRange { transport, cell, first, last } => {
+                write!(f, "{transport} column {cell:?}: range {first} - {last} must go from low to high")
+            }
             Self::RepeatedPort { transport, cell } => {
                 write!(f, "{transport} column {cell:?} lists a port twice")
             }
-            Self::UnknownAction { action } => write!(
-                f,
-                "unknown action {action:?} (expected add, remove or primary)"
-            ),
-            Self::UnknownTransport { transport } => write!(
-                f,
-                "unknown transport {transport:?} (expected tcp, udp or ip)"
-            ),
+            Self::UnknownAction { action } => {
+                write!(f, "unknown action {action:?} (expected add, remove or primary)")
+            }
+            Self::UnknownTransport { transport } => {
+                write!(f, "unknown transport {transport:?} (expected tcp, udp or ip)")
+            }
             Self::UnknownService { service } => {
                 write!(f, "no row of the table names the service {service:?}")
             }
             Self::EmptyField { column } => write!(f, "the {column} column is empty"),
-            Self::AlreadyListed {
-                service,
-                transport,
-                port,
-            } => write!(
-                f,
-                "{service:?} already lists {transport} {port}: nothing to add"
-            ),
-            Self::NotListed {
-                service,
-                transport,
-                port,
-            } => write!(
-                f,
-                "{service:?} does not list {transport} {port} as a single port: nothing to remove"
-            ),
-            Self::DuplicatePrimary {
-                transport,
-                port,
-                first_line,
-            } => write!(
-                f,
-                "{transport} {port} already has a primary label (line {first_line})"
-            ),
-            Self::PrimaryNotListed {
-                service,
-                transport,
-                port,
-            } => write!(
-                f,
-                "{service:?} is not listed for {transport} {port}, so it cannot be its primary"
-            ),
+            Self::AlreadyListed { service, transport, port } => {
+                write!(f, "{service:?} already lists {transport} {port}: nothing to add")
+            }
+            Self::NotListed { service, transport, port } => {
+                write!(f, "{service:?} does not list {transport} {port} as a single port: nothing to remove")
+            }
+            Self::DuplicatePrimary { transport, port, first_line } => {
+                write!(f, "{transport} {port} already has a primary label (line {first_line})")
+            }
+            Self::PrimaryNotListed { service, transport, port } => {
+                write!(f, "{service:?} is not listed for {transport} {port}, so it cannot be its primary")
+            }
             Self::PrimaryNotShared { transport, port } => write!(
                 f,
                 "{transport} {port} is listed by fewer than two services: a primary label is \
                  redundant"
             ),
-            Self::MissingPrimary {
-                transport,
-                port,
-                services,
-            } => write!(
+            Self::MissingPrimary { transport, port, services } => write!(
                 f,
                 "{transport} {port} is listed by {} services ({}) but has no `primary` line",
                 services.len(),
@@ -417,11 +372,7 @@ struct Read {
 }
 
 fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
-    let err = |line, problem| TableError {
-        origin: origin.to_owned(),
-        line,
-        problem,
-    };
+    let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
     let mut lines = data_lines(text);
     let Some((header_line, header)) = lines.next() else {
         return Err(err(0, Problem::Empty));
@@ -432,20 +383,12 @@ fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
         _ => {
             return Err(err(
                 header_line,
-                Problem::Header {
-                    expected: TABLE_HEADER,
-                    found: header.to_owned(),
-                },
+                Problem::Header { expected: TABLE_HEADER, found: header.to_owned() },
             ));
         }
     };
-    let mut read = Read {
-        names: Vec::new(),
-        ids: HashMap::new(),
-        rows: Vec::new(),
-        has_ip_column,
-        entries: Vec::new(),
-    };
+    let mut read =
+        Read { names: Vec::new(), ids: HashMap::new(), rows: Vec::new(), has_ip_column, entries: Vec::new() };
     for (line, text) in lines {
         read.row(line, text).map_err(|problem| err(line, problem))?;
     }
@@ -463,25 +406,16 @@ impl Read {
             (&[service, udp, tcp, ip], true) => (service, udp, tcp, ip),
             (_, has_ip) => {
                 let expected = if has_ip { "3 or 4" } else { "3" };
-                return Err(Problem::Columns {
-                    expected,
-                    found: columns.len(),
-                });
+                return Err(Problem::Columns { expected, found: columns.len() });
             }
         };
         if service.is_empty() {
             return Err(Problem::EmptyService);
         }
         if service.trim() != service {
-            return Err(Problem::ServiceWhitespace {
-                service: service.to_owned(),
-            });
+            return Err(Problem::ServiceWhitespace { service: service.to_owned() });
         }
-        let cells = [
-            (Transport::Udp, udp),
-            (Transport::Tcp, tcp),
-            (Transport::Ip, ip),
-        ];
+        let cells = [(Transport::Udp, udp), (Transport::Tcp, tcp), (Transport::Ip, ip)];
         let mut spans = Vec::new();
         for (transport, cell) in cells {
             for (first, last, range) in parse_cell(transport, cell)? {
@@ -490,13 +424,7 @@ impl Read {
         }
         let service_id = self.intern(service)?;
         for (transport, first, last, range) in spans {
-            self.entries.push(Entry {
-                service: service_id,
-                transport,
-                first,
-                last,
-                range,
-            });
+            self.entries.push(Entry { service: service_id, transport, first, last, range });
         }
         self.rows.push(TableRow {
             line,
@@ -525,11 +453,7 @@ impl Read {
     fn singles(&self, transport: Transport, port: u16) -> Vec<ServiceId> {
         let mut found = Vec::new();
         for e in &self.entries {
-            if e.transport == transport
-                && !e.range
-                && e.first == port
-                && !found.contains(&e.service)
-            {
+            if e.transport == transport && !e.range && e.first == port && !found.contains(&e.service) {
                 found.push(e.service);
             }
         }
@@ -537,18 +461,14 @@ impl Read {
     }
 
     fn single_entry(&self, service: ServiceId, transport: Transport, port: u16) -> Option<usize> {
-        self.entries.iter().position(|e| {
-            e.service == service && e.transport == transport && !e.range && e.first == port
-        })
+        self.entries
+            .iter()
+            .position(|e| e.service == service && e.transport == transport && !e.range && e.first == port)
     }
 
     /// Applies an amendments file; returns the primary label of every shared slot.
     fn amend(&mut self, text: &str, origin: &str) -> Result<BTreeMap<u32, ServiceId>, TableError> {
-        let err = |line, problem| TableError {
-            origin: origin.to_owned(),
-            line,
-            problem,
-        };
+        let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
         let mut lines = data_lines(text);
         let Some((header_line, header)) = lines.next() else {
             return Err(err(0, Problem::Empty));
@@ -561,11 +481,9 @@ impl Read {
         // Primaries are checked after every add and remove, so their order does not matter.
         let mut primaries: BTreeMap<u32, (usize, ServiceId)> = BTreeMap::new();
         for (line, text) in lines {
-            self.apply(line, text, &mut primaries)
-                .map_err(|problem| err(line, problem))?;
+            self.apply(line, text, &mut primaries).map_err(|problem| err(line, problem))?;
         }
-        self.labels(&primaries)
-            .map_err(|(line, problem)| err(line, problem))
+        self.labels(&primaries).map_err(|(line, problem)| err(line, problem))
     }
 
     /// Applies one amendment line: an add or remove at once, a primary into `primaries`.
@@ -581,40 +499,22 @@ impl Read {
             Action::Add => {
                 if self.single_entry(service, transport, port).is_some() {
                     let service = name();
-                    return Err(Problem::AlreadyListed {
-                        service,
-                        transport,
-                        port,
-                    });
+                    return Err(Problem::AlreadyListed { service, transport, port });
                 }
                 let (first, last, range) = (port, port, false);
-                let entry = Entry {
-                    service,
-                    transport,
-                    first,
-                    last,
-                    range,
-                };
+                let entry = Entry { service, transport, first, last, range };
                 self.entries.push(entry);
             }
             Action::Remove => {
                 let Some(at) = self.single_entry(service, transport, port) else {
                     let service = name();
-                    return Err(Problem::NotListed {
-                        service,
-                        transport,
-                        port,
-                    });
+                    return Err(Problem::NotListed { service, transport, port });
                 };
                 self.entries.remove(at);
             }
             Action::Primary => {
                 if let Some(&(first_line, _)) = primaries.get(&slot(transport, port)) {
-                    return Err(Problem::DuplicatePrimary {
-                        transport,
-                        port,
-                        first_line,
-                    });
+                    return Err(Problem::DuplicatePrimary { transport, port, first_line });
                 }
                 primaries.insert(slot(transport, port), (line, service));
             }
@@ -636,14 +536,7 @@ impl Read {
             let singles = self.singles(transport, port);
             if !singles.contains(&service) {
                 let service = name(service);
-                return Err((
-                    line,
-                    Problem::PrimaryNotListed {
-                        service,
-                        transport,
-                        port,
-                    },
-                ));
+                return Err((line, Problem::PrimaryNotListed { service, transport, port }));
             }
             if singles.len() < 2 {
                 return Err((line, Problem::PrimaryNotShared { transport, port }));
@@ -652,19 +545,8 @@ impl Read {
         }
         for (transport, port) in self.shared() {
             if !labels.contains_key(&slot(transport, port)) {
-                let services = self
-                    .singles(transport, port)
-                    .into_iter()
-                    .map(name)
-                    .collect();
-                return Err((
-                    0,
-                    Problem::MissingPrimary {
-                        transport,
-                        port,
-                        services,
-                    },
-                ));
+                let services = self.singles(transport, port).into_iter().map(name).collect();
+                return Err((0, Problem::MissingPrimary { transport, port, services }));
             }
         }
         Ok(labels)
@@ -675,31 +557,22 @@ impl Read {
     fn amendment(&self, text: &str) -> Result<(Action, Transport, u16, ServiceId), Problem> {
         let columns: Vec<&str> = text.split('\t').collect();
         let &[action, transport, port, service, reason, source] = columns.as_slice() else {
-            return Err(Problem::Columns {
-                expected: "6",
-                found: columns.len(),
-            });
+            return Err(Problem::Columns { expected: "6", found: columns.len() });
         };
         let action = match action {
             "add" => Action::Add,
             "remove" => Action::Remove,
             "primary" => Action::Primary,
             _ => {
-                return Err(Problem::UnknownAction {
-                    action: action.to_owned(),
-                });
+                return Err(Problem::UnknownAction { action: action.to_owned() });
             }
         };
         let Some(transport) = Transport::parse(transport) else {
-            return Err(Problem::UnknownTransport {
-                transport: transport.to_owned(),
-            });
+            return Err(Problem::UnknownTransport { transport: transport.to_owned() });
         };
         let port = parse_number(transport, port, port)?;
         let Some(&service) = self.ids.get(service) else {
-            return Err(Problem::UnknownService {
-                service: service.to_owned(),
-            });
+            return Err(Problem::UnknownService { service: service.to_owned() });
         };
         for (column, text) in [("reason", reason), ("source", source)] {
             if text.trim().is_empty() {
@@ -711,18 +584,11 @@ impl Read {
 
     /// Every (transport, port) that at least two services list as a single port, sorted.
     fn shared(&self) -> Vec<(Transport, u16)> {
-        let mut keys: Vec<u32> = self
-            .entries
-            .iter()
-            .filter(|e| !e.range)
-            .map(|e| slot(e.transport, e.first))
-            .collect();
+        let mut keys: Vec<u32> =
+            self.entries.iter().filter(|e| !e.range).map(|e| slot(e.transport, e.first)).collect();
         keys.sort_unstable();
         keys.dedup();
-        keys.into_iter()
-            .map(unslot)
-            .filter(|&(t, p)| self.singles(t, p).len() > 1)
-            .collect()
+        keys.into_iter().map(unslot).filter(|&(t, p)| self.singles(t, p).len() > 1).collect()
     }
 
     /// Cuts each transport's port space at every entry boundary; each piece has one
@@ -734,15 +600,9 @@ impl Read {
         // range cut by single ports lists the same range service).
         let mut placed: HashMap<Vec<ServiceId>, u32> = HashMap::new();
         for transport in Transport::ALL {
-            let entries: Vec<&Entry> = self
-                .entries
-                .iter()
-                .filter(|e| e.transport == transport)
-                .collect();
-            let mut cuts: Vec<u32> = entries
-                .iter()
-                .flat_map(|e| [u32::from(e.first), u32::from(e.last) + 1])
-                .collect();
+            let entries: Vec<&Entry> = self.entries.iter().filter(|e| e.transport == transport).collect();
+            let mut cuts: Vec<u32> =
+                entries.iter().flat_map(|e| [u32::from(e.first), u32::from(e.last) + 1]).collect();
             cuts.sort_unstable();
             cuts.dedup();
             for pair in cuts.windows(2) {
@@ -770,13 +630,7 @@ impl Read {
                     pool.extend_from_slice(list);
                     count(pool.len() - list.len())
                 });
-                segments.push(Segment {
-                    first,
-                    last,
-                    value,
-                    start,
-                    len,
-                });
+                segments.push(Segment { first, last, value, start, len });
             }
         }
         Parsed {
@@ -807,10 +661,7 @@ fn candidates(
     primary: impl FnOnce() -> Option<ServiceId>,
 ) -> Option<(u16, Vec<ServiceId>)> {
     let mut list: Vec<ServiceId> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| !e.range && u32::from(e.first) == from && from == to)
-    {
+    for e in entries.iter().filter(|e| !e.range && u32::from(e.first) == from && from == to) {
         if !list.contains(&e.service) {
             list.push(e.service);
         }
@@ -869,12 +720,7 @@ fn parse_cell(transport: Transport, cell: &str) -> Result<Vec<(u16, u16, bool)>,
             let first = parse_number(transport, cell, low.trim())?;
             let last = parse_number(transport, cell, high.trim())?;
             if first >= last {
-                return Err(Problem::BadRange {
-                    transport,
-                    cell: cell.to_owned(),
-                    first,
-                    last,
-                });
+                return Err(Problem::BadRange { transport, cell: cell.to_owned(), first, last });
             }
             (first, last, true)
         } else {
@@ -882,10 +728,7 @@ fn parse_cell(transport: Transport, cell: &str) -> Result<Vec<(u16, u16, bool)>,
             (port, port, false)
         };
         if spans.iter().any(|&(a, b, _)| a <= span.1 && span.0 <= b) {
-            return Err(Problem::RepeatedPort {
-                transport,
-                cell: cell.to_owned(),
-            });
+            return Err(Problem::RepeatedPort { transport, cell: cell.to_owned() });
         }
         spans.push(span);
     }
@@ -896,31 +739,16 @@ fn parse_cell(transport: Transport, cell: &str) -> Result<Vec<(u16, u16, bool)>,
 fn parse_number(transport: Transport, cell: &str, item: &str) -> Result<u16, Problem> {
     if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
         let (cell, item) = (cell.to_owned(), item.to_owned());
-        return Err(Problem::BadPort {
-            transport,
-            cell,
-            item,
-        });
+        return Err(Problem::BadPort { transport, cell, item });
     }
     let max = transport.max();
     match item.parse::<u64>() {
-        Ok(0) => Err(Problem::PortZero {
-            transport,
-            cell: cell.to_owned(),
-        }),
+        Ok(0) => Err(Problem::PortZero { transport, cell: cell.to_owned() }),
         Ok(n) => match u16::try_from(n) {
             Ok(port) if port <= max => Ok(port),
-            _ => Err(Problem::PortTooHigh {
-                transport,
-                cell: cell.to_owned(),
-                max,
-            }),
+            _ => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
         },
         // Only an absurdly long run of digits gets here.
-        Err(_) => Err(Problem::PortTooHigh {
-            transport,
-            cell: cell.to_owned(),
-            max,
-        }),
+        Err(_) => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
     }
 }

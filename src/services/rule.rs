@@ -76,9 +76,7 @@ pub fn decide(
                 (true, false) => (false, DecidedBy::Table),
                 (false, true) => (true, DecidedBy::Table),
                 (true, true) => (prefer_dst(src_port, dst_port), DecidedBy::Table),
-                (false, false) if transport == Transport::Tcp => {
-                    (dst_port <= src_port, DecidedBy::LowerPort)
-                }
+                (false, false) if transport == Transport::Tcp => (dst_port <= src_port, DecidedBy::LowerPort),
                 (false, false) => (true, DecidedBy::FirstPacket),
             }
         }
@@ -90,12 +88,7 @@ pub fn decide(
         MatchKind::RangeOnly if decided_by == DecidedBy::Handshake => m.service,
         _ => None,
     };
-    Verdict {
-        server_is_dst,
-        decided_by,
-        server_port,
-        service,
-    }
+    Verdict { server_is_dst, decided_by, server_port, service }
 }
 
 /// Both ports are in the table: the well-known one (below 1024) is the server's, else the lower.
@@ -132,29 +125,17 @@ mod tests {
     }
 
     fn udp(sp: u16, dp: u16) -> Verdict {
-        decide(
-            ServiceTable::embedded(),
-            Transport::Udp,
-            sp,
-            dp,
-            Opening::Other,
-        )
+        decide(ServiceTable::embedded(), Transport::Udp, sp, dp, Opening::Other)
     }
 
     #[test]
     fn handshake_decides_first() {
         // Client port 1234 is itself ISPMOD in the table: the SYN still says 80 is the server.
         let v = tcp(1234, 80, Opening::Syn);
-        assert_eq!(
-            (v.server_is_dst, v.decided_by, v.server_port),
-            (true, DecidedBy::Handshake, 80)
-        );
+        assert_eq!((v.server_is_dst, v.decided_by, v.server_port), (true, DecidedBy::Handshake, 80));
         assert_eq!(name(v), Some("Hypertext Transfer Protocol (HTTP)"));
         let v = tcp(445, 3000, Opening::SynAck);
-        assert_eq!(
-            (v.server_is_dst, v.decided_by, v.server_port),
-            (false, DecidedBy::Handshake, 445)
-        );
+        assert_eq!((v.server_is_dst, v.decided_by, v.server_port), (false, DecidedBy::Handshake, 445));
         assert_eq!(name(v), Some("Common Internet File System (CIFS)"));
     }
 
@@ -163,10 +144,7 @@ mod tests {
         let v = tcp(1234, 80, Opening::Other);
         assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 80));
         let v = tcp(80, 1234, Opening::Other);
-        assert_eq!(
-            (v.decided_by, v.server_port, v.server_is_dst),
-            (DecidedBy::Table, 80, false)
-        );
+        assert_eq!((v.decided_by, v.server_port, v.server_is_dst), (DecidedBy::Table, 80, false));
         // Only one side in the table.
         let v = tcp(445, 40000, Opening::Other);
         assert_eq!((v.decided_by, v.server_port), (DecidedBy::Table, 445));
@@ -188,10 +166,7 @@ mod tests {
         assert_eq!(name(v), Some("SQL session"));
         // Mid-stream between two ports only the range covers: the lower port, unlabelled.
         let v = tcp(3500, 1026, Opening::Other);
-        assert_eq!(
-            (v.decided_by, v.server_port, v.service),
-            (DecidedBy::LowerPort, 1026, None)
-        );
+        assert_eq!((v.decided_by, v.server_port, v.service), (DecidedBy::LowerPort, 1026, None));
     }
 
     #[test]
@@ -202,15 +177,9 @@ mod tests {
             (DecidedBy::FirstPacket, 50001, true, None)
         );
         let v = udp(50001, 50000);
-        assert_eq!(
-            (v.decided_by, v.server_port),
-            (DecidedBy::FirstPacket, 50000)
-        );
+        assert_eq!((v.decided_by, v.server_port), (DecidedBy::FirstPacket, 50000));
         let v = tcp(50000, 40000, Opening::Other);
-        assert_eq!(
-            (v.decided_by, v.server_port, v.server_is_dst),
-            (DecidedBy::LowerPort, 40000, true)
-        );
+        assert_eq!((v.decided_by, v.server_port, v.server_is_dst), (DecidedBy::LowerPort, 40000, true));
         let v = decide_ip(ServiceTable::embedded(), 50);
         assert_eq!(name(v), Some("IPSec Encapsulating Security Payload (ESP)"));
         assert_eq!(decide_ip(ServiceTable::embedded(), 47).service, None);

@@ -20,10 +20,7 @@ fn names(table: &ServiceTable, ids: &[ServiceId]) -> Vec<String> {
 }
 
 fn single(table: &ServiceTable, name: &str) -> PortMatch {
-    PortMatch {
-        service: Some(id(table, name)),
-        kind: MatchKind::Single,
-    }
+    PortMatch { service: Some(id(table, name)), kind: MatchKind::Single }
 }
 
 fn user_table(text: &str) -> ServiceTable {
@@ -56,10 +53,7 @@ fn seed_has_85_rows_and_81_services() {
     assert_eq!(embedded().len(), 81);
     assert!(!embedded().is_empty());
     let first = &embedded().rows()[0];
-    assert_eq!(
-        first.service,
-        "Browsing datagram responses of NetBIOS over TCP/IP (NetBT)"
-    );
+    assert_eq!(first.service, "Browsing datagram responses of NetBIOS over TCP/IP (NetBT)");
     assert_eq!((first.udp.as_ref(), first.tcp.as_ref()), ("138", ""));
     let last = &embedded().rows()[84];
     assert_eq!((last.service.as_ref(), last.tcp.as_ref()), ("X400", "102"));
@@ -68,11 +62,7 @@ fn seed_has_85_rows_and_81_services() {
 #[test]
 fn seed_keeps_its_wording() {
     let t = embedded();
-    assert!(
-        t.rows()
-            .iter()
-            .any(|r| r.service.contains("SCM – (Service Control Manager)"))
-    );
+    assert!(t.rows().iter().any(|r| r.service.contains("SCM – (Service Control Manager)")));
     let exchange = t.rows().iter().find(|r| r.service == "Exchange Server 5.0");
     let exchange = exchange.unwrap_or_else(|| panic!("no Exchange Server 5.0 row"));
     assert_eq!((exchange.udp.as_ref(), exchange.tcp.as_ref()), ("", ""));
@@ -82,27 +72,15 @@ fn seed_keeps_its_wording() {
 #[test]
 fn tcp_445_is_cifs() {
     let t = embedded();
-    assert_eq!(
-        t.lookup(Transport::Tcp, 445),
-        single(t, "Common Internet File System (CIFS)")
-    );
-    assert_eq!(
-        t.lookup(Transport::Udp, 445),
-        single(t, "Common Internet File System (CIFS)")
-    );
-    assert_eq!(
-        t.ports(id(t, "Common Internet File System (CIFS)"), Transport::Tcp),
-        "139, 445"
-    );
+    assert_eq!(t.lookup(Transport::Tcp, 445), single(t, "Common Internet File System (CIFS)"));
+    assert_eq!(t.lookup(Transport::Udp, 445), single(t, "Common Internet File System (CIFS)"));
+    assert_eq!(t.ports(id(t, "Common Internet File System (CIFS)"), Transport::Tcp), "139, 445");
 }
 
 #[test]
 fn udp_137_is_netbt_name_lookups_with_all_its_candidates() {
     let t = embedded();
-    assert_eq!(
-        t.lookup(Transport::Udp, 137),
-        single(t, "NetBT name lookups")
-    );
+    assert_eq!(t.lookup(Transport::Udp, 137), single(t, "NetBT name lookups"));
     assert_eq!(
         names(t, t.candidates(Transport::Udp, 137)),
         [
@@ -119,19 +97,13 @@ fn udp_137_is_netbt_name_lookups_with_all_its_candidates() {
     );
     // The seed alone labels a shared port with its first row.
     let seed = ServiceTable::seed_only();
-    assert_eq!(
-        seed.lookup(Transport::Udp, 137),
-        single(seed, "Browsing requests of NetBT")
-    );
+    assert_eq!(seed.lookup(Transport::Udp, 137), single(seed, "Browsing requests of NetBT"));
 }
 
 #[test]
 fn tcp_139_primary_and_candidates() {
     let t = embedded();
-    assert_eq!(
-        t.lookup(Transport::Tcp, 139),
-        single(t, "NetBT service sessions")
-    );
+    assert_eq!(t.lookup(Transport::Tcp, 139), single(t, "NetBT service sessions"));
     assert_eq!(
         names(t, t.candidates(Transport::Tcp, 139)),
         [
@@ -148,17 +120,11 @@ fn tcp_139_primary_and_candidates() {
 #[test]
 fn tcp_135_is_rpc() {
     let t = embedded();
-    assert_eq!(
-        t.lookup(Transport::Tcp, 135),
-        single(t, "Remote procedure call (RPC)")
-    );
+    assert_eq!(t.lookup(Transport::Tcp, 135), single(t, "Remote procedure call (RPC)"));
     let candidates = t.candidates(Transport::Tcp, 135);
     assert_eq!(candidates.len(), 10);
     assert!(names(t, candidates).contains(&"Microsoft Message Queue Server".to_owned()));
-    assert_eq!(
-        t.lookup(Transport::Udp, 135),
-        single(t, "Service Control Manager (SCM) used by DCOM")
-    );
+    assert_eq!(t.lookup(Transport::Udp, 135), single(t, "Service Control Manager (SCM) used by DCOM"));
 }
 
 #[test]
@@ -166,44 +132,21 @@ fn other_primaries() {
     let t = embedded();
     let cases = [
         (Transport::Udp, 138, "NetBT datagrams"),
-        (
-            Transport::Tcp,
-            389,
-            "Lightweight Directory Access Protocol (LDAP)",
-        ),
-        (
-            Transport::Tcp,
-            102,
-            "Message transfer agent (MTA) - X.400 over TCP/IP",
-        ),
+        (Transport::Tcp, 389, "Lightweight Directory Access Protocol (LDAP)"),
+        (Transport::Tcp, 102, "Message transfer agent (MTA) - X.400 over TCP/IP"),
         (Transport::Tcp, 80, "Hypertext Transfer Protocol (HTTP)"),
-        (
-            Transport::Udp,
-            53,
-            "Domain Name System (DNS) client to server lookup (varies)",
-        ),
-        (
-            Transport::Tcp,
-            53,
-            "Domain Name System (DNS) client to server lookup (varies)",
-        ),
+        (Transport::Udp, 53, "Domain Name System (DNS) client to server lookup (varies)"),
+        (Transport::Tcp, 53, "Domain Name System (DNS) client to server lookup (varies)"),
         (Transport::Tcp, 1801, "Microsoft Message Queue Server"),
         (Transport::Udp, 1801, "Microsoft Message Queue Server"),
         (Transport::Tcp, 6667, "Internet Relay Chat (IRC)"),
     ];
     for (transport, port, name) in cases {
-        assert_eq!(
-            t.lookup(transport, port),
-            single(t, name),
-            "{transport} {port}"
-        );
+        assert_eq!(t.lookup(transport, port), single(t, name), "{transport} {port}");
     }
     assert_eq!(
         names(t, t.candidates(Transport::Tcp, 389)),
-        [
-            "Lightweight Directory Access Protocol (LDAP)",
-            "NetMeeting Internet Locator Server (ILS)"
-        ]
+        ["Lightweight Directory Access Protocol (LDAP)", "NetMeeting Internet Locator Server (ILS)"]
     );
 }
 
@@ -211,10 +154,7 @@ fn other_primaries() {
 fn dhcp_is_udp_67_and_68_after_amendment_only() {
     let t = embedded();
     assert_eq!(t.lookup(Transport::Udp, 67), single(t, "DHCP server"));
-    assert_eq!(
-        t.lookup(Transport::Udp, 68),
-        single(t, "Dynamic Host Configuration Protocol (DHCP) client")
-    );
+    assert_eq!(t.lookup(Transport::Udp, 68), single(t, "Dynamic Host Configuration Protocol (DHCP) client"));
     assert_eq!(t.lookup(Transport::Tcp, 67), PortMatch::NONE);
     assert_eq!(t.lookup(Transport::Tcp, 68), PortMatch::NONE);
     assert_eq!(t.ports(id(t, "DHCP server"), Transport::Udp), "67");
@@ -236,20 +176,14 @@ fn tcp_1234_is_ispmod_with_the_sql_range_as_candidate() {
     let t = embedded();
     let ispmod = "ISPMOD (SBS 2nd tier DNS registration wizard)";
     assert_eq!(t.lookup(Transport::Tcp, 1234), single(t, ispmod));
-    assert_eq!(
-        names(t, t.candidates(Transport::Tcp, 1234)),
-        [ispmod, "SQL session"]
-    );
+    assert_eq!(names(t, t.candidates(Transport::Tcp, 1234)), [ispmod, "SQL session"]);
 }
 
 #[test]
 fn sql_session_range_and_single() {
     let t = embedded();
     let sql = id(t, "SQL session");
-    let range_only = PortMatch {
-        service: Some(sql),
-        kind: MatchKind::RangeOnly,
-    };
+    let range_only = PortMatch { service: Some(sql), kind: MatchKind::RangeOnly };
     assert_eq!(t.lookup(Transport::Tcp, 3000), range_only);
     assert_eq!(t.lookup(Transport::Tcp, 1024), range_only);
     assert_eq!(t.lookup(Transport::Tcp, 5000), range_only);
@@ -273,26 +207,17 @@ fn radius_alternatives_map_both_ports() {
     assert_eq!(t.lookup(Transport::Udp, 1813), single(t, accounting));
     // RADIUS is UDP only; on TCP, 1812 falls in the SQL session range.
     let tcp = t.lookup(Transport::Tcp, 1812);
-    assert_eq!(
-        (tcp.service, tcp.kind),
-        (Some(id(t, "SQL session")), MatchKind::RangeOnly)
-    );
+    assert_eq!((tcp.service, tcp.kind), (Some(id(t, "SQL session")), MatchKind::RangeOnly));
 }
 
 #[test]
 fn ipsec_is_ip_protocols_50_and_51() {
     let t = embedded();
     let esp = id(t, "IPSec Encapsulating Security Payload (ESP)");
-    let ah = id(
-        t,
-        "Internet Protocol Security (IPSec) Authentication Header (AH)",
-    );
+    let ah = id(t, "Internet Protocol Security (IPSec) Authentication Header (AH)");
     assert_eq!(t.lookup_proto(50), Some(esp));
     assert_eq!(t.lookup_proto(51), Some(ah));
-    assert_eq!(
-        t.lookup(Transport::Ip, 50),
-        single(t, "IPSec Encapsulating Security Payload (ESP)")
-    );
+    assert_eq!(t.lookup(Transport::Ip, 50), single(t, "IPSec Encapsulating Security Payload (ESP)"));
     assert_eq!(t.lookup_proto(6), None);
     assert_eq!(t.ports(esp, Transport::Ip), "50");
     assert_eq!(t.candidates(Transport::Ip, 50), [esp]);
@@ -323,11 +248,7 @@ fn lookup_agrees_with_candidates_everywhere() {
             for port in 0..=u16::MAX {
                 let found = t.lookup(transport, port);
                 let candidates = t.candidates(transport, port);
-                assert_eq!(
-                    found.service,
-                    candidates.first().copied(),
-                    "{transport} {port}"
-                );
+                assert_eq!(found.service, candidates.first().copied(), "{transport} {port}");
                 assert_eq!(found.kind == MatchKind::None, candidates.is_empty());
             }
         }
@@ -360,10 +281,7 @@ fn user_table_labels_a_shared_port_by_its_first_row() {
     assert_eq!(t.len(), 4);
     assert!(t.has_ip_column());
     assert_eq!(t.lookup(Transport::Tcp, 8080), single(&t, "Web"));
-    assert_eq!(
-        names(&t, t.candidates(Transport::Tcp, 8080)),
-        ["Web", "Proxy"]
-    );
+    assert_eq!(names(&t, t.candidates(Transport::Tcp, 8080)), ["Web", "Proxy"]);
     assert_eq!(t.lookup(Transport::Tcp, 3128), single(&t, "Proxy"));
     assert_eq!(t.lookup_proto(47), Some(id(&t, "Tunnel")));
     assert_eq!(t.lookup(Transport::Tcp, 60010).kind, MatchKind::RangeOnly);
@@ -384,63 +302,19 @@ fn table_errors_name_the_line_and_problem() {
         ("", 0, "no header row"),
         ("service\ttcp\tudp\n", 1, "expected the header row"),
         ("service\tudp\ttcp\n", 1, "no header row and data rows"),
-        (
-            "service\tudp\ttcp\nA\t1\n",
-            2,
-            "expected 3 tab-separated columns, found 2",
-        ),
-        (
-            "service\tudp\ttcp\nA\t1\t2\t3\n",
-            2,
-            "expected 3 tab-separated columns, found 4",
-        ),
-        (
-            "service\tudp\ttcp\n# c\n\nA\t\t80\n\t1\t\n",
-            5,
-            "service name is empty",
-        ),
-        (
-            "service\tudp\ttcp\nA \t1\t\n",
-            2,
-            "leading or trailing whitespace",
-        ),
-        (
-            "service\tudp\ttcp\nA\t\t8O\n",
-            2,
-            "tcp column \"8O\": \"8O\" is not a port number",
-        ),
+        ("service\tudp\ttcp\nA\t1\n", 2, "expected 3 tab-separated columns, found 2"),
+        ("service\tudp\ttcp\nA\t1\t2\t3\n", 2, "expected 3 tab-separated columns, found 4"),
+        ("service\tudp\ttcp\n# c\n\nA\t\t80\n\t1\t\n", 5, "service name is empty"),
+        ("service\tudp\ttcp\nA \t1\t\n", 2, "leading or trailing whitespace"),
+        ("service\tudp\ttcp\nA\t\t8O\n", 2, "tcp column \"8O\": \"8O\" is not a port number"),
         ("service\tudp\ttcp\nA\t\t0\n", 2, "0 is not a usable number"),
-        (
-            "service\tudp\ttcp\nA\t70000\t\n",
-            2,
-            "udp column \"70000\": numbers stop at 65535",
-        ),
-        (
-            "service\tudp\ttcp\nA\t\t5000 - 1024\n",
-            2,
-            "range 5000 - 1024 must go from low",
-        ),
+        ("service\tudp\ttcp\nA\t70000\t\n", 2, "udp column \"70000\": numbers stop at 65535"),
+        ("service\tudp\ttcp\nA\t\t5000 - 1024\n", 2, "range 5000 - 1024 must go from low"),
         ("service\tudp\ttcp\nA\t\t80, 80\n", 2, "lists a port twice"),
-        (
-            "service\tudp\ttcp\nA\t\t80,\n",
-            2,
-            "\"\" is not a port number",
-        ),
-        (
-            "service\tudp\ttcp\nA\t\tdynamic\n",
-            2,
-            "\"dynamic\" is not a port number",
-        ),
-        (
-            "service\tudp\ttcp\nA\t\t1024 – 5000\n",
-            2,
-            "is not a port number",
-        ),
-        (
-            "service\tudp\ttcp\tip\nA\t\t\t256\n",
-            2,
-            "ip column \"256\": numbers stop at 255",
-        ),
+        ("service\tudp\ttcp\nA\t\t80,\n", 2, "\"\" is not a port number"),
+        ("service\tudp\ttcp\nA\t\tdynamic\n", 2, "\"dynamic\" is not a port number"),
+        ("service\tudp\ttcp\nA\t\t1024 – 5000\n", 2, "is not a port number"),
+        ("service\tudp\ttcp\tip\nA\t\t\t256\n", 2, "ip column \"256\": numbers stop at 255"),
     ];
     for &(text, line, problem) in cases {
         let e = table_error(text);
@@ -449,10 +323,7 @@ fn table_errors_name_the_line_and_problem() {
         assert!(e.to_string().contains(problem), "{text:?}: {e}");
     }
     let e = table_error("service\tudp\ttcp\nA\t\t80\nB\t\t0\n");
-    assert_eq!(
-        e.to_string(),
-        "user.tsv:3: tcp column \"0\": 0 is not a usable number"
-    );
+    assert_eq!(e.to_string(), "user.tsv:3: tcp column \"0\": 0 is not a usable number");
 }
 
 #[test]
@@ -460,81 +331,21 @@ fn amendment_errors_name_the_line_and_problem() {
     let h = AMEND_HEADER;
     let primary_a = "primary\ttcp\t80\tA\tr\ts\n";
     let cases: Vec<(String, usize, &str)> = vec![
-        (
-            "add\ttcp\t81\tA\tr\ts\n".to_owned(),
-            1,
-            "expected the header row",
-        ),
-        (
-            format!("{h}{primary_a}fix\ttcp\t81\tA\tr\ts\n"),
-            3,
-            "unknown action \"fix\"",
-        ),
-        (
-            format!("{h}{primary_a}add\tsctp\t81\tA\tr\ts\n"),
-            3,
-            "unknown transport \"sctp\"",
-        ),
-        (
-            format!("{h}{primary_a}add\ttcp\t0\tA\tr\ts\n"),
-            3,
-            "0 is not a usable number",
-        ),
-        (
-            format!("{h}{primary_a}add\tip\t300\tA\tr\ts\n"),
-            3,
-            "numbers stop at 255",
-        ),
-        (
-            format!("{h}{primary_a}add\ttcp\t81\tZ\tr\ts\n"),
-            3,
-            "names the service \"Z\"",
-        ),
-        (
-            format!("{h}{primary_a}add\ttcp\t81\tA\t \ts\n"),
-            3,
-            "the reason column is empty",
-        ),
-        (
-            format!("{h}{primary_a}add\ttcp\t81\tA\tr\n"),
-            3,
-            "expected 6 tab-separated",
-        ),
-        (
-            format!("{h}{primary_a}add\ttcp\t80\tA\tr\ts\n"),
-            3,
-            "already lists tcp 80",
-        ),
-        (
-            format!("{h}{primary_a}remove\tudp\t80\tA\tr\ts\n"),
-            3,
-            "does not list udp 80",
-        ),
-        (
-            format!("{h}{primary_a}primary\ttcp\t80\tB\tr\ts\n"),
-            3,
-            "already has a primary label (line 2)",
-        ),
-        (
-            format!("{h}primary\ttcp\t80\tC\tr\ts\n"),
-            2,
-            "\"C\" is not listed for tcp 80",
-        ),
-        (
-            format!("{h}{primary_a}primary\tudp\t53\tC\tr\ts\n"),
-            3,
-            "fewer than two services",
-        ),
-        (
-            h.to_owned(),
-            0,
-            "tcp 80 is listed by 2 services (A; B) but has no `primary`",
-        ),
-        (
-            format!("{h}{primary_a}add\tudp\t53\tA\tr\ts\n"),
-            0,
-            "udp 53 is listed by 2 services",
-        ),
+        ("add\ttcp\t81\tA\tr\ts\n".to_owned(), 1, "expected the header row"),
+        (format!("{h}{primary_a}fix\ttcp\t81\tA\tr\ts\n"), 3, "unknown action \"fix\""),
+        (format!("{h}{primary_a}add\tsctp\t81\tA\tr\ts\n"), 3, "unknown transport \"sctp\""),
+        (format!("{h}{primary_a}add\ttcp\t0\tA\tr\ts\n"), 3, "0 is not a usable number"),
+        (format!("{h}{primary_a}add\tip\t300\tA\tr\ts\n"), 3, "numbers stop at 255"),
+        (format!("{h}{primary_a}add\ttcp\t81\tZ\tr\ts\n"), 3, "names the service \"Z\""),
+        (format!("{h}{primary_a}add\ttcp\t81\tA\t \ts\n"), 3, "the reason column is empty"),
+        (format!("{h}{primary_a}add\ttcp\t81\tA\tr\n"), 3, "expected 6 tab-separated"),
+        (format!("{h}{primary_a}add\ttcp\t80\tA\tr\ts\n"), 3, "already lists tcp 80"),
+        (format!("{h}{primary_a}remove\tudp\t80\tA\tr\ts\n"), 3, "does not list udp 80"),
+        (format!("{h}{primary_a}primary\ttcp\t80\tB\tr\ts\n"), 3, "already has a primary label (line 2)"),
+        (format!("{h}primary\ttcp\t80\tC\tr\ts\n"), 2, "\"C\" is not listed for tcp 80"),
+        (format!("{h}{primary_a}primary\tudp\t53\tC\tr\ts\n"), 3, "fewer than two services"),
+        (h.to_owned(), 0, "tcp 80 is listed by 2 services (A; B) but has no `primary`"),
+        (format!("{h}{primary_a}add\tudp\t53\tA\tr\ts\n"), 0, "udp 53 is listed by 2 services"),
     ];
     for (text, line, problem) in cases {
         let e = amend_error(&text);
@@ -544,27 +355,18 @@ fn amendment_errors_name_the_line_and_problem() {
     }
     // A removal can make a primary pointless; the primary is checked after it.
     let text = format!("{h}{primary_a}remove\ttcp\t80\tB\tr\ts\n");
-    assert!(
-        amend_error(&text)
-            .to_string()
-            .starts_with("a.tsv:2: tcp 80 is listed by fewer")
-    );
+    assert!(amend_error(&text).to_string().starts_with("a.tsv:2: tcp 80 is listed by fewer"));
     // Errors in the table itself still name the table.
     let e = ServiceTable::from_tsv_amended("service\tudp\ttcp\nA\tx\t\n", "t.tsv", h, "a.tsv");
-    assert_eq!(
-        e.map(|_| ()).map_err(|e| (e.origin, e.line)),
-        Err(("t.tsv".to_owned(), 2))
-    );
+    assert_eq!(e.map(|_| ()).map_err(|e| (e.origin, e.line)), Err(("t.tsv".to_owned(), 2)));
 }
 
 #[test]
 fn amendments_apply_in_order() {
     let h = AMEND_HEADER;
-    let text =
-        format!("{h}remove\ttcp\t80\tB\tr\ts\nadd\tudp\t80\tB\tr\ts\nadd\tip\t50\tC\tr\ts\n");
+    let text = format!("{h}remove\ttcp\t80\tB\tr\ts\nadd\tudp\t80\tB\tr\ts\nadd\tip\t50\tC\tr\ts\n");
     let table = "service\tudp\ttcp\nA\t\t80\nB\t\t80\nC\t53\t\n";
-    let t = ServiceTable::from_tsv_amended(table, "t.tsv", &text, "a.tsv")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let t = ServiceTable::from_tsv_amended(table, "t.tsv", &text, "a.tsv").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.candidates(Transport::Tcp, 80), [id(&t, "A")]);
     assert_eq!(t.lookup(Transport::Udp, 80), single(&t, "B"));
     assert_eq!(t.lookup_proto(50), Some(id(&t, "C")));
@@ -572,19 +374,10 @@ fn amendments_apply_in_order() {
 
 #[test]
 fn every_amendment_names_a_reason_and_a_public_source() {
-    for line in AMENDMENTS_TSV
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-    {
+    for line in AMENDMENTS_TSV.lines().filter(|l| !l.starts_with('#')).skip(1) {
         let columns: Vec<&str> = line.split('\t').collect();
         let source = columns[5];
-        assert!(
-            ["RFC ", "IANA ", "Microsoft KB ", "[MS-"]
-                .iter()
-                .any(|s| source.contains(s)),
-            "{line}"
-        );
+        assert!(["RFC ", "IANA ", "Microsoft KB ", "[MS-"].iter().any(|s| source.contains(s)), "{line}");
     }
 }
 

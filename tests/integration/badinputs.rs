@@ -179,13 +179,15 @@ fn byte_order_and_sections_do_not_change_results() {
 fn several_inputs_one_damaged() {
     let Some(dir) = shared("badinputs") else { return };
     // #80: every readable input processed, per-file status, overall exit 4.
-    let files: Vec<PathBuf> = ["base.pcap", "trunc_rec_data.pcap", "ng_base.pcapng"].iter().map(|f| dir.join(f)).collect();
+    let files: Vec<PathBuf> =
+        ["base.pcap", "trunc_rec_data.pcap", "ng_base.pcapng"].iter().map(|f| dir.join(f)).collect();
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let out = read_json(&refs);
     assert_eq!(out.code, 4, "{}", out.stderr);
     let d = out.json();
     check_totals(&d);
-    let status: Vec<&str> = d["inputs"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
+    let status: Vec<&str> =
+        d["inputs"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
     assert_eq!(status, ["ok", "truncated", "ok"]);
     assert_eq!(d["complete"], false);
 }

@@ -22,7 +22,11 @@ fn usage_errors_exit_2() {
 fn missing_and_directory_inputs_exit_3_with_one_line() {
     let out = run(&["read", "/nonexistent/x.pcap"]);
     assert_eq!(out.code, 3);
-    assert!(out.stderr.contains("flowtag: /nonexistent/x.pcap: ") && out.stderr.contains("No such file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("flowtag: /nonexistent/x.pcap: ") && out.stderr.contains("No such file"),
+        "{}",
+        out.stderr
+    );
     let out = run(&["read", "."]);
     assert_eq!(out.code, 3);
     assert!(out.stderr.contains("flowtag: .: is a directory"), "{}", out.stderr);

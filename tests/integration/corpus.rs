@@ -45,7 +45,11 @@ fn corpus_matches_tshark() {
         }
         let ip = |k: &str| r[k].parse::<IpAddr>().unwrap();
         let port = |k: &str| r[k].parse::<u16>().unwrap();
-        let k = key(&r["transport"], (ip("first_src"), port("first_sport")), (ip("first_dst"), port("first_dport")));
+        let k = key(
+            &r["transport"],
+            (ip("first_src"), port("first_sport")),
+            (ip("first_dst"), port("first_dport")),
+        );
         let t = expected.entry(r["file"].clone()).or_default().entry(k).or_default();
         t.packets += r["packets"].parse::<u64>().unwrap();
         t.bytes += r["frame_bytes"].parse::<u64>().unwrap();
@@ -61,7 +65,14 @@ fn corpus_matches_tshark() {
         let s = &summary[file];
         let flows_path = tmp.join(format!("{file}.jsonl"));
         let path = dir.join(file);
-        let out = run(&["read", "--format", "json", "--flows", flows_path.to_str().unwrap(), path.to_str().unwrap()]);
+        let out = run(&[
+            "read",
+            "--format",
+            "json",
+            "--flows",
+            flows_path.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
         let mut problems = Vec::new();
         let damaged = s["tshark_status"].starts_with("rc=");
         let want_code = if damaged { 4 } else { 0 };
@@ -79,7 +90,8 @@ fn corpus_matches_tshark() {
             ));
         }
         if damaged && !out.stderr.contains(&format!("after {frames} packets")) {
-            problems.push(format!("damage message should say 'after {frames} packets': {}", out.stderr.trim()));
+            problems
+                .push(format!("damage message should say 'after {frames} packets': {}", out.stderr.trim()));
         }
         // Our flow records, summed per unordered 5-tuple (any VLAN).
         let mut ours: BTreeMap<TupleKey, Tally> = BTreeMap::new();
@@ -90,7 +102,10 @@ fn corpus_matches_tshark() {
                 continue;
             }
             let end = |ip: &str, port: &str| {
-                (f[ip].as_str().unwrap().parse::<IpAddr>().unwrap(), u16::try_from(f[port].as_u64().unwrap()).unwrap())
+                (
+                    f[ip].as_str().unwrap().parse::<IpAddr>().unwrap(),
+                    u16::try_from(f[port].as_u64().unwrap()).unwrap(),
+                )
             };
             let k = key(transport, end("client_ip", "client_port"), end("server_ip", "server_port"));
             let t = ours.entry(k).or_default();
@@ -104,7 +119,10 @@ fn corpus_matches_tshark() {
             match ours.get(k) {
                 None => problems.push(format!("tshark flow {k:?} ({} packets) missing", w.packets)),
                 Some(o) if o.packets - o.fragments != w.packets => {
-                    problems.push(format!("{k:?}: {} packets ({} fragments), tshark {}", o.packets, o.fragments, w.packets));
+                    problems.push(format!(
+                        "{k:?}: {} packets ({} fragments), tshark {}",
+                        o.packets, o.fragments, w.packets
+                    ));
                 }
                 Some(o) if o.fragments == 0 && o.bytes != w.bytes => {
                     problems.push(format!("{k:?}: {} bytes, tshark {}", o.bytes, w.bytes));
@@ -125,5 +143,11 @@ fn corpus_matches_tshark() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!("corpus: {matched}/{} files match tshark", manifest.len());
-    assert!(failures.is_empty(), "{} of {} files differ from tshark:\n{}", failures.len(), manifest.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files differ from tshark:\n{}",
+        failures.len(),
+        manifest.len(),
+        failures.join("\n")
+    );
 }

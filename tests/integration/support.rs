@@ -57,7 +57,8 @@ pub fn run(args: &[&str]) -> Run {
 /// Checks the conservation law and returns `totals`.
 pub fn check_totals(doc: &Value) -> &Value {
     let t = &doc["totals"];
-    let sum = |k: &str| doc[k].as_array().unwrap().iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>();
+    let sum =
+        |k: &str| doc[k].as_array().unwrap().iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>();
     let n = |k: &str| t[k].as_u64().unwrap();
     assert_eq!(
         n("packets"),
