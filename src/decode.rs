@@ -896,7 +896,7 @@ mod tests {
                     match decode(&frame(Linktype::ETHERNET, &f[..n], wire), &mut a) {
                         Decoded::Skip(_) => {}
                         Decoded::Ip(p) => {
-                            assert_eq!(p.ports, whole.ports, "prefix {n}: ports are the frame's own")
+                            assert_eq!(p.ports, whole.ports, "prefix {n}: ports are the frame's own");
                         }
                         Decoded::NonIp => panic!("prefix {n} of an IP frame decoded as non-IP"),
                     }

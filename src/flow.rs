@@ -678,7 +678,6 @@ mod tests {
 
     const A: [u8; 4] = [10, 0, 0, 1];
     const B: [u8; 4] = [10, 0, 0, 2];
-    const SEC: u64 = Timestamp::NANOS_PER_SEC;
 
     fn pkt(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, proto: u8, flags: u8) -> IpPacket {
         IpPacket {

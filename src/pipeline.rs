@@ -45,10 +45,7 @@ impl<'t> Pipeline<'t> {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {
-                    Seen::Flow { to_server, tag, .. } => {
-                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
-                    }
-                    Seen::Tag { tag, to_server } => {
+                    Seen::Flow { to_server, tag, .. } | Seen::Tag { tag, to_server } => {
                         self.stats.count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
                     }
                     Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, frame.wire_len),

@@ -256,7 +256,6 @@ pub enum Problem {
 }
 
 impl fmt::Display for Problem {
-    #[expect(clippy::too_many_lines, reason = "one arm per problem: the messages read best side by side")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Header { expected, found } => {

@@ -62,7 +62,7 @@ fn corpus_matches_tshark() {
     let mut matched = 0;
     for m in &manifest {
         let file = &m["file"];
-        let s = &summary[file];
+        let expect = &summary[file];
         let flows_path = tmp.join(format!("{file}.jsonl"));
         let path = dir.join(file);
         let out = run(&[
@@ -74,15 +74,15 @@ fn corpus_matches_tshark() {
             path.to_str().unwrap(),
         ]);
         let mut problems = Vec::new();
-        let damaged = s["tshark_status"].starts_with("rc=");
+        let damaged = expect["tshark_status"].starts_with("rc=");
         let want_code = if damaged { 4 } else { 0 };
         if out.code != want_code {
             problems.push(format!("exit {} (want {want_code}): {}", out.code, out.stderr.trim()));
         }
         let doc = out.json();
         let totals = check_totals(&doc);
-        let frames: u64 = s["frames"].parse().unwrap();
-        let frame_bytes: u64 = s["frame_bytes"].parse().unwrap();
+        let frames: u64 = expect["frames"].parse().unwrap();
+        let frame_bytes: u64 = expect["frame_bytes"].parse().unwrap();
         if totals["packets"] != frames || totals["bytes"] != frame_bytes {
             problems.push(format!(
                 "packets {} bytes {} (tshark: {frames} frames, {frame_bytes} bytes)",

@@ -1,6 +1,14 @@
 //! Runs the real `flowtag` binary: on the project's fixtures, on the shared corpus of real
 //! captures (checked against tshark's figures), and on the catalogue of broken inputs.
 
+// Test code: a failed unwrap is a failed test, and long tests read top to bottom.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::case_sensitive_file_extension_comparisons
+)]
+
 mod badinputs;
 mod cli;
 mod corpus;

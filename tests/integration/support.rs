@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(dead_code, clippy::missing_panics_doc)]
 
 use assert_cmd::Command;
 use serde_json::Value;
