@@ -379,6 +379,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         pipeline.first_ts.map(crate::capture::Timestamp::as_secs_f64),
         pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
+    debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
     let mut code = exit;
     if let Some(w) = flow_writer {
         let result = match flow_error {

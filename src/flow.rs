@@ -243,7 +243,12 @@ pub enum Seen {
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct FlowCounters {
     pub created: u64,
+    /// Ended by an idle timeout, or when the linger after FIN/RST passed.
     pub expired: u64,
+    /// Ended because a new SYN reused their closed 5-tuple.
+    pub reused: u64,
+    /// Still held when the input ended.
+    pub at_end: u64,
     pub evicted: u64,
     pub fragments_attributed: u64,
     pub fragment_orphans: u64,
@@ -375,6 +380,7 @@ impl<'t> FlowTable<'t> {
         let (slot, created) = match self.index.get(&key) {
             Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
+                self.counters.reused += 1;
                 (self.create(key, src_lo, pkt, ts, tag_of), true)
             }
             Some(&slot) => (slot, false),
@@ -419,6 +425,7 @@ impl<'t> FlowTable<'t> {
         for i in live {
             let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
             self.end(i, reason);
+            self.counters.at_end += 1;
         }
         self.frags.clear();
         self.frag_order.clear();
@@ -779,7 +786,8 @@ mod tests {
         assert_eq!(ended[0].end_reason, EndReason::Evicted);
         t.finish();
         let c = t.counters;
-        assert_eq!(c.created, c.expired + c.evicted + 3, "created = expired + evicted + ended at the end");
+        assert_eq!(c.at_end, 3);
+        assert_eq!(c.created, c.expired + c.evicted + c.reused + c.at_end);
     }
 
     #[test]

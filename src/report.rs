@@ -70,8 +70,11 @@ pub struct Totals {
     pub non_ip_packets: u64,
     pub skipped_packets: u64,
     pub skipped: BTreeMap<&'static str, u64>,
+    /// `flows` = `flows_expired` + `flows_evicted` + `flows_reused` + `flows_at_end`.
     pub flows_evicted: u64,
     pub flows_expired: u64,
+    pub flows_reused: u64,
+    pub flows_at_end: u64,
     /// Packets read that `--filter` left out; not part of `packets`.
     pub filtered_out: u64,
     /// Non-first IP fragments counted in their first fragment's flow.
@@ -250,6 +253,8 @@ impl Report {
                 skipped,
                 flows_evicted: flows.evicted,
                 flows_expired: flows.expired,
+                flows_reused: flows.reused,
+                flows_at_end: flows.at_end,
                 filtered_out: stats.filtered_out,
                 fragments_attributed: flows.fragments_attributed,
             },
@@ -268,5 +273,6 @@ impl Report {
         let t = &self.totals;
         t.packets == rows + t.other_ip_packets + t.non_ip_packets + t.skipped_packets
             && t.skipped_packets == t.skipped.values().sum::<u64>()
+            && t.flows == t.flows_expired + t.flows_evicted + t.flows_reused + t.flows_at_end
     }
 }

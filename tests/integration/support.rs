@@ -69,6 +69,11 @@ pub fn check_totals(doc: &Value) -> &Value {
     assert_eq!(skipped, n("skipped_packets"));
     let read: u64 = doc["inputs"].as_array().unwrap().iter().map(|i| i["packets"].as_u64().unwrap()).sum();
     assert_eq!(read, n("packets") + n("filtered_out"), "records read = counted + filtered out");
+    assert_eq!(
+        n("flows"),
+        n("flows_expired") + n("flows_evicted") + n("flows_reused") + n("flows_at_end"),
+        "flows created = expired + evicted + reused + held at the end"
+    );
     t
 }
 
