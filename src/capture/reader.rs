@@ -411,7 +411,7 @@ const COMPRESSED: [(&str, &str, &[u8]); 4] = [
     ("bzip2", "bzcat", b"BZh"),
 ];
 
-/// Whether a input shorter than a magic number could be the start of a capture file.
+/// Whether an input shorter than a magic number could be the start of a capture file.
 fn is_magic_prefix(head: &[u8]) -> bool {
     let magics = [PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS, PCAP_MAGIC_KUZNETZOV];
     magics
@@ -829,6 +829,12 @@ impl Interface {
     /// nothing overflows; a result outside u64 saturates and flags the record.
     #[inline]
     fn timestamp(&self, ticks: u64, flags: &mut RecordFlags) -> Timestamp {
+        // The common case (µs or ns ticks, no offset) stays in 64 bits.
+        if let (TsScale::Mul(m), 0) = (self.scale, self.offset_secs) {
+            if let Some(ns) = ticks.checked_mul(m) {
+                return Timestamp(ns);
+            }
+        }
         let nanos_per_sec = u128::from(Timestamp::NANOS_PER_SEC);
         let nanos = match self.scale {
             TsScale::Mul(m) => u128::from(ticks) * u128::from(m),
@@ -925,6 +931,7 @@ impl NgFormat {
     }
 
     /// Reads one block. `Ok(None)` only at the end of the input exactly at a block boundary.
+    #[inline]
     fn next_block(
         &mut self,
         input: &mut Input,
@@ -1032,7 +1039,11 @@ impl NgFormat {
     }
 
     /// An EPB, SPB or obsolete PB whose length has been checked against `min_len`.
-    #[inline]
+    #[expect(
+        clippy::inline_always,
+        reason = "measured: its Result no longer goes through memory, 7% fewer instructions per EPB"
+    )]
+    #[inline(always)]
     fn parse_packet(
         &self,
         block_type: BlockType,
@@ -1542,6 +1553,36 @@ mod tests {
         assert_eq!(dir.to_string(), "is a directory");
         let null = CaptureReader::open(Path::new("/dev/null")).unwrap_err();
         assert_eq!(null.to_string(), "not a capture file (0 bytes)");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_read_like_files() {
+        let dir = std::env::temp_dir().join(format!("flowtag-reader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("in.pcap");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("note: mkfifo unavailable; skipping");
+            return;
+        }
+        let mut f = eth_pcap(LE);
+        for i in 0..2000 {
+            f.extend(rec(LE, i, &packet(1 + i as usize % 1500, 1)));
+        }
+        let expected = read_clean(&f);
+        let writer = {
+            let (fifo, f) = (fifo.clone(), f.clone());
+            std::thread::spawn(move || std::fs::write(fifo, f).unwrap())
+        };
+        let mut r = CaptureReader::open(&fifo).unwrap();
+        assert_eq!(r.total_len(), None);
+        let (frames, err) = drain(&mut r);
+        writer.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.is_none());
+        assert_eq!(frames, expected);
+        assert_eq!(r.offset(), f.len() as u64);
     }
 
     #[test]
@@ -2197,5 +2238,72 @@ mod tests {
         let frames = read_clean(&two);
         assert_eq!(frames.len(), 4);
         assert_eq!(frames[0], frames[2]);
+    }
+
+    /// Reads whatever the bytes say, for the property tests: never panics, stops at the
+    /// first error, and never returns more bytes than the input holds.
+    fn read_anything(bytes: &[u8]) {
+        let Ok(mut r) = open(bytes) else {
+            return;
+        };
+        let mut data = 0_u64;
+        loop {
+            match r.next_frame() {
+                Ok(Some(f)) => {
+                    assert!(f.data.len() <= MAX_SNAPLEN as usize);
+                    data += f.data.len() as u64;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    assert!(e.offset <= bytes.len() as u64);
+                    assert!(r.next_frame().unwrap().is_none());
+                    break;
+                }
+            }
+        }
+        assert!(data <= bytes.len() as u64);
+        assert!(r.offset() <= bytes.len() as u64);
+    }
+
+    fn seed_files() -> Vec<Vec<u8>> {
+        let mut pcap = eth_pcap(LE);
+        pcap.extend(rec(LE, 1, &packet(54, 0)));
+        pcap.extend(record(LE, 2, 0, 20, 60, &packet(20, 1)));
+        let mut kuz = pcap_header(BE, PCAP_MAGIC_KUZNETZOV, 2, 0, 1);
+        kuz.extend(record(BE, 1, 2, 4, 4, &[0; 12]));
+        let pcapng = ng(
+            BE,
+            &[
+                idb(BE, 1, 0, &[tsresol(9), (OPT_IF_TSOFFSET, vec![0; 8])]),
+                epb(BE, 0, 1, &packet(54, 0)),
+                spb(BE, 30, &packet(30, 1)),
+                opb(BE, 0, 3, &packet(10, 2)),
+                block(BE, 5, &[0; 8]),
+            ],
+        );
+        vec![pcap, kuz, pcapng]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            read_anything(&bytes);
+        }
+
+        #[test]
+        fn damaged_files_never_panic(
+            which in 0_usize..3,
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..8),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut bytes = seed_files().swap_remove(which);
+            for (at, v) in edits {
+                let n = bytes.len();
+                bytes[at % n] = v;
+            }
+            let keep = bytes.len() - cut % 16;
+            bytes.truncate(keep);
+            read_anything(&bytes);
+        }
     }
 }

@@ -12,4 +12,5 @@
 mod badinputs;
 mod cli;
 mod corpus;
+mod reader;
 mod support;
