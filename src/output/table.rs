@@ -110,7 +110,11 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         rows.push(vec![
             i.path.clone(),
             i.format.unwrap_or("-").to_owned(),
-            i.link_types.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            i.link_types
+                .iter()
+                .map(|&l| crate::capture::Linktype(l).name().map_or_else(|| l.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join("+"),
             thousands(i.packets),
             bytes(i.bytes),
             status,
@@ -166,13 +170,22 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
                 "  Shared ports (the row's label is the table's primary service; the others are also listed):"
             )?;
             for s in shared {
+                const SHOWN: usize = 3;
+                let mut also: Vec<String> = s.candidates.iter().take(SHOWN).map(|c| cut(c)).collect();
+                if s.candidates.len() > SHOWN {
+                    also.push(format!(
+                        "{} more (flowtag services {})",
+                        s.candidates.len() - SHOWN,
+                        ports(&s.ports)
+                    ));
+                }
                 writeln!(
                     w,
                     "    {}/{} {}: also {}",
                     s.transport.as_str(),
                     ports(&s.ports),
                     cut(&s.service),
-                    s.candidates.join("; ")
+                    also.join("; ")
                 )?;
             }
         }

@@ -57,7 +57,9 @@ pub fn duration_s(secs: f64) -> String {
 /// A duration in milliseconds, compactly: `0.31 ms`, `45 ms`, `2.1 s`, `5m 3s`.
 #[must_use]
 pub fn millis(ms: f64) -> String {
-    if ms < 1.0 {
+    if ms <= 0.0 {
+        "0".into()
+    } else if ms < 1.0 {
         format!("{ms:.2} ms")
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
