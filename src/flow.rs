@@ -10,8 +10,9 @@
 //! a bounded fragment table.
 //!
 //! What I must not do: read the wall clock, print, or grow without bound. Every structure
-//! here has a hard cap; each timeout class keeps its flows in last-seen order in an intrusive
-//! list, so expiry and eviction look only at list heads (O(1) per packet, no table scans).
+//! here has a hard cap. Each timeout class has a lazy expiry queue (see [`Queued`]): packets
+//! only update a flow's last-seen time, and expiry and eviction settle the queue fronts, so the
+//! cost is amortised O(1) per packet with no table scans.
 
 use crate::capture::Timestamp;
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
@@ -196,18 +197,25 @@ struct Slot {
     syn_ts: Option<Timestamp>,
     last: Timestamp,
     class: Class,
-    prev: u32,
-    next: u32,
     /// Bumped each time the slot is freed, so fragment entries can tell a reused slot.
     generation: u32,
     live: bool,
 }
 
-#[derive(Clone, Copy, Default)]
-struct List {
-    head: u32,
-    tail: u32,
+/// An entry of an expiry queue: a flow and its last-seen time when it was queued. A flow
+/// touched since is requeued with its new time when it reaches the front; a flow that ended
+/// (generation changed) or changed class is dropped there. So packets never touch the queues,
+/// and each queue's front, once settled, is its longest-idle flow.
+#[derive(Clone, Copy)]
+struct Queued {
+    slot: u32,
+    generation: u32,
+    last: Timestamp,
 }
+
+/// Expiry is checked at most this often in packet time; a flow found on lookup past its
+/// timeout is ended there, so flow boundaries stay exact.
+const SWEEP_INTERVAL: u64 = Timestamp::NANOS_PER_SEC / 10;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct FragKey {
@@ -263,7 +271,8 @@ pub struct FlowTable<'t> {
     index: FastMap<FlowKey, u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    lists: [List; 4],
+    queues: [VecDeque<Queued>; 4],
+    next_sweep: Timestamp,
     frags: FastMap<FragKey, FragEntry>,
     frag_order: VecDeque<(FragKey, Timestamp)>,
     now: Timestamp,
@@ -281,7 +290,8 @@ impl<'t> FlowTable<'t> {
             index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
             slots: Vec::with_capacity(cap),
             free: Vec::new(),
-            lists: [List { head: NIL, tail: NIL }; 4],
+            queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            next_sweep: Timestamp(0),
             frags: FastMap::default(),
             frag_order: VecDeque::new(),
             now: Timestamp(0),
@@ -308,19 +318,19 @@ impl<'t> FlowTable<'t> {
             return false;
         }
         self.now = ts;
+        if ts < self.next_sweep {
+            return true;
+        }
+        self.next_sweep = Timestamp(ts.0.saturating_add(SWEEP_INTERVAL));
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             let timeout = self.timeout(class);
-            loop {
-                let head = self.lists[class as usize].head;
-                if head == NIL {
+            while let Some(slot) = self.settled_front(class) {
+                if self.slots[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
                     break;
                 }
-                let s = &self.slots[head as usize];
-                if s.last.0.saturating_add(timeout) >= ts.0 {
-                    break;
-                }
-                let reason = self.closed_reason(head).unwrap_or(EndReason::Idle);
-                self.end(head, reason);
+                self.queues[class as usize].pop_front();
+                let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
+                self.end(slot, reason);
                 self.counters.expired += 1;
             }
         }
@@ -336,6 +346,24 @@ impl<'t> FlowTable<'t> {
         true
     }
 
+    /// Drops stale entries and requeues touched flows until the queue's front is a live flow
+    /// of this class whose queued time is its last-seen time: the class's longest-idle flow.
+    fn settled_front(&mut self, class: Class) -> Option<u32> {
+        let q = &mut self.queues[class as usize];
+        while let Some(&e) = q.front() {
+            let s = &self.slots[e.slot as usize];
+            if !s.live || s.generation != e.generation || s.class != class {
+                q.pop_front();
+            } else if s.last > e.last {
+                q.pop_front();
+                q.push_back(Queued { last: s.last, ..e });
+            } else {
+                return Some(e.slot);
+            }
+        }
+        None
+    }
+
     fn timeout(&self, class: Class) -> u64 {
         match class {
             Class::Tcp => self.cfg.tcp_timeout,
@@ -343,6 +371,11 @@ impl<'t> FlowTable<'t> {
             Class::Other => self.cfg.other_timeout,
             Class::Closed => CLOSED_LINGER.min(self.cfg.tcp_timeout),
         }
+    }
+
+    fn is_expired(&self, slot: u32, ts: Timestamp) -> bool {
+        let s = &self.slots[slot as usize];
+        s.last.0.saturating_add(self.timeout(s.class)) < ts.0
     }
 
     fn closed_reason(&self, slot: u32) -> Option<EndReason> {
@@ -381,6 +414,13 @@ impl<'t> FlowTable<'t> {
             Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
+                (self.create(key, src_lo, pkt, ts, tag_of), true)
+            }
+            // Past its timeout but not yet swept: it ended before this packet.
+            Some(&slot) if self.is_expired(slot, ts) => {
+                let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
+                self.end(slot, reason);
+                self.counters.expired += 1;
                 (self.create(key, src_lo, pkt, ts, tag_of), true)
             }
             Some(&slot) => (slot, false),
@@ -539,18 +579,7 @@ impl<'t> FlowTable<'t> {
             end_reason: EndReason::EndOfInput,
             tag: tag_of(&verdict, pkt.proto),
         };
-        let slot = Slot {
-            key,
-            rec,
-            server_is_lo,
-            syn_ts: None,
-            last: ts,
-            class,
-            prev: NIL,
-            next: NIL,
-            generation: 0,
-            live: true,
-        };
+        let slot = Slot { key, rec, server_is_lo, syn_ts: None, last: ts, class, generation: 0, live: true };
         let idx = if let Some(i) = self.free.pop() {
             let generation = self.slots[i as usize].generation;
             self.slots[i as usize] = Slot { generation, ..slot };
@@ -560,23 +589,25 @@ impl<'t> FlowTable<'t> {
             self.slots.push(slot);
             i
         };
-        self.push_tail(class, idx);
+        let generation = self.slots[idx as usize].generation;
+        self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(key, idx);
         self.counters.created += 1;
         idx
     }
 
     fn evict_one(&mut self) {
-        let mut best: Option<(Timestamp, u32)> = None;
-        for l in &self.lists {
-            if l.head != NIL {
-                let last = self.slots[l.head as usize].last;
-                if best.is_none_or(|(b, _)| last < b) {
-                    best = Some((last, l.head));
+        let mut best: Option<(Timestamp, Class, u32)> = None;
+        for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
+            if let Some(slot) = self.settled_front(class) {
+                let last = self.slots[slot as usize].last;
+                if best.is_none_or(|(b, _, _)| last < b) {
+                    best = Some((last, class, slot));
                 }
             }
         }
-        if let Some((_, slot)) = best {
+        if let Some((_, class, slot)) = best {
+            self.queues[class as usize].pop_front();
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
         }
@@ -617,17 +648,16 @@ impl<'t> FlowTable<'t> {
                 new_class = Class::Closed;
             }
         }
-        // Move to the tail of its (maybe new) list: lists stay in last-seen order.
-        let old_class = s.class;
-        self.unlink(old_class, slot);
-        self.slots[slot as usize].class = new_class;
-        self.push_tail(new_class, slot);
+        if new_class != s.class {
+            // Its entry in the old class's queue goes stale; the new queue gets one.
+            s.class = new_class;
+            let e = Queued { slot, generation: s.generation, last: s.last };
+            self.queues[new_class as usize].push_back(e);
+        }
         to_server
     }
 
     fn end(&mut self, slot: u32, reason: EndReason) {
-        let class = self.slots[slot as usize].class;
-        self.unlink(class, slot);
         let s = &mut self.slots[slot as usize];
         s.live = false;
         s.generation = s.generation.wrapping_add(1);
@@ -637,38 +667,6 @@ impl<'t> FlowTable<'t> {
         self.index.remove(&key);
         self.free.push(slot);
         self.ended.push(rec);
-    }
-
-    fn push_tail(&mut self, class: Class, slot: u32) {
-        let l = &mut self.lists[class as usize];
-        let old_tail = l.tail;
-        if old_tail == NIL {
-            l.head = slot;
-        }
-        l.tail = slot;
-        if old_tail != NIL {
-            self.slots[old_tail as usize].next = slot;
-        }
-        let s = &mut self.slots[slot as usize];
-        s.prev = old_tail;
-        s.next = NIL;
-    }
-
-    fn unlink(&mut self, class: Class, slot: u32) {
-        let (prev, next) = {
-            let s = &self.slots[slot as usize];
-            (s.prev, s.next)
-        };
-        if prev == NIL {
-            self.lists[class as usize].head = next;
-        } else {
-            self.slots[prev as usize].next = next;
-        }
-        if next == NIL {
-            self.lists[class as usize].tail = prev;
-        } else {
-            self.slots[next as usize].prev = prev;
-        }
     }
 
     /// Whether the flow in `slot` decided its server by this rule (for tests).
