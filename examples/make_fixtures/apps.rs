@@ -11,7 +11,6 @@ pub mod rr {
     pub const A: u16 = 1;
     pub const NS: u16 = 2;
     pub const SOA: u16 = 6;
-    pub const PTR: u16 = 12;
     pub const MX: u16 = 15;
     pub const SRV: u16 = 33;
     pub const AXFR: u16 = 252;
@@ -196,7 +195,7 @@ fn netlogon_name(s: &str) -> Vec<u8> {
 }
 
 /// NETLOGON_SAM_LOGON_RESPONSE_EX (MS-ADTS 6.3.1.9) as the value of the Netlogon attribute.
-pub fn cldap_ping_reply(id: i64, rng: &mut Rng, host: &str) -> Vec<u8> {
+pub fn cldap_ping_reply(id: i64, rng: &mut Rng) -> Vec<u8> {
     let mut v = 23u16.to_le_bytes().to_vec(); // LOGON_SAM_LOGON_RESPONSE_EX
     v.extend_from_slice(&[0, 0]);
     v.extend_from_slice(&0x0000_03fdu32.to_le_bytes()); // PDC, GC, LDAP, DS, KDC, timeserv, closest, writable
@@ -223,7 +222,6 @@ pub fn cldap_ping_reply(id: i64, rng: &mut Rng, host: &str) -> Vec<u8> {
     }
     v.extend_from_slice(&5u32.to_le_bytes()); // NtVersion: 1 | 4 (V5EX)
     v.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
-    let _ = host;
     let entry = ldap_entry(id, "", &[("netlogon", vec![v])]);
     [entry, ldap_done(id)].concat()
 }

@@ -20,9 +20,7 @@ use crate::mssql;
 use crate::netbios as nb;
 use crate::pcap::{Format, Linktype};
 use crate::rpc;
-use crate::sessions::{
-    drsuapi_calls, file_bytes, smb_login, smb_logoff, smb_read_file, smb_write_file,
-};
+use crate::sessions::{drsuapi_calls, smb_login, smb_logoff, smb_read_file, smb_write_file};
 use crate::tcp::{CLIENT, SERVER, Tcp};
 use crate::trace::{Built, Encap, FlowId, Frag, HostId, LinkId, MS, SEC, T0, Trace, Transport, US};
 use crate::wire::proto;
@@ -233,7 +231,7 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     t = dns_lookup(tr, net, w, "dc01.corp.example.com", dc_ip, t) + MS;
     let cid = tr.rng.range(1, 200) as i64;
     let ping = apps::cldap_ping(cid, "corp.example.com", name);
-    let reply = apps::cldap_ping_reply(cid, &mut tr.rng, name);
+    let reply = apps::cldap_ping_reply(cid, &mut tr.rng);
     t = udp_ask(tr, net, w, dc, 389, "unknown", t, &ping, &reply) + 5 * MS;
     // Group policy's slow-link test: two pings to the DC.
     for n in 0..2u16 {
@@ -703,7 +701,7 @@ fn web_visit(
     let visits = tr.rng.range(1, 2);
     for _ in 0..visits {
         let page = pages[tr.rng.range(0, 4) as usize];
-        let r1 = tr.rng.range(1_500, 7_000);
+        let r1 = tr.rng.range(1_500, 5_000);
         let body = apps::http_ok(&mut tr.rng, r1 as usize, "text/html");
         let r1 = tr.rng.range(5, 40);
         c.exchange(tr, &apps::http_get(page, &host), r1 * MS, &body);
@@ -890,7 +888,7 @@ fn sql_pool(tr: &mut Trace, net: &Net, t: u64, until: u64) {
         let pause = tr.rng.range(5, 30) * SEC;
         c.wait(tr, pause);
         let q = queries[tr.rng.range(0, 3) as usize];
-        let r1 = tr.rng.range(3, 20);
+        let r1 = tr.rng.range(3, 12);
         let rows = mssql::result_rows(&mut tr.rng, 53, r1 as usize);
         let r1 = tr.rng.range(2, 30);
         c.exchange(tr, &mssql::sql_batch(53, q), r1 * MS, &rows);
@@ -952,7 +950,7 @@ fn ipsec_backup(tr: &mut Trace, net: &Net, t: u64) {
     let esp = tr.flow(Transport::Esp, net.lan, (net.fs, 0), (net.bk, 0), "ESP");
     let (spi_out, spi_in) = (tr.rng.next_u64() as u32, tr.rng.next_u64() as u32);
     let mut at = t + 40 * MS;
-    for n in 0..24u32 {
+    for n in 0..16u32 {
         let big = tr.rng.chance(35);
         let len = if big {
             1380
@@ -1089,7 +1087,6 @@ fn admin_checks(tr: &mut Trace, net: &Net) {
         &apps::dns_tcp(&apps::dns(id, true, zone, rr::AXFR, &rrs)),
     );
     c.close(tr, CLIENT);
-    let _ = rr::PTR;
 }
 
 pub fn windows_lan() -> Built {
@@ -1179,7 +1176,7 @@ pub fn windows_lan() -> Built {
     nt4_session(&mut tr, &net, T0 + 180 * SEC);
     sql_pool(&mut tr, &net, T0 + 12 * SEC, T0 + SPAN - 20 * SEC);
     sql_client(&mut tr, &net, net.ws[4], T0 + 290 * SEC);
-    terminal_session(&mut tr, &net, T0 + 60 * SEC, T0 + 340 * SEC);
+    terminal_session(&mut tr, &net, T0 + 60 * SEC, T0 + 300 * SEC);
     snmp_polls(&mut tr, &net);
     smtp(
         &mut tr,
@@ -1204,6 +1201,5 @@ pub fn windows_lan() -> Built {
     ipsec_backup(&mut tr, &net, T0 + 300 * SEC);
     unknown_traffic(&mut tr, &net, T0 + 440 * SEC);
     admin_checks(&mut tr, &net);
-    let _ = file_bytes;
     tr.finish()
 }

@@ -171,7 +171,7 @@ fn readme(built: &[Built]) -> String {
     for b in built {
         let _ = write!(
             s,
-            "\n### `{}`\n\n{}\n\n{} whole packets, {} bytes on the wire, {} flows.",
+            "\n### `{}`\n\n{}\n\n{} whole packets, {} bytes on the wire, {} flow(s).",
             b.file,
             b.what,
             b.packets,

@@ -5,7 +5,6 @@ use std::net::Ipv4Addr;
 use crate::apps::{self, rr};
 use crate::kerberos::{self as krb, REALM};
 use crate::netbios as nb;
-use crate::pcap::SNAPLEN;
 use crate::pcap::{Format, Linktype};
 use crate::sessions::{smb_login, smb_logoff, smb_read_file, smb_short};
 use crate::tcp::{CLIENT, SERVER, Tcp};
@@ -644,7 +643,6 @@ pub fn udp_timeout() -> Built {
 }
 
 pub fn all() -> Vec<Built> {
-    let _ = SNAPLEN;
     let mut v = link_fixtures();
     v.extend([
         ipv6_exthdrs(),
