@@ -39,24 +39,14 @@ pub struct Rr {
 pub const QNAME: [u8; 2] = [0xc0, 0x0c];
 
 pub fn rr_a(owner: &[u8], ttl: u32, a: Ipv4Addr) -> Rr {
-    Rr {
-        owner: owner.to_vec(),
-        rtype: rr::A,
-        ttl,
-        rdata: a.octets().to_vec(),
-    }
+    Rr { owner: owner.to_vec(), rtype: rr::A, ttl, rdata: a.octets().to_vec() }
 }
 
 pub fn rr_srv(owner: &[u8], ttl: u32, port: u16, target: &str) -> Rr {
     let mut d = vec![0, 0, 0, 100];
     d.extend_from_slice(&port.to_be_bytes());
     d.extend_from_slice(&dns_name(target));
-    Rr {
-        owner: owner.to_vec(),
-        rtype: rr::SRV,
-        ttl,
-        rdata: d,
-    }
+    Rr { owner: owner.to_vec(), rtype: rr::SRV, ttl, rdata: d }
 }
 
 pub fn rr_soa(owner: &[u8], serial: u32) -> Rr {
@@ -65,21 +55,11 @@ pub fn rr_soa(owner: &[u8], serial: u32) -> Rr {
     for v in [serial, 900, 600, 86_400, 3600] {
         d.extend_from_slice(&v.to_be_bytes());
     }
-    Rr {
-        owner: owner.to_vec(),
-        rtype: rr::SOA,
-        ttl: 3600,
-        rdata: d,
-    }
+    Rr { owner: owner.to_vec(), rtype: rr::SOA, ttl: 3600, rdata: d }
 }
 
 pub fn rr_name(owner: &[u8], rtype: u16, ttl: u32, target: &str) -> Rr {
-    Rr {
-        owner: owner.to_vec(),
-        rtype,
-        ttl,
-        rdata: dns_name(target),
-    }
+    Rr { owner: owner.to_vec(), rtype, ttl, rdata: dns_name(target) }
 }
 
 /// A DNS message with one question. `answers` empty and `response` false is a query.
@@ -122,13 +102,7 @@ pub fn ldap_bind_sasl(id: i64, creds: &[u8]) -> Vec<u8> {
 }
 
 pub fn ldap_bind_done(id: i64, creds: &[u8]) -> Vec<u8> {
-    ldap(
-        id,
-        &app(
-            1,
-            &[enumerated(0), octets(b""), octets(b""), tlv(0x87, creds)].concat(),
-        ),
-    )
+    ldap(id, &app(1, &[enumerated(0), octets(b""), octets(b""), tlv(0x87, creds)].concat()))
 }
 
 pub fn filter_eq(attr: &str, value: &[u8]) -> Vec<u8> {
@@ -168,10 +142,7 @@ pub fn ldap_entry(id: i64, dn: &str, attrs: &[(&str, Vec<Vec<u8>>)]) -> Vec<u8> 
 }
 
 pub fn ldap_done(id: i64) -> Vec<u8> {
-    ldap(
-        id,
-        &app(5, &[enumerated(0), octets(b""), octets(b"")].concat()),
-    )
+    ldap(id, &app(5, &[enumerated(0), octets(b""), octets(b"")].concat()))
 }
 
 pub fn ldap_unbind(id: i64) -> Vec<u8> {
@@ -200,20 +171,10 @@ pub fn cldap_ping_reply(id: i64, rng: &mut Rng) -> Vec<u8> {
     v.extend_from_slice(&[0, 0]);
     v.extend_from_slice(&0x0000_03fdu32.to_le_bytes()); // PDC, GC, LDAP, DS, KDC, timeserv, closest, writable
     v.extend_from_slice(&rng.bytes(16)); // domain GUID
-    for n in [
-        "corp.example.com",
-        "corp.example.com",
-        "dc01.corp.example.com",
-    ] {
+    for n in ["corp.example.com", "corp.example.com", "dc01.corp.example.com"] {
         v.extend_from_slice(&netlogon_name(n));
     }
-    for n in [
-        "CORP",
-        "DC01",
-        "",
-        "Default-First-Site-Name",
-        "Default-First-Site-Name",
-    ] {
+    for n in ["CORP", "DC01", "", "Default-First-Site-Name", "Default-First-Site-Name"] {
         if n.is_empty() {
             v.push(0);
         } else {
@@ -299,28 +260,12 @@ pub const SYS_UPTIME: [u64; 9] = [1, 3, 6, 1, 2, 1, 1, 3, 0];
 
 /// ifInOctets.i, ifOutOctets.i
 pub fn if_octets(dir_out: bool, index: u64) -> Vec<u64> {
-    vec![
-        1,
-        3,
-        6,
-        1,
-        2,
-        1,
-        2,
-        2,
-        1,
-        if dir_out { 16 } else { 10 },
-        index,
-    ]
+    vec![1, 3, 6, 1, 2, 1, 2, 2, 1, if dir_out { 16 } else { 10 }, index]
 }
 
 pub fn snmp_get(community: &str, req: i64, oids: &[Vec<u64>]) -> Vec<u8> {
     let binds: Vec<Vec<u8>> = oids.iter().map(|o| seq(&[oid(o), null()])).collect();
-    seq(&[
-        int(0),
-        octets(community.as_bytes()),
-        tlv(0xa0, &[int(req), int(0), int(0), seq(&binds)].concat()),
-    ])
+    seq(&[int(0), octets(community.as_bytes()), tlv(0xa0, &[int(req), int(0), int(0), seq(&binds)].concat())])
 }
 
 /// GetResponse: TimeTicks for sysUpTime, Counter32 for the rest.
@@ -328,11 +273,7 @@ pub fn snmp_response(community: &str, req: i64, values: &[(Vec<u64>, u32)]) -> V
     let binds: Vec<Vec<u8>> = values
         .iter()
         .map(|(o, v)| {
-            let tag = if o.as_slice() == SYS_UPTIME {
-                0x43
-            } else {
-                0x41
-            };
+            let tag = if o.as_slice() == SYS_UPTIME { 0x43 } else { 0x41 };
             let mut b = crate::ber::int_bytes(i64::from(*v));
             if b.len() > 1 && b[0] == 0 && b[1] & 0x80 == 0 {
                 b.remove(0);
@@ -340,11 +281,7 @@ pub fn snmp_response(community: &str, req: i64, values: &[(Vec<u64>, u32)]) -> V
             seq(&[oid(o), tlv(tag, &b)])
         })
         .collect();
-    seq(&[
-        int(0),
-        octets(community.as_bytes()),
-        tlv(0xa2, &[int(req), int(0), int(0), seq(&binds)].concat()),
-    ])
+    seq(&[int(0), octets(community.as_bytes()), tlv(0xa2, &[int(req), int(0), int(0), seq(&binds)].concat())])
 }
 
 // ---- NTP (RFC 2030 SNTP, as w32time in Windows 2000 speaks it) ----
@@ -357,18 +294,9 @@ fn ntp_time(ts_ns: u64) -> u64 {
 }
 
 pub fn ntp(server: bool, ts_ns: u64, orig: u64) -> Vec<u8> {
-    let mut m = vec![
-        if server { 0x1c } else { 0x1b },
-        if server { 2 } else { 0 },
-        6,
-        0xec,
-    ];
+    let mut m = vec![if server { 0x1c } else { 0x1b }, if server { 2 } else { 0 }, 6, 0xec];
     m.extend_from_slice(&[0; 8]); // root delay, dispersion
-    m.extend_from_slice(if server {
-        &[192, 168, 1, 1]
-    } else {
-        &[0, 0, 0, 0]
-    });
+    m.extend_from_slice(if server { &[192, 168, 1, 1] } else { &[0, 0, 0, 0] });
     let t = ntp_time(ts_ns);
     m.extend_from_slice(&(if server { t - (300 << 32) } else { 0 }).to_be_bytes());
     m.extend_from_slice(&(if server { ntp_time(orig) } else { 0 }).to_be_bytes());
@@ -386,18 +314,8 @@ pub fn http_get(path: &str, host: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-const WORDS: [&str; 10] = [
-    "<p>",
-    "news",
-    "</p>",
-    "the",
-    "<a href=\"/hr/\">HR</a>",
-    "canteen",
-    "menu",
-    "<br>",
-    "IT",
-    "helpdesk",
-];
+const WORDS: [&str; 10] =
+    ["<p>", "news", "</p>", "the", "<a href=\"/hr/\">HR</a>", "canteen", "menu", "<br>", "IT", "helpdesk"];
 
 /// IIS 5.0 reply with an HTML-ish body of `len` bytes.
 pub fn http_ok(rng: &mut Rng, len: usize, content_type: &str) -> Vec<u8> {

@@ -56,14 +56,7 @@ pub fn ap_req(rng: &mut Rng, sname: &[&str], ticket_len: usize) -> Vec<u8> {
 }
 
 pub fn ap_rep(rng: &mut Rng) -> Vec<u8> {
-    app(
-        15,
-        &seq(&[
-            ctx(0, &int(5)),
-            ctx(1, &int(15)),
-            ctx(2, &encrypted(rng, None, 107)),
-        ]),
-    )
+    app(15, &seq(&[ctx(0, &int(5)), ctx(1, &int(15)), ctx(2, &encrypted(rng, None, 107))]))
 }
 
 fn req_body(rng: &mut Rng, cname: Option<&str>, sname: &[&str], host: &str) -> Vec<u8> {
@@ -77,16 +70,10 @@ fn req_body(rng: &mut Rng, cname: Option<&str>, sname: &[&str], host: &str) -> V
     parts.push(ctx(6, &generalized_time(TILL)));
     parts.push(ctx(7, &int((rng.next_u64() & 0x7fff_ffff) as i64)));
     // RC4-HMAC, RC4-HMAC-EXP (-133), RC4-HMAC-OLD-EXP (-128), DES-CBC-MD5, DES-CBC-CRC.
-    parts.push(ctx(
-        8,
-        &seq(&[int(23), int(-133), int(-128), int(3), int(1)]),
-    ));
+    parts.push(ctx(8, &seq(&[int(23), int(-133), int(-128), int(3), int(1)])));
     // Windows 2000 adds its NetBIOS name as an address (type 20), padded to 16 bytes.
     let nb = format!("{host:<16}");
-    parts.push(ctx(
-        9,
-        &seq(&[seq(&[ctx(0, &int(20)), ctx(1, &octets(nb.as_bytes()))])]),
-    ));
+    parts.push(ctx(9, &seq(&[seq(&[ctx(0, &int(20)), ctx(1, &octets(nb.as_bytes()))])])));
     seq(&parts)
 }
 
@@ -95,10 +82,7 @@ pub fn as_req(rng: &mut Rng, user: &str, host: &str, preauth: bool) -> Vec<u8> {
     let mut parts = vec![ctx(1, &int(5)), ctx(2, &int(10))];
     if preauth {
         let ts = encrypted(rng, None, 52);
-        parts.push(ctx(
-            3,
-            &seq(&[seq(&[ctx(1, &int(2)), ctx(2, &octets(&ts))])]),
-        ));
+        parts.push(ctx(3, &seq(&[seq(&[ctx(1, &int(2)), ctx(2, &octets(&ts))])])));
     }
     parts.push(ctx(4, &req_body(rng, Some(user), &["krbtgt", REALM], host)));
     app(10, &seq(&parts))
@@ -110,12 +94,7 @@ pub fn tgs_req(rng: &mut Rng, sname: &[&str], host: &str, tgt_len: usize) -> Vec
     let pa = seq(&[seq(&[ctx(1, &int(1)), ctx(2, &octets(&ap))])]);
     app(
         12,
-        &seq(&[
-            ctx(1, &int(5)),
-            ctx(2, &int(12)),
-            ctx(3, &pa),
-            ctx(4, &req_body(rng, None, sname, host)),
-        ]),
+        &seq(&[ctx(1, &int(5)), ctx(2, &int(12)), ctx(3, &pa), ctx(4, &req_body(rng, None, sname, host))]),
     )
 }
 
@@ -182,24 +161,14 @@ fn gss_krb5(tok_id: [u8; 2], inner: &[u8]) -> Vec<u8> {
 /// DCE/RPC bind from Windows 2000.
 pub fn spnego_init(rng: &mut Rng, sname: &[&str], ticket_len: usize) -> Vec<u8> {
     let tok = gss_krb5([1, 0], &ap_req(rng, sname, ticket_len));
-    let init = seq(&[
-        ctx(0, &seq(&[oid(&MS_KRB5_OID), oid(&KRB5_OID)])),
-        ctx(2, &octets(&tok)),
-    ]);
+    let init = seq(&[ctx(0, &seq(&[oid(&MS_KRB5_OID), oid(&KRB5_OID)])), ctx(2, &octets(&tok))]);
     app(0, &cat(&[spnego_oid(), ctx(0, &init)]))
 }
 
 /// SPNEGO NegTokenResp: accept-completed with the Kerberos AP-REP.
 pub fn spnego_accept(rng: &mut Rng) -> Vec<u8> {
     let tok = gss_krb5([2, 0], &ap_rep(rng));
-    ctx(
-        1,
-        &seq(&[
-            ctx(0, &crate::ber::enumerated(0)),
-            ctx(1, &oid(&MS_KRB5_OID)),
-            ctx(2, &octets(&tok)),
-        ]),
-    )
+    ctx(1, &seq(&[ctx(0, &crate::ber::enumerated(0)), ctx(1, &oid(&MS_KRB5_OID)), ctx(2, &octets(&tok))]))
 }
 
 /// GSS-API Kerberos AP-REQ token (what a DCE/RPC bind with RPC_C_AUTHN_GSS_KERBEROS carries).

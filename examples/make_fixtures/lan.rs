@@ -73,27 +73,13 @@ impl Net {
         let prn = tr.host("PRN01", [0x00, 0x01, 0xe6, 0x5a, 0x0c, 0x1e], ip(30), false);
         let lnx = tr.host("LNX01", [0x00, 0x02, 0xb3, 0x10, 0x20, 0x50], ip(50), false);
         let nt4 = tr.host("NT4WS", [0x00, 0x01, 0x02, 0x7f, 0x33, 0x78], ip(120), true);
-        let names = [
-            "WS01", "WS02", "WS03", "WS04", "WS05", "WS06", "WS07", "WS08", "WS09",
-        ];
+        let names = ["WS01", "WS02", "WS03", "WS04", "WS05", "WS06", "WS07", "WS08", "WS09"];
         let ws: Vec<HostId> = names
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                tr.host(
-                    n,
-                    [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x65 + i as u8],
-                    ip(101 + i as u8),
-                    true,
-                )
-            })
+            .map(|(i, n)| tr.host(n, [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x65 + i as u8], ip(101 + i as u8), true))
             .collect();
-        let ws09_noaddr = tr.host(
-            "WS09",
-            [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x6d],
-            Ipv4Addr::UNSPECIFIED,
-            true,
-        );
+        let ws09_noaddr = tr.host("WS09", [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x6d], Ipv4Addr::UNSPECIFIED, true);
         let bcast = tr.host("broadcast", [0xff; 6], ip(255), false);
         let all_ones = tr.host("broadcast", [0xff; 6], Ipv4Addr::BROADCAST, false);
         Self {
@@ -120,23 +106,11 @@ impl Net {
 
 /// A LAN round-trip time: mostly a fraction of a millisecond, now and then up to 3 ms.
 fn rtt(tr: &mut Trace) -> u64 {
-    if tr.rng.chance(85) {
-        tr.rng.range(200, 900) * US
-    } else {
-        tr.rng.range(900, 3000) * US
-    }
+    if tr.rng.chance(85) { tr.rng.range(200, 900) * US } else { tr.rng.range(900, 3000) * US }
 }
 
 /// Opens a TCP connection from `c` (a new ephemeral port) to `s`:`port`, ARPing first if needed.
-fn connect(
-    tr: &mut Trace,
-    net: &Net,
-    c: HostId,
-    s: HostId,
-    port: u16,
-    service: &'static str,
-    t: u64,
-) -> Tcp {
+fn connect(tr: &mut Trace, net: &Net, c: HostId, s: HostId, port: u16, service: &'static str, t: u64) -> Tcp {
     let cp = tr.ephemeral(c);
     let f = tr.flow(Transport::Tcp, net.lan, (c, cp), (s, port), service);
     tr.arp_before(net.lan, c, s, t);
@@ -158,10 +132,7 @@ fn udp_flow(
 }
 
 /// One UDP request from a new ephemeral port and its answer; returns when the answer came.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a request/response is exactly these things"
-)]
+#[allow(clippy::too_many_arguments, reason = "a request/response is exactly these things")]
 fn udp_ask(
     tr: &mut Trace,
     net: &Net,
@@ -184,13 +155,7 @@ fn udp_ask(
 fn dns_lookup(tr: &mut Trace, net: &Net, c: HostId, name: &str, addr: Ipv4Addr, t: u64) -> u64 {
     let id = tr.rng.range(1, 0xffff) as u16;
     let q = apps::dns(id, false, name, rr::A, &[]);
-    let a = apps::dns(
-        id,
-        true,
-        name,
-        rr::A,
-        &[apps::rr_a(&apps::QNAME, 1200, addr)],
-    );
+    let a = apps::dns(id, true, name, rr::A, &[apps::rr_a(&apps::QNAME, 1200, addr)]);
     udp_ask(tr, net, c, net.dc, 53, "DNS", t, &q, &a)
 }
 
@@ -205,34 +170,17 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     // 1. Locate a DC.
     let q = "_ldap._tcp.dc._msdcs.corp.example.com";
     let id = tr.rng.range(1, 0xffff) as u16;
-    let a = apps::dns(
-        id,
-        true,
-        q,
-        rr::SRV,
-        &[apps::rr_srv(
-            &apps::QNAME,
-            600,
-            389,
-            "dc01.corp.example.com",
-        )],
-    );
-    t = udp_ask(
-        tr,
-        net,
-        w,
-        dc,
-        53,
-        "DNS",
-        t,
-        &apps::dns(id, false, q, rr::SRV, &[]),
-        &a,
-    ) + 2 * MS;
+    let a = apps::dns(id, true, q, rr::SRV, &[apps::rr_srv(&apps::QNAME, 600, 389, "dc01.corp.example.com")]);
+    t = udp_ask(tr, net, w, dc, 53, "DNS", t, &apps::dns(id, false, q, rr::SRV, &[]), &a) + 2 * MS;
     t = dns_lookup(tr, net, w, "dc01.corp.example.com", dc_ip, t) + MS;
     let cid = tr.rng.range(1, 200) as i64;
     let ping = apps::cldap_ping(cid, "corp.example.com", name);
     let reply = apps::cldap_ping_reply(cid, &mut tr.rng);
-    t = udp_ask(tr, net, w, dc, 389, "unknown", t, &ping, &reply) + 5 * MS;
+    t = udp_ask(
+        tr, net, w, dc, 389, "LDAP",
+        t, // CLDAP: the amended table labels UDP 389 LDAP (MS-ADTS §6.3.3)
+        &ping, &reply,
+    ) + 5 * MS;
     // Group policy's slow-link test: two pings to the DC.
     for n in 0..2u16 {
         let seq = (tr.rng.range(1, 200) as u16) << 8;
@@ -257,11 +205,7 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     }
     // 2. Kerberos: AS-REQ without pre-authentication is refused, then with it.
     let req = krb::as_req(&mut tr.rng, user, name, false);
-    let err = krb::krb_error(
-        krb::err::PREAUTH_REQUIRED,
-        "20030115090000Z",
-        &["krbtgt", REALM],
-    );
+    let err = krb::krb_error(krb::err::PREAUTH_REQUIRED, "20030115090000Z", &["krbtgt", REALM]);
     t = udp_ask(tr, net, w, dc, 88, "Kerberos", t, &req, &err) + 3 * MS;
     let req = krb::as_req(&mut tr.rng, user, name, true);
     let rep = krb::kdc_rep(&mut tr.rng, false, user, &["krbtgt", REALM], TGT_LEN);
@@ -287,21 +231,10 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     let mut c = connect(tr, net, w, dc, 389, "LDAP", t);
     let creds = krb::spnego_init(&mut tr.rng, &["ldap", "dc01.corp.example.com"], 1080);
     let accept = krb::spnego_accept(&mut tr.rng);
-    c.exchange(
-        tr,
-        &apps::ldap_bind_sasl(1, &creds),
-        6 * MS,
-        &apps::ldap_bind_done(1, &accept),
-    );
+    c.exchange(tr, &apps::ldap_bind_sasl(1, &creds), 6 * MS, &apps::ldap_bind_done(1, &accept));
     let base = "CN=Policies,CN=System,DC=corp,DC=example,DC=com";
     let f = apps::filter_eq("objectClass", b"groupPolicyContainer");
-    let attrs = [
-        "displayName",
-        "gPCFileSysPath",
-        "versionNumber",
-        "flags",
-        "gPCFunctionalityVersion",
-    ];
+    let attrs = ["displayName", "gPCFileSysPath", "versionNumber", "flags", "gPCFunctionalityVersion"];
     let mut resp = vec![];
     for (i, gpo) in [
         "{31B2F340-016D-11D2-945F-00C04FB984F9}",
@@ -313,11 +246,7 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     {
         let dn = format!("CN={gpo},{base}");
         let path = format!("\\\\corp.example.com\\sysvol\\corp.example.com\\Policies\\{gpo}");
-        let names = [
-            "Default Domain Policy",
-            "Default Domain Controllers Policy",
-            "Office Desktop",
-        ];
+        let names = ["Default Domain Policy", "Default Domain Controllers Policy", "Office Desktop"];
         resp.extend_from_slice(&apps::ldap_entry(
             2,
             &dn,
@@ -331,21 +260,13 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
         ));
     }
     resp.extend_from_slice(&apps::ldap_done(2));
-    c.exchange(
-        tr,
-        &apps::ldap_search(2, base, 2, &f, &attrs),
-        8 * MS,
-        &resp,
-    );
+    c.exchange(tr, &apps::ldap_search(2, base, 2, &f, &attrs), 8 * MS, &resp);
     let f = apps::filter_eq("sAMAccountName", user.as_bytes());
     let entry = apps::ldap_entry(
         3,
         &format!("CN={user},CN=Users,DC=corp,DC=example,DC=com"),
         &[
-            (
-                "distinguishedName",
-                vec![format!("CN={user},CN=Users,DC=corp,DC=example,DC=com").into_bytes()],
-            ),
+            ("distinguishedName", vec![format!("CN={user},CN=Users,DC=corp,DC=example,DC=com").into_bytes()]),
             (
                 "memberOf",
                 (0..6)
@@ -356,13 +277,7 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     );
     c.exchange(
         tr,
-        &apps::ldap_search(
-            3,
-            "DC=corp,DC=example,DC=com",
-            2,
-            &f,
-            &["distinguishedName", "memberOf"],
-        ),
+        &apps::ldap_search(3, "DC=corp,DC=example,DC=com", 2, &f, &["distinguishedName", "memberOf"]),
         3 * MS,
         &[entry, apps::ldap_done(3)].concat(),
     );
@@ -373,19 +288,9 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     // 4. Endpoint mapper: where is DRSUAPI? Then call it there.
     let mut c = connect(tr, net, w, dc, 135, "RPC", t);
     let assoc = 0x3a21 + tr.rng.range(0, 99) as u32;
-    c.exchange(
-        tr,
-        &rpc::bind(1, rpc::EPM, None),
-        MS,
-        &rpc::bind_ack(1, 135, assoc, None),
-    );
+    c.exchange(tr, &rpc::bind(1, rpc::EPM, None), MS, &rpc::bind_ack(1, 135, assoc, None));
     let req = rpc::request(2, 3, &rpc::ept_map_request(rpc::DRSUAPI), None);
-    c.exchange(
-        tr,
-        &req,
-        2 * MS,
-        &rpc::response(2, &rpc::ept_map_response(rpc::DRSUAPI, 1026, dc_ip), None),
-    );
+    c.exchange(tr, &req, 2 * MS, &rpc::response(2, &rpc::ept_map_response(rpc::DRSUAPI, 1026, dc_ip), None));
     c.close(tr, CLIENT);
     let mut c = connect(tr, net, w, dc, 1026, "SQL session", c.t + 2 * MS);
     drsuapi_calls(tr, &mut c);
@@ -409,21 +314,9 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     // 6. NetBIOS: WINS lookup of the file server, NETLOGON and browser datagrams, time.
     let f = udp_flow(tr, net, (w, 137), (dc, 137), "NetBT name lookups", t);
     let nid = tr.rng.range(0x8000, 0xffff) as u16;
-    tr.udp(
-        f,
-        true,
-        t,
-        &nb::name_query(nid, "FS01", 0x20, false),
-        Frag::NoDf,
-    );
+    tr.udp(f, true, t, &nb::name_query(nid, "FS01", 0x20, false), Frag::NoDf);
     t += rtt(tr);
-    tr.udp(
-        f,
-        false,
-        t,
-        &nb::name_response(nid, "FS01", 0x20, ip(11)),
-        Frag::NoDf,
-    );
+    tr.udp(f, false, t, &nb::name_response(nid, "FS01", 0x20, ip(11)), Frag::NoDf);
     t += 30 * MS;
     let wip = tr.hosts[w.0].v4;
     let slot = format!("\\MAILSLOT\\NET\\GETDC{}", tr.rng.range(100, 999));
@@ -433,14 +326,7 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
         f,
         true,
         t,
-        &nb::datagram(
-            false,
-            did,
-            wip,
-            (name, 0),
-            ("CORP", 0x1c),
-            &nb::netlogon_pdc_query(name, &slot),
-        ),
+        &nb::datagram(false, did, wip, (name, 0), ("CORP", 0x1c), &nb::netlogon_pdc_query(name, &slot)),
         Frag::NoDf,
     );
     t += rtt(tr) + MS;
@@ -475,13 +361,7 @@ fn host_announcement(tr: &mut Trace, net: &Net, h: HostId, t: u64, server_type: 
     let f = udp_flow(tr, net, (h, 138), (net.bcast, 138), "NetBT datagrams", t);
     let id = tr.rng.range(0x8000, 0xffff) as u16;
     let ann = nb::browser_announcement(1, 1, name, server_type, "");
-    tr.udp(
-        f,
-        true,
-        t,
-        &nb::datagram(true, id, hip, (name, 0), ("CORP", 0x1d), &ann),
-        Frag::NoDf,
-    );
+    tr.udp(f, true, t, &nb::datagram(true, id, hip, (name, 0), ("CORP", 0x1d), &ann), Frag::NoDf);
 }
 
 /// DHCP DORA for WS09 as it boots: discover and request broadcast from 0.0.0.0, offer and
@@ -501,28 +381,10 @@ fn dhcp_boot(tr: &mut Trace, net: &Net, t: u64) -> u64 {
         addr,
         server: dc_ip,
     };
-    let bcast = tr.flow(
-        Transport::Udp,
-        net.lan,
-        (net.ws09_noaddr, 68),
-        (net.all_ones, 67),
-        "DHCP",
-    );
+    let bcast = tr.flow(Transport::Udp, net.lan, (net.ws09_noaddr, 68), (net.all_ones, 67), "DHCP");
     let uni = tr.flow(Transport::Udp, net.lan, (ws09, 68), (net.dc, 67), "DHCP");
-    tr.udp(
-        bcast,
-        true,
-        t,
-        &apps::dhcp(&msg(apps::dhcp_type::DISCOVER, Ipv4Addr::UNSPECIFIED)),
-        Frag::NoDf,
-    );
-    tr.udp(
-        uni,
-        false,
-        t + 1200 * US,
-        &apps::dhcp(&msg(apps::dhcp_type::OFFER, addr)),
-        Frag::NoDf,
-    );
+    tr.udp(bcast, true, t, &apps::dhcp(&msg(apps::dhcp_type::DISCOVER, Ipv4Addr::UNSPECIFIED)), Frag::NoDf);
+    tr.udp(uni, false, t + 1200 * US, &apps::dhcp(&msg(apps::dhcp_type::OFFER, addr)), Frag::NoDf);
     tr.udp(
         bcast,
         true,
@@ -530,13 +392,7 @@ fn dhcp_boot(tr: &mut Trace, net: &Net, t: u64) -> u64 {
         &apps::dhcp(&msg(apps::dhcp_type::REQUEST, Ipv4Addr::UNSPECIFIED)),
         Frag::NoDf,
     );
-    tr.udp(
-        uni,
-        false,
-        t + 12 * MS,
-        &apps::dhcp(&msg(apps::dhcp_type::ACK, addr)),
-        Frag::NoDf,
-    );
+    tr.udp(uni, false, t + 12 * MS, &apps::dhcp(&msg(apps::dhcp_type::ACK, addr)), Frag::NoDf);
     t + 1500 * MS
 }
 
@@ -557,20 +413,8 @@ fn dhcp_renew(tr: &mut Trace, net: &Net, w: HostId, t: u64) {
         server: dc_ip,
     };
     let f = udp_flow(tr, net, (w, 68), (net.dc, 67), "DHCP", t);
-    tr.udp(
-        f,
-        true,
-        t,
-        &apps::dhcp(&msg(apps::dhcp_type::REQUEST, Ipv4Addr::UNSPECIFIED)),
-        Frag::NoDf,
-    );
-    tr.udp(
-        f,
-        false,
-        t + 900 * US,
-        &apps::dhcp(&msg(apps::dhcp_type::ACK, addr)),
-        Frag::NoDf,
-    );
+    tr.udp(f, true, t, &apps::dhcp(&msg(apps::dhcp_type::REQUEST, Ipv4Addr::UNSPECIFIED)), Frag::NoDf);
+    tr.udp(f, false, t + 900 * US, &apps::dhcp(&msg(apps::dhcp_type::ACK, addr)), Frag::NoDf);
 }
 
 /// Office work on the file server: open, read and save documents, with pauses under 40 s.
@@ -591,27 +435,13 @@ fn file_work(
     for (i, &size) in reads.iter().enumerate() {
         let pause = tr.rng.range(3, 35) * SEC;
         c.wait(tr, pause);
-        smb_read_file(
-            tr,
-            &mut c,
-            &mut ids,
-            &format!("\\Projects\\doc{i}.doc"),
-            size,
-            fid,
-        );
+        smb_read_file(tr, &mut c, &mut ids, &format!("\\Projects\\doc{i}.doc"), size, fid);
         fid += 1;
     }
     for (i, &size) in writes.iter().enumerate() {
         let pause = tr.rng.range(3, 35) * SEC;
         c.wait(tr, pause);
-        smb_write_file(
-            tr,
-            &mut c,
-            &mut ids,
-            &format!("\\Projects\\notes{i}.txt"),
-            size,
-            fid,
-        );
+        smb_write_file(tr, &mut c, &mut ids, &format!("\\Projects\\notes{i}.txt"), size, fid);
         fid += 1;
     }
     let pause = tr.rng.range(2, 20) * SEC;
@@ -623,46 +453,15 @@ fn file_work(
 /// NT4WS finds FS01 by broadcast and reads a file over a NetBIOS session on TCP 139.
 fn nt4_session(tr: &mut Trace, net: &Net, t: u64) {
     let (nt4, fs) = (net.nt4, net.fs);
-    let q = udp_flow(
-        tr,
-        net,
-        (nt4, 137),
-        (net.bcast, 137),
-        "NetBT name lookups",
-        t,
-    );
+    let q = udp_flow(tr, net, (nt4, 137), (net.bcast, 137), "NetBT name lookups", t);
     let a = udp_flow(tr, net, (nt4, 137), (fs, 137), "NetBT name lookups", t);
-    tr.udp(
-        q,
-        true,
-        t,
-        &nb::name_query(0x0101, "FS01", 0x20, true),
-        Frag::NoDf,
-    );
-    tr.udp(
-        a,
-        false,
-        t + 700 * US,
-        &nb::name_response(0x0101, "FS01", 0x20, ip(11)),
-        Frag::NoDf,
-    );
+    tr.udp(q, true, t, &nb::name_query(0x0101, "FS01", 0x20, true), Frag::NoDf);
+    tr.udp(a, false, t + 700 * US, &nb::name_response(0x0101, "FS01", 0x20, ip(11)), Frag::NoDf);
     let mut c = connect(tr, net, nt4, fs, 139, "NetBT sessions", t + 3 * MS);
-    c.exchange(
-        tr,
-        &nb::session_request("FS01", "NT4WS"),
-        300 * US,
-        &nb::session_positive_response(),
-    );
+    c.exchange(tr, &nb::session_request("FS01", "NT4WS"), 300 * US, &nb::session_positive_response());
     let mut ids = smb_login(tr, &mut c, "bob", "\\\\FS01\\DATA");
     c.wait(tr, 2 * SEC);
-    smb_read_file(
-        tr,
-        &mut c,
-        &mut ids,
-        "\\Archive\\1999\\ledger.xls",
-        8_000,
-        0x4200,
-    );
+    smb_read_file(tr, &mut c, &mut ids, "\\Archive\\1999\\ledger.xls", 8_000, 0x4200);
     c.wait(tr, 25 * SEC);
     smb_logoff(tr, &mut c, ids);
 }
@@ -679,25 +478,11 @@ fn web_visit(
     t: u64,
 ) -> u64 {
     let sip = tr.hosts[server.0].v4;
-    let hostname = if port == 80 {
-        "web01.corp.example.com"
-    } else {
-        "lnx01.corp.example.com"
-    };
+    let hostname = if port == 80 { "web01.corp.example.com" } else { "lnx01.corp.example.com" };
     let t = dns_lookup(tr, net, w, hostname, sip, t) + MS;
     let mut c = connect(tr, net, w, server, port, service, t);
-    let host = if port == 80 {
-        "intranet".to_string()
-    } else {
-        format!("lnx01:{port}")
-    };
-    let pages = [
-        "/default.asp",
-        "/news/index.asp",
-        "/hr/forms.asp",
-        "/it/helpdesk.asp",
-        "/phonebook.asp",
-    ];
+    let host = if port == 80 { "intranet".to_string() } else { format!("lnx01:{port}") };
+    let pages = ["/default.asp", "/news/index.asp", "/hr/forms.asp", "/it/helpdesk.asp", "/phonebook.asp"];
     let visits = tr.rng.range(1, 2);
     for _ in 0..visits {
         let page = pages[tr.rng.range(0, 4) as usize];
@@ -709,12 +494,7 @@ fn web_visit(
             let pause = tr.rng.range(1, 5) * MS;
             c.wait(tr, pause);
             if tr.rng.chance(60) {
-                c.exchange(
-                    tr,
-                    &apps::http_get(part, &host),
-                    2 * MS,
-                    &apps::http_not_modified(),
-                );
+                c.exchange(tr, &apps::http_get(part, &host), 2 * MS, &apps::http_not_modified());
             } else {
                 let r1 = tr.rng.range(600, 2_500);
                 let body = apps::http_ok(&mut tr.rng, r1 as usize, "text/css");
@@ -732,20 +512,8 @@ fn web_visit(
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// An SMTP session: banner, EHLO, one message, QUIT.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "who talks to whom, saying what, when"
-)]
-fn smtp(
-    tr: &mut Trace,
-    net: &Net,
-    from: HostId,
-    helo: &str,
-    sender: &str,
-    rcpt: &str,
-    size: usize,
-    t: u64,
-) {
+#[allow(clippy::too_many_arguments, reason = "who talks to whom, saying what, when")]
+fn smtp(tr: &mut Trace, net: &Net, from: HostId, helo: &str, sender: &str, rcpt: &str, size: usize, t: u64) {
     let mut c = connect(tr, net, from, net.mail, 25, "SMTP", t);
     c.t += 3 * MS;
     c.send(tr, SERVER, b"220 mail01.corp.example.com Microsoft ESMTP MAIL Service, Version: 5.0.2195.5329 ready at  Wed, 15 Jan 2003 09:04:12 +0000 \r\n");
@@ -764,12 +532,7 @@ fn smtp(
         MS,
         format!("250 2.1.5 {rcpt} \r\n").as_bytes(),
     );
-    c.exchange(
-        tr,
-        b"DATA\r\n",
-        MS,
-        b"354 Start mail input; end with <CRLF>.<CRLF>\r\n",
-    );
+    c.exchange(tr, b"DATA\r\n", MS, b"354 Start mail input; end with <CRLF>.<CRLF>\r\n");
     let mut msg = format!("From: {sender}\r\nTo: {rcpt}\r\nSubject: Scanned document\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n").into_bytes();
     while msg.len() < size {
         for _ in 0..76 {
@@ -801,11 +564,7 @@ fn snmp_polls(tr: &mut Trace, net: &Net) {
         for (k, agent) in [net.gw, net.prn].into_iter().enumerate() {
             let t = T0 + 20 * SEC + round * 60 * SEC + k as u64 * 150 * MS;
             let id = tr.rng.range(1, 0x7fff_ffff) as i64;
-            let oids = vec![
-                apps::SYS_UPTIME.to_vec(),
-                apps::if_octets(false, 1),
-                apps::if_octets(true, 1),
-            ];
+            let oids = vec![apps::SYS_UPTIME.to_vec(), apps::if_octets(false, 1), apps::if_octets(true, 1)];
             uptime[k] += 6000;
             octets[k][0] = octets[k][0].wrapping_add(tr.rng.range(100_000, 9_000_000) as u32);
             octets[k][1] = octets[k][1].wrapping_add(tr.rng.range(100_000, 9_000_000) as u32);
@@ -825,12 +584,7 @@ fn snmp_polls(tr: &mut Trace, net: &Net) {
 /// from the server, never idle for more than 15 s.
 fn terminal_session(tr: &mut Trace, net: &Net, t: u64, until: u64) {
     let mut c = connect(tr, net, net.mgmt, net.ts, 3389, "Terminal Services", t);
-    c.exchange(
-        tr,
-        &mssql::x224_connect_request("admin"),
-        2 * MS,
-        &mssql::x224_connect_confirm(),
-    );
+    c.exchange(tr, &mssql::x224_connect_request("admin"), 2 * MS, &mssql::x224_connect_confirm());
     // Logon screen, then the desktop: a few big updates.
     for _ in 0..4 {
         let r1 = tr.rng.range(30, 200);
@@ -841,11 +595,7 @@ fn terminal_session(tr: &mut Trace, net: &Net, t: u64, until: u64) {
         c.exchange(tr, &up, r1 * MS, &down);
     }
     while c.t < until {
-        let pause = if tr.rng.chance(80) {
-            tr.rng.range(300, 2500) * MS
-        } else {
-            tr.rng.range(2, 15) * SEC
-        };
+        let pause = if tr.rng.chance(80) { tr.rng.range(300, 2500) * MS } else { tr.rng.range(2, 15) * SEC };
         c.wait(tr, pause);
         let r1 = tr.rng.range(12, 60);
         let up = mssql::mcs_data(&mut tr.rng, false, r1 as usize);
@@ -901,15 +651,7 @@ fn sql_client(tr: &mut Trace, net: &Net, w: HostId, t: u64) {
     let mac = tr.hosts[w.0].mac;
     c.exchange(
         tr,
-        &mssql::login7(
-            "WS05",
-            "CORP\\carol",
-            "",
-            "Microsoft Access",
-            "SQL01",
-            "orders",
-            mac,
-        ),
+        &mssql::login7("WS05", "CORP\\carol", "", "Microsoft Access", "SQL01", "orders", mac),
         9 * MS,
         &mssql::login_ack(57, "orders"),
     );
@@ -952,11 +694,7 @@ fn ipsec_backup(tr: &mut Trace, net: &Net, t: u64) {
     let mut at = t + 40 * MS;
     for n in 0..16u32 {
         let big = tr.rng.chance(35);
-        let len = if big {
-            1380
-        } else {
-            tr.rng.range(60, 600) as usize
-        };
+        let len = if big { 1380 } else { tr.rng.range(60, 600) as usize };
         let p = apps::esp(&mut tr.rng, spi_out, n + 1, len);
         tr.send(esp, true, at, &p, Frag::NoDf);
         if n % 2 == 1 {
@@ -1032,18 +770,10 @@ fn admin_checks(tr: &mut Trace, net: &Net) {
         ("lnx01", 50),
         ("nt4ws", 120),
     ] {
-        rrs.push(apps::rr_a(
-            &apps::dns_name(&format!("{name}.{zone}")),
-            1200,
-            ip(last),
-        ));
+        rrs.push(apps::rr_a(&apps::dns_name(&format!("{name}.{zone}")), 1200, ip(last)));
     }
     for i in 1..=9u8 {
-        rrs.push(apps::rr_a(
-            &apps::dns_name(&format!("ws{i:02}.{zone}")),
-            1200,
-            ip(100 + i),
-        ));
+        rrs.push(apps::rr_a(&apps::dns_name(&format!("ws{i:02}.{zone}")), 1200, ip(100 + i)));
     }
     for srv in [
         "_ldap._tcp",
@@ -1065,19 +795,9 @@ fn admin_checks(tr: &mut Trace, net: &Net) {
         } else {
             389
         };
-        rrs.push(apps::rr_srv(
-            &apps::dns_name(&format!("{srv}.{zone}")),
-            600,
-            port,
-            "dc01.corp.example.com",
-        ));
+        rrs.push(apps::rr_srv(&apps::dns_name(&format!("{srv}.{zone}")), 600, port, "dc01.corp.example.com"));
     }
-    rrs.push(apps::rr_name(
-        &apps::dns_name(&format!("intranet.{zone}")),
-        5,
-        3600,
-        "web01.corp.example.com",
-    ));
+    rrs.push(apps::rr_name(&apps::dns_name(&format!("intranet.{zone}")), 5, 3600, "web01.corp.example.com"));
     rrs.push(apps::rr_soa(&owner, 412));
     let id = tr.rng.range(1, 0xffff) as u16;
     c.exchange(
@@ -1098,40 +818,17 @@ pub fn windows_lan() -> Built {
 
     // The servers announce themselves to the browser early on; DC01 as master browser also
     // sends its local master and domain announcements (one flow: same 5-tuple, ms apart).
-    let f = udp_flow(
-        &mut tr,
-        &net,
-        (net.dc, 138),
-        (net.bcast, 138),
-        "NetBT datagrams",
-        T0 + 2 * SEC,
-    );
+    let f = udp_flow(&mut tr, &net, (net.dc, 138), (net.bcast, 138), "NetBT datagrams", T0 + 2 * SEC);
     let dc_ip = tr.hosts[net.dc.0].v4;
-    for (k, (op, to)) in [
-        (15u8, ("CORP", 0x1e)),
-        (12, ("\u{1}\u{2}__MSBROWSE__\u{2}", 0x01)),
-    ]
-    .into_iter()
-    .enumerate()
+    for (k, (op, to)) in
+        [(15u8, ("CORP", 0x1e)), (12, ("\u{1}\u{2}__MSBROWSE__\u{2}", 0x01))].into_iter().enumerate()
     {
-        let ann = nb::browser_announcement(
-            op,
-            3,
-            if op == 12 { "CORP" } else { "DC01" },
-            0x8005_102b,
-            "",
-        );
+        let ann = nb::browser_announcement(op, 3, if op == 12 { "CORP" } else { "DC01" }, 0x8005_102b, "");
         let d = nb::datagram(true, 0x9a00 + k as u16, dc_ip, ("DC01", 0), to, &ann);
         tr.udp(f, true, T0 + 2 * SEC + k as u64 * 3 * MS, &d, Frag::NoDf);
     }
     for (k, h) in [net.fs, net.sql, net.web].into_iter().enumerate() {
-        host_announcement(
-            &mut tr,
-            &net,
-            h,
-            T0 + 40 * SEC + k as u64 * 97 * SEC,
-            0x0000_9003,
-        );
+        host_announcement(&mut tr, &net, h, T0 + 40 * SEC + k as u64 * 97 * SEC, 0x0000_9003);
     }
 
     // Arrivals: logons between 09:00 and 09:04, then work.
@@ -1155,24 +852,8 @@ pub fn windows_lan() -> Built {
     dhcp_renew(&mut tr, &net, net.ws[2], T0 + 333 * SEC);
     // WS07 and WS08 were logged on before 09:00: they only browse and read.
     web_visit(&mut tr, &net, net.ws[6], net.web, 80, "HTTP", T0 + 95 * SEC);
-    web_visit(
-        &mut tr,
-        &net,
-        net.ws[7],
-        net.web,
-        80,
-        "HTTP",
-        T0 + 310 * SEC,
-    );
-    file_work(
-        &mut tr,
-        &net,
-        net.ws[7],
-        "heidi",
-        T0 + 130 * SEC,
-        &[4_000],
-        &[],
-    );
+    web_visit(&mut tr, &net, net.ws[7], net.web, 80, "HTTP", T0 + 310 * SEC);
+    file_work(&mut tr, &net, net.ws[7], "heidi", T0 + 130 * SEC, &[4_000], &[]);
     nt4_session(&mut tr, &net, T0 + 180 * SEC);
     sql_pool(&mut tr, &net, T0 + 12 * SEC, T0 + SPAN - 20 * SEC);
     sql_client(&mut tr, &net, net.ws[4], T0 + 290 * SEC);

@@ -27,14 +27,8 @@
     clippy::cast_possible_wrap,
     reason = "packet fields are narrower than the sizes computed here; each value is bounded by the fixture that makes it"
 )]
-#![allow(
-    clippy::too_many_lines,
-    reason = "scripts of packet exchanges read best top to bottom"
-)]
-#![allow(
-    clippy::doc_markdown,
-    reason = "protocol names (NetBIOS, NetLogon, IPsec) are prose here, not code"
-)]
+#![allow(clippy::too_many_lines, reason = "scripts of packet exchanges read best top to bottom")]
+#![allow(clippy::doc_markdown, reason = "protocol names (NetBIOS, NetLogon, IPsec) are prose here, not code")]
 #![allow(
     clippy::many_single_char_names,
     clippy::similar_names,
@@ -71,17 +65,11 @@ fn main() -> Result<()> {
     built.sort_by_key(|b| b.file);
     for b in &built {
         let path = dir.join(b.file);
-        std::fs::write(&path, &b.bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &b.bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     report::write_all(&dir, &built)?;
     for b in &built {
-        eprintln!(
-            "{:<40} {:>6} packets {:>8} bytes",
-            b.file,
-            b.packets,
-            b.bytes.len()
-        );
+        eprintln!("{:<40} {:>6} packets {:>8} bytes", b.file, b.packets, b.bytes.len());
     }
     Ok(())
 }

@@ -33,10 +33,7 @@ pub fn login7(
     mac: [u8; 6],
 ) -> Vec<u8> {
     // The password is "encrypted" by swapping nibbles and XOR-ing 0xA5 (MS-TDS 2.2.6.4).
-    let pw: Vec<u8> = utf16(password)
-        .iter()
-        .map(|b| b.rotate_left(4) ^ 0xa5)
-        .collect();
+    let pw: Vec<u8> = utf16(password).iter().map(|b| b.rotate_left(4) ^ 0xa5).collect();
     let fields: [(Vec<u8>, usize); 9] = [
         (utf16(host), host.len()),
         (utf16(user), user.len()),
@@ -78,12 +75,7 @@ pub fn login7(
 }
 
 fn token(kind: u8, body: &[u8]) -> Vec<u8> {
-    [
-        vec![kind],
-        (body.len() as u16).to_le_bytes().to_vec(),
-        body.to_vec(),
-    ]
-    .concat()
+    [vec![kind], (body.len() as u16).to_le_bytes().to_vec(), body.to_vec()].concat()
 }
 
 fn done(more: bool, rows: Option<u32>, curcmd: u16) -> Vec<u8> {
@@ -100,10 +92,7 @@ fn done(more: bool, rows: Option<u32>, curcmd: u16) -> Vec<u8> {
 
 /// The server's reply to LOGIN7: database change, an info message, LOGINACK, DONE.
 pub fn login_ack(spid: u16, database: &str) -> Vec<u8> {
-    let env = token(
-        0xe3,
-        &[vec![1], b_varchar(database), b_varchar("master")].concat(),
-    );
+    let env = token(0xe3, &[vec![1], b_varchar(database), b_varchar("master")].concat());
     let msg = format!("Changed database context to '{database}'.");
     let mut info = 5701u32.to_le_bytes().to_vec();
     info.extend_from_slice(&[2, 0]);
@@ -170,12 +159,7 @@ pub fn done_only(spid: u16, rows: u32) -> Vec<u8> {
 
 /// TPKT (RFC 1006) around an X.224 (ISO 8073) TPDU.
 fn tpkt(tpdu: &[u8]) -> Vec<u8> {
-    [
-        vec![3, 0],
-        ((tpdu.len() + 4) as u16).to_be_bytes().to_vec(),
-        tpdu.to_vec(),
-    ]
-    .concat()
+    [vec![3, 0], ((tpdu.len() + 4) as u16).to_be_bytes().to_vec(), tpdu.to_vec()].concat()
 }
 
 /// X.224 connection request with the cookie the Windows 2000 TS client sends.

@@ -193,26 +193,14 @@ pub fn session_setup_request(ids: Ids, user: &str, domain: &str, lm: &[u8], nt: 
         &0u32.to_le_bytes(),
         &0x0000_00d4u32.to_le_bytes(), // NT SMBs, NT status, level II oplocks, RPC remote APIs
     ]);
-    let b = [
-        lm,
-        nt,
-        &cstr(user),
-        &cstr(domain),
-        &cstr("Windows 2000 2195"),
-        &cstr("Windows 2000 5.0"),
-    ]
-    .concat();
+    let b =
+        [lm, nt, &cstr(user), &cstr(domain), &cstr("Windows 2000 2195"), &cstr("Windows 2000 5.0")].concat();
     nbss(&smb(cmd::SESSION_SETUP_ANDX, false, ids, &w, &b))
 }
 
 pub fn session_setup_response(ids: Ids, domain: &str) -> Vec<u8> {
     let w = words(&[&ANDX_NONE, &0u16.to_le_bytes()]);
-    let b = [
-        cstr("Windows 5.0"),
-        cstr("Windows 2000 LAN Manager"),
-        cstr(domain),
-    ]
-    .concat();
+    let b = [cstr("Windows 5.0"), cstr("Windows 2000 LAN Manager"), cstr(domain)].concat();
     nbss(&smb(cmd::SESSION_SETUP_ANDX, true, ids, &w, &b))
 }
 
@@ -234,15 +222,15 @@ pub fn nt_create_request(ids: Ids, name: &str) -> Vec<u8> {
         &ANDX_NONE,
         &[0],
         &(name.len() as u16).to_le_bytes(),
-        &0x16u32.to_le_bytes(), // request oplock, batch oplock, extended response
-        &0u32.to_le_bytes(),    // root FID
+        &0x16u32.to_le_bytes(),        // request oplock, batch oplock, extended response
+        &0u32.to_le_bytes(),           // root FID
         &0x0012_0089u32.to_le_bytes(), // generic read
-        &0u64.to_le_bytes(),    // allocation size
-        &0u32.to_le_bytes(),    // attributes
-        &0x3u32.to_le_bytes(),  // share read|write
-        &1u32.to_le_bytes(),    // open existing
-        &0x40u32.to_le_bytes(), // non-directory file
-        &2u32.to_le_bytes(),    // impersonation
+        &0u64.to_le_bytes(),           // allocation size
+        &0u32.to_le_bytes(),           // attributes
+        &0x3u32.to_le_bytes(),         // share read|write
+        &1u32.to_le_bytes(),           // open existing
+        &0x40u32.to_le_bytes(),        // non-directory file
+        &2u32.to_le_bytes(),           // impersonation
         &[0],
     ]);
     nbss(&smb(cmd::NT_CREATE_ANDX, false, ids, &w, &name))
@@ -317,12 +305,7 @@ pub fn write_request(ids: Ids, fid: u16, offset: u32, data: &[u8]) -> Vec<u8> {
 }
 
 pub fn write_response(ids: Ids, count: u16) -> Vec<u8> {
-    let w = words(&[
-        &ANDX_NONE,
-        &count.to_le_bytes(),
-        &0xffffu16.to_le_bytes(),
-        &[0; 4],
-    ]);
+    let w = words(&[&ANDX_NONE, &count.to_le_bytes(), &0xffffu16.to_le_bytes(), &[0; 4]]);
     nbss(&smb(cmd::WRITE_ANDX, true, ids, &w, &[]))
 }
 
@@ -367,13 +350,7 @@ pub fn mailslot(name: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// Browser announcement (MS-BRWS 2.2.1, 2.2.6): host (1), domain (12) or local master (15).
-pub fn browser_announcement(
-    opcode: u8,
-    update: u8,
-    name: &str,
-    server_type: u32,
-    comment: &str,
-) -> Vec<u8> {
+pub fn browser_announcement(opcode: u8, update: u8, name: &str, server_type: u32, comment: &str) -> Vec<u8> {
     let mut d = vec![opcode, update];
     d.extend_from_slice(&720_000u32.to_le_bytes()); // announce every 12 minutes
     let mut n = [0u8; 16];
@@ -388,10 +365,7 @@ pub fn browser_announcement(
 }
 
 fn utf16z(s: &str) -> Vec<u8> {
-    s.encode_utf16()
-        .chain([0])
-        .flat_map(u16::to_le_bytes)
-        .collect()
+    s.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect()
 }
 
 /// NETLOGON "query for primary DC" (opcode 7, MS-ADTS 6.3.1.2 LOGON_PRIMARY_QUERY) to the

@@ -43,29 +43,14 @@ pub enum Format {
 }
 
 impl Format {
-    pub const PCAP: Self = Self::Pcap {
-        nanos: false,
-        big_endian: false,
-    };
+    pub const PCAP: Self = Self::Pcap { nanos: false, big_endian: false };
 
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Pcap {
-                nanos: false,
-                big_endian: false,
-            } => "pcap, µs, little-endian",
-            Self::Pcap {
-                nanos: true,
-                big_endian: false,
-            } => "pcap, ns, little-endian",
-            Self::Pcap {
-                nanos: false,
-                big_endian: true,
-            } => "pcap, µs, big-endian",
-            Self::Pcap {
-                nanos: true,
-                big_endian: true,
-            } => "pcap, ns, big-endian",
+            Self::Pcap { nanos: false, big_endian: false } => "pcap, µs, little-endian",
+            Self::Pcap { nanos: true, big_endian: false } => "pcap, ns, little-endian",
+            Self::Pcap { nanos: false, big_endian: true } => "pcap, µs, big-endian",
+            Self::Pcap { nanos: true, big_endian: true } => "pcap, ns, big-endian",
             Self::Pcapng { nanos: false } => "pcapng, µs",
             Self::Pcapng { nanos: true } => "pcapng, ns (if_tsresol 9)",
         }
@@ -80,27 +65,15 @@ struct Out {
 
 impl Out {
     fn u16(&mut self, v: u16) {
-        let b = if self.big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
         self.buf.extend_from_slice(&b);
     }
     fn u32(&mut self, v: u32) {
-        let b = if self.big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
         self.buf.extend_from_slice(&b);
     }
     fn u64(&mut self, v: u64) {
-        let b = if self.big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
         self.buf.extend_from_slice(&b);
     }
     fn pad4(&mut self) {
@@ -111,11 +84,7 @@ impl Out {
 }
 
 /// Writes a whole file; returns the bytes and the offset of each packet record.
-pub fn write(
-    format: Format,
-    linktypes: &[Linktype],
-    packets: &[Packet<'_>],
-) -> (Vec<u8>, Vec<usize>) {
+pub fn write(format: Format, linktypes: &[Linktype], packets: &[Packet<'_>]) -> (Vec<u8>, Vec<usize>) {
     match format {
         Format::Pcap { nanos, big_endian } => {
             assert_eq!(linktypes.len(), 1, "classic pcap holds one link type");
@@ -131,10 +100,7 @@ fn write_pcap(
     linktype: Linktype,
     packets: &[Packet<'_>],
 ) -> (Vec<u8>, Vec<usize>) {
-    let mut o = Out {
-        buf: Vec::new(),
-        big_endian,
-    };
+    let mut o = Out { buf: Vec::new(), big_endian };
     // The magic is written in the file's byte order; that is how readers detect it.
     o.u32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
     o.u16(2);
@@ -167,11 +133,7 @@ fn block(o: &mut Out, kind: u32, body: impl FnOnce(&mut Out)) {
     o.pad4();
     let len = (o.buf.len() - start + 4) as u32;
     o.u32(len);
-    let b = if o.big_endian {
-        len.to_be_bytes()
-    } else {
-        len.to_le_bytes()
-    };
+    let b = if o.big_endian { len.to_be_bytes() } else { len.to_le_bytes() };
     o.buf[start + 4..start + 8].copy_from_slice(&b);
 }
 
@@ -182,15 +144,8 @@ fn option(o: &mut Out, code: u16, value: &[u8]) {
     o.pad4();
 }
 
-fn write_pcapng(
-    nanos: bool,
-    linktypes: &[Linktype],
-    packets: &[Packet<'_>],
-) -> (Vec<u8>, Vec<usize>) {
-    let mut o = Out {
-        buf: Vec::new(),
-        big_endian: false,
-    };
+fn write_pcapng(nanos: bool, linktypes: &[Linktype], packets: &[Packet<'_>]) -> (Vec<u8>, Vec<usize>) {
+    let mut o = Out { buf: Vec::new(), big_endian: false };
     block(&mut o, 0x0a0d_0d0a, |o| {
         o.u32(0x1a2b_3c4d);
         o.u16(1);

@@ -46,11 +46,7 @@ fn expected_tsv(built: &[Built]) -> String {
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(
-                s,
-                "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-",
-                b.file, c.packets, c.bytes
-            );
+            let _ = writeln!(s, "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-", b.file, c.packets, c.bytes);
         }
     }
     s
@@ -58,22 +54,14 @@ fn expected_tsv(built: &[Built]) -> String {
 
 /// The rows that are not flows, when not empty.
 fn extra_rows(b: &Built) -> Vec<(&'static str, Count)> {
-    [
-        ("other_ip", b.other_ip),
-        ("non_ip", b.non_ip),
-        ("orphan_fragment", b.orphan_fragments),
-    ]
-    .into_iter()
-    .filter(|(_, c)| c.packets > 0)
-    .collect()
+    [("other_ip", b.other_ip), ("non_ip", b.non_ip), ("orphan_fragment", b.orphan_fragments)]
+        .into_iter()
+        .filter(|(_, c)| c.packets > 0)
+        .collect()
 }
 
 fn linktypes(b: &Built) -> String {
-    b.linktypes
-        .iter()
-        .map(|l| l.0.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    b.linktypes.iter().map(|l| l.0.to_string()).collect::<Vec<_>>().join(",")
 }
 
 fn files_tsv(built: &[Built]) -> String {
@@ -119,11 +107,7 @@ pub fn per_port(b: &Built) -> BTreeMap<(Transport, Option<u16>), PortRow> {
             count: Count::default(),
             service: r.service,
         });
-        assert_eq!(
-            e.service, r.service,
-            "{}: one server port, two services",
-            b.file
-        );
+        assert_eq!(e.service, r.service, "{}: one server port, two services", b.file);
         e.flows += 1;
         e.count.packets += r.to_server.packets + r.to_client.packets;
         e.count.bytes += r.to_server.bytes + r.to_client.bytes;
@@ -221,11 +205,7 @@ fn readme(built: &[Built]) -> String {
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(
-                s,
-                "| {name} | - | - | - | {} / {} | - |",
-                c.packets, c.bytes
-            );
+            let _ = writeln!(s, "| {name} | - | - | - | {} / {} | - |", c.packets, c.bytes);
         }
     }
     s

@@ -23,12 +23,7 @@ pub fn smb_short(tr: &mut Trace, flow: FlowId, t: u64, rtt: u64) -> Tcp {
 
 /// Negotiate, session setup and tree connect: three request/response pairs.
 pub fn smb_login(tr: &mut Trace, c: &mut Tcp, user: &str, share: &str) -> Ids {
-    let mut ids = Ids {
-        tid: 0,
-        pid: 0xfeff,
-        uid: 0,
-        mid: 0,
-    };
+    let mut ids = Ids { tid: 0, pid: 0xfeff, uid: 0, mid: 0 };
     let challenge = tr.rng.bytes(8);
     let ft = filetime(c.t.max(T0));
     c.exchange(
@@ -53,14 +48,7 @@ pub fn smb_login(tr: &mut Trace, c: &mut Tcp, user: &str, share: &str) -> Ids {
 
 /// Reads `size` bytes of `name` in 61440-byte Read AndX calls (the Windows 2000 large-read
 /// size), so the replies go out as runs of full 1514-byte frames.
-pub fn smb_read_file(
-    tr: &mut Trace,
-    c: &mut Tcp,
-    ids: &mut Ids,
-    name: &str,
-    size: usize,
-    fid: u16,
-) {
+pub fn smb_read_file(tr: &mut Trace, c: &mut Tcp, ids: &mut Ids, name: &str, size: usize, fid: u16) {
     let ft = filetime(c.t);
     c.exchange(
         tr,
@@ -82,32 +70,15 @@ pub fn smb_read_file(
         ids.mid += 1;
         off += n;
     }
-    c.exchange(
-        tr,
-        &nb::close_request(*ids, fid),
-        200 * US,
-        &nb::empty(nb::cmd::CLOSE, true, *ids),
-    );
+    c.exchange(tr, &nb::close_request(*ids, fid), 200 * US, &nb::empty(nb::cmd::CLOSE, true, *ids));
     ids.mid += 1;
 }
 
 /// Writes `size` bytes to `name` in 4096-byte Write AndX calls (the Windows 2000 client's
 /// size for a plain copy).
-pub fn smb_write_file(
-    tr: &mut Trace,
-    c: &mut Tcp,
-    ids: &mut Ids,
-    name: &str,
-    size: usize,
-    fid: u16,
-) {
+pub fn smb_write_file(tr: &mut Trace, c: &mut Tcp, ids: &mut Ids, name: &str, size: usize, fid: u16) {
     let ft = filetime(c.t);
-    c.exchange(
-        tr,
-        &nb::nt_create_request(*ids, name),
-        900 * US,
-        &nb::nt_create_response(*ids, fid, 0, ft),
-    );
+    c.exchange(tr, &nb::nt_create_request(*ids, name), 900 * US, &nb::nt_create_response(*ids, fid, 0, ft));
     ids.mid += 1;
     let mut off = 0;
     while off < size {
@@ -122,12 +93,7 @@ pub fn smb_write_file(
         ids.mid += 1;
         off += n;
     }
-    c.exchange(
-        tr,
-        &nb::close_request(*ids, fid),
-        1500 * US,
-        &nb::empty(nb::cmd::CLOSE, true, *ids),
-    );
+    c.exchange(tr, &nb::close_request(*ids, fid), 1500 * US, &nb::empty(nb::cmd::CLOSE, true, *ids));
     ids.mid += 1;
 }
 
@@ -141,20 +107,13 @@ pub fn smb_logoff(tr: &mut Trace, c: &mut Tcp, ids: Ids) {
     );
     let mut ids = ids;
     ids.mid += 1;
-    c.exchange(
-        tr,
-        &nb::logoff(false, ids),
-        200 * US,
-        &nb::logoff(true, ids),
-    );
+    c.exchange(tr, &nb::logoff(false, ids), 200 * US, &nb::logoff(true, ids));
     c.wait(tr, SEC / 4);
     c.close(tr, CLIENT);
 }
 
-const WORDS: [&str; 12] = [
-    "budget", "the", "quarter", "of", "sales", "and", "report", "Q4", "invoice", "total", "north",
-    "2002",
-];
+const WORDS: [&str; 12] =
+    ["budget", "the", "quarter", "of", "sales", "and", "report", "Q4", "invoice", "total", "north", "2002"];
 
 /// File contents: text-like bytes, the way most office documents compress badly.
 pub fn file_bytes(tr: &mut Trace, n: usize) -> Vec<u8> {
@@ -171,10 +130,7 @@ pub fn file_bytes(tr: &mut Trace, n: usize) -> Vec<u8> {
 pub fn drsuapi_calls(tr: &mut Trace, t: &mut Tcp) {
     let ap = krb::gss_ap_req(
         &mut tr.rng,
-        &[
-            "E3514235-4B06-11D1-AB04-00C04FC2DCD2",
-            "dc01.corp.example.com",
-        ],
+        &["E3514235-4B06-11D1-AB04-00C04FC2DCD2", "dc01.corp.example.com"],
         1050,
     );
     let rep = krb::gss_ap_rep(&mut tr.rng);
@@ -184,9 +140,8 @@ pub fn drsuapi_calls(tr: &mut Trace, t: &mut Tcp) {
         3 * MS,
         &rpc::bind_ack(1, 1026, 0x5a3c, Some(&rep)),
     );
-    for (call, (opnum, req_len, resp_len)) in [(0u16, 60usize, 100usize), (12, 220, 340)]
-        .into_iter()
-        .enumerate()
+    for (call, (opnum, req_len, resp_len)) in
+        [(0u16, 60usize, 100usize), (12, 220, 340)].into_iter().enumerate()
     {
         let v1 = rpc::krb5_seal_verifier(&mut tr.rng);
         let v2 = rpc::krb5_seal_verifier(&mut tr.rng);

@@ -59,20 +59,14 @@ fn link_fixture(
     let mut tr = Trace::new(file, Format::PCAP, seed, what);
     let iface = tr.iface(lt);
     let (c, s) = ws01_fs01(&mut tr);
-    let links: Vec<(LinkId, bool)> = encaps
-        .into_iter()
-        .map(|(e, v6)| (tr.link(iface, e, Some(c)), v6))
-        .collect();
+    let links: Vec<(LinkId, bool)> =
+        encaps.into_iter().map(|(e, v6)| (tr.link(iface, e, Some(c)), v6)).collect();
     smb_sessions(&mut tr, &links, c, s);
     tr.finish()
 }
 
 fn eth(tags: &[(u16, u16)]) -> Encap {
-    Encap::Ethernet {
-        tags: tags.to_vec(),
-        mpls: vec![],
-        pppoe: None,
-    }
+    Encap::Ethernet { tags: tags.to_vec(), mpls: vec![], pppoe: None }
 }
 
 pub fn link_fixtures() -> Vec<Built> {
@@ -96,18 +90,14 @@ pub fn link_fixtures() -> Vec<Built> {
             "link-qinq-445.pcap",
             3,
             Linktype::ETHERNET,
-            &format!(
-                "QinQ: 802.1ad outer tag (0x88a8, VLAN 100) then 802.1Q (0x8100, VLAN 10): {smb}"
-            ),
+            &format!("QinQ: 802.1ad outer tag (0x88a8, VLAN 100) then 802.1Q (0x8100, VLAN 10): {smb}"),
             vec![(eth(&[(ethertype::QINQ, 100), (ethertype::VLAN, 10)]), false)],
         ),
         link_fixture(
             "link-vlan5-445.pcap",
             4,
             Linktype::ETHERNET,
-            &format!(
-                "five stacked VLAN tags (0x88a8 VLAN 100, then 0x8100 VLANs 200, 300, 400, 10): {smb}"
-            ),
+            &format!("five stacked VLAN tags (0x88a8 VLAN 100, then 0x8100 VLANs 200, 300, 400, 10): {smb}"),
             vec![(
                 eth(&[
                     (ethertype::QINQ, 100),
@@ -126,14 +116,7 @@ pub fn link_fixtures() -> Vec<Built> {
             &format!(
                 "Ethernet, MPLS (0x8847) two-label stack (labels 1001, 2002; bottom-of-stack on the second), IPv4: {smb}"
             ),
-            vec![(
-                Encap::Ethernet {
-                    tags: vec![],
-                    mpls: vec![1001, 2002],
-                    pppoe: None,
-                },
-                false,
-            )],
+            vec![(Encap::Ethernet { tags: vec![], mpls: vec![1001, 2002], pppoe: None }, false)],
         ),
         link_fixture(
             "link-pppoe-445.pcap",
@@ -143,22 +126,8 @@ pub fn link_fixtures() -> Vec<Built> {
                 "PPPoE session (0x8864, session 0x1234), PPP protocol 0x0021 (IPv4) then a second session over 0x0057 (IPv6); MSS 1452: {smb}, twice"
             ),
             vec![
-                (
-                    Encap::Ethernet {
-                        tags: vec![],
-                        mpls: vec![],
-                        pppoe: Some(0x1234),
-                    },
-                    false,
-                ),
-                (
-                    Encap::Ethernet {
-                        tags: vec![],
-                        mpls: vec![],
-                        pppoe: Some(0x1234),
-                    },
-                    true,
-                ),
+                (Encap::Ethernet { tags: vec![], mpls: vec![], pppoe: Some(0x1234) }, false),
+                (Encap::Ethernet { tags: vec![], mpls: vec![], pppoe: Some(0x1234) }, true),
             ],
         ),
         link_fixture(
@@ -209,9 +178,7 @@ pub fn link_fixtures() -> Vec<Built> {
             "link-dlt14-445.pcap",
             13,
             Linktype::DLT_RAW_14,
-            &format!(
-                "raw IP with link type 14 (DLT_RAW on OpenBSD), IPv4 then IPv6: {smb}, once over each"
-            ),
+            &format!("raw IP with link type 14 (DLT_RAW on OpenBSD), IPv4 then IPv6: {smb}, once over each"),
             vec![(Encap::Raw, false), (Encap::Raw, true)],
         ),
         link_fixture(
@@ -235,10 +202,7 @@ pub fn link_fixtures() -> Vec<Built> {
             &format!(
                 "OpenBSD loopback (linktype 108), family big-endian: AF_INET 2, then AF_INET6 24: {smb}, twice"
             ),
-            vec![
-                (Encap::Loop { af_inet6: 24 }, false),
-                (Encap::Loop { af_inet6: 24 }, true),
-            ],
+            vec![(Encap::Loop { af_inet6: 24 }, false), (Encap::Loop { af_inet6: 24 }, true)],
         ),
     ]
 }
@@ -261,18 +225,10 @@ pub fn frag_kerberos() -> Built {
     let dc = dc01(&mut tr);
     let cp = tr.ephemeral(c);
     let f = tr.flow(Transport::Udp, link, (c, cp), (dc, 88), "Kerberos");
-    let req = krb::tgs_req(
-        &mut tr.rng,
-        &["cifs", "fs01.corp.example.com"],
-        "WS01",
-        1350,
-    );
+    let req = krb::tgs_req(&mut tr.rng, &["cifs", "fs01.corp.example.com"], "WS01", 1350);
     tr.udp(f, true, T0 + SEC / 10, &req, Frag::InOrder);
-    let err = krb::krb_error(
-        krb::err::RESPONSE_TOO_BIG,
-        "20030115090000Z",
-        &["cifs", "fs01.corp.example.com"],
-    );
+    let err =
+        krb::krb_error(krb::err::RESPONSE_TOO_BIG, "20030115090000Z", &["cifs", "fs01.corp.example.com"]);
     tr.udp(f, false, T0 + SEC / 10 + 2 * MS, &err, Frag::NoDf);
     tr.finish()
 }
@@ -282,12 +238,7 @@ pub fn frag_kerberos() -> Built {
 pub fn frag_first_late() -> Built {
     let what = "IPv4 fragments out of order: an AS-REQ over UDP 88, then a ~1700-byte AS-REP in 2 fragments sent last fragment first (as Linux 2.4 did), so the non-first fragment arrives before the first one";
     let (mut tr, link, c) = ethernet("ipv4-frag-first-late-88.pcap", 22, Format::PCAP, what);
-    let kdc = tr.host(
-        "KDC",
-        [0x00, 0x02, 0xb3, 0x55, 0x66, 0x77],
-        Ipv4Addr::new(192, 168, 1, 5),
-        false,
-    );
+    let kdc = tr.host("KDC", [0x00, 0x02, 0xb3, 0x55, 0x66, 0x77], Ipv4Addr::new(192, 168, 1, 5), false);
     let cp = tr.ephemeral(c);
     let f = tr.flow(Transport::Udp, link, (c, cp), (kdc, 88), "Kerberos");
     let req = krb::as_req(&mut tr.rng, "alice", "WS01", true);
@@ -306,13 +257,7 @@ pub fn frag_orphan() -> Built {
     let f = tr.flow(Transport::Udp, link, (c, cp), (dc, 88), "Kerberos");
     let req = krb::tgs_req(&mut tr.rng, &["host", "fs01.corp.example.com"], "WS01", 900);
     tr.udp(f, true, T0 + SEC / 10, &req, Frag::NoDf);
-    let rep = krb::kdc_rep(
-        &mut tr.rng,
-        true,
-        "alice",
-        &["host", "fs01.corp.example.com"],
-        1300,
-    );
+    let rep = krb::kdc_rep(&mut tr.rng, true, "alice", &["host", "fs01.corp.example.com"], 1300);
     tr.udp(f, false, T0 + SEC / 10 + 2 * MS, &rep, Frag::LoseFirst);
     tr.finish()
 }
@@ -325,22 +270,9 @@ pub fn ipv6_frag() -> Built {
     let cp = tr.ephemeral(c);
     let f = tr.flow_v6(Transport::Udp, link, (c, cp), (dc, 53), "DNS");
     let q = "_ldap._tcp.corp.example.com";
-    tr.udp(
-        f,
-        true,
-        T0 + SEC / 10,
-        &apps::dns(0x1a2b, false, q, rr::SRV, &[]),
-        Frag::NoDf,
-    );
+    tr.udp(f, true, T0 + SEC / 10, &apps::dns(0x1a2b, false, q, rr::SRV, &[]), Frag::NoDf);
     let answers: Vec<apps::Rr> = (1..=70)
-        .map(|i| {
-            apps::rr_srv(
-                &apps::QNAME,
-                600,
-                389,
-                &format!("dc{i:02}.corp.example.com"),
-            )
-        })
+        .map(|i| apps::rr_srv(&apps::QNAME, 600, 389, &format!("dc{i:02}.corp.example.com")))
         .collect();
     let resp = apps::dns(0x1a2b, true, q, rr::SRV, &answers);
     tr.udp(f, false, T0 + SEC / 10 + MS, &resp, Frag::InOrder);
@@ -351,21 +283,11 @@ pub fn ipv6_frag() -> Built {
 pub fn client_port_in_table() -> Built {
     let what = "client port in the table: WS01 TCP port 1234 (ISPMOD in the table) connects to WEB01 port 80 with a full handshake, GET, 200 OK, FIN both ways; must be HTTP, not ISPMOD";
     let (mut tr, link, c) = ethernet("client-port-in-table-80.pcap", 25, Format::PCAP, what);
-    let web = tr.host(
-        "WEB01",
-        [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13],
-        Ipv4Addr::new(192, 168, 1, 13),
-        true,
-    );
+    let web = tr.host("WEB01", [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13], Ipv4Addr::new(192, 168, 1, 13), true);
     let f = tr.flow(Transport::Tcp, link, (c, 1234), (web, 80), "HTTP");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
     let body = apps::http_ok(&mut tr.rng, 4200, "text/html");
-    t.exchange(
-        &mut tr,
-        &apps::http_get("/default.htm", "web01"),
-        2 * MS,
-        &body,
-    );
+    t.exchange(&mut tr, &apps::http_get("/default.htm", "web01"), 2 * MS, &body);
     t.wait(&mut tr, 300 * MS);
     t.close(&mut tr, CLIENT);
     tr.finish()
@@ -376,20 +298,8 @@ pub fn netbios_ns() -> Built {
     let what = "NetBIOS name query from UDP 137 to UDP 137 (WS01 asks the WINS server DC01 for FS01<20>) and the positive response, also 137 to 137";
     let (mut tr, link, c) = ethernet("netbios-ns-137.pcap", 26, Format::PCAP, what);
     let dc = dc01(&mut tr);
-    let f = tr.flow(
-        Transport::Udp,
-        link,
-        (c, 137),
-        (dc, 137),
-        "NetBT name lookups",
-    );
-    tr.udp(
-        f,
-        true,
-        T0 + SEC / 10,
-        &nb::name_query(0x8001, "FS01", 0x20, false),
-        Frag::NoDf,
-    );
+    let f = tr.flow(Transport::Udp, link, (c, 137), (dc, 137), "NetBT name lookups");
+    tr.udp(f, true, T0 + SEC / 10, &nb::name_query(0x8001, "FS01", 0x20, false), Frag::NoDf);
     let resp = nb::name_response(0x8001, "FS01", 0x20, Ipv4Addr::new(192, 168, 1, 11));
     tr.udp(f, false, T0 + SEC / 10 + 600 * US, &resp, Frag::NoDf);
     tr.finish()
@@ -402,12 +312,7 @@ pub fn midstream_445() -> Built {
     let s = tr.host("FS01", FS01_MAC, Ipv4Addr::new(192, 168, 1, 11), true);
     let f = tr.flow(Transport::Tcp, link, (c, 3001), (s, 445), "CIFS");
     let mut t = Tcp::midstream(&mut tr, f, T0 + SEC / 10, 300 * US);
-    let mut ids = nb::Ids {
-        tid: 0x0801,
-        pid: 0xfeff,
-        uid: 0x0802,
-        mid: 0x0140,
-    };
+    let mut ids = nb::Ids { tid: 0x0801, pid: 0xfeff, uid: 0x0802, mid: 0x0140 };
     // The reply to a read sent before the capture started.
     let data = crate::sessions::file_bytes(&mut tr, 2048);
     t.send(&mut tr, SERVER, &nb::read_response(ids, &data));
@@ -431,12 +336,7 @@ pub fn midstream_445() -> Built {
 pub fn midstream_unknown() -> Built {
     let what = "TCP joined mid-stream between two unknown high ports: 192.168.1.101:40000 and 192.168.1.50:50000, data both ways, no handshake, no FIN; the generator calls the first sender the client, a classifier cannot know";
     let (mut tr, link, c) = ethernet("midstream-unknown-50000.pcap", 28, Format::PCAP, what);
-    let s = tr.host(
-        "LNX01",
-        [0x00, 0x02, 0xb3, 0x10, 0x20, 0x50],
-        Ipv4Addr::new(192, 168, 1, 50),
-        false,
-    );
+    let s = tr.host("LNX01", [0x00, 0x02, 0xb3, 0x10, 0x20, 0x50], Ipv4Addr::new(192, 168, 1, 50), false);
     let f = tr.flow(Transport::Tcp, link, (c, 40000), (s, 50000), "unknown");
     let mut t = Tcp::midstream(&mut tr, f, T0 + SEC / 10, 500 * US);
     for _ in 0..4 {
@@ -479,10 +379,7 @@ pub fn cut_mid_packet() -> Built {
     cut(
         "cut-mid-packet-445.pcap",
         30,
-        Damage::CutInData {
-            packet: 12,
-            keep: 700,
-        },
+        Damage::CutInData { packet: 12, keep: 700 },
         "truncated file: an SMB session on TCP 445 with a file read; the file ends 700 bytes into the data of record 13 (a 1514-byte read reply)",
     )
 }
@@ -491,10 +388,7 @@ pub fn cut_record_header() -> Built {
     cut(
         "cut-record-header-445.pcap",
         31,
-        Damage::CutInHeader {
-            packet: 12,
-            keep: 9,
-        },
+        Damage::CutInHeader { packet: 12, keep: 9 },
         "truncated file: the same kind of SMB session; the file ends 9 bytes into the 16-byte header of record 13",
     )
 }
@@ -513,19 +407,13 @@ pub fn formats() -> Vec<Built> {
         format_fixture(
             "pcap-nsec-445.pcap",
             32,
-            Format::Pcap {
-                nanos: true,
-                big_endian: false,
-            },
+            Format::Pcap { nanos: true, big_endian: false },
             &format!("nanosecond pcap (magic a1b23c4d), timestamps with sub-µs digits: {smb}"),
         ),
         format_fixture(
             "pcap-big-endian-445.pcap",
             33,
-            Format::Pcap {
-                nanos: false,
-                big_endian: true,
-            },
+            Format::Pcap { nanos: false, big_endian: true },
             &format!("big-endian µs pcap (magic bytes a1 b2 c3 d4 in file order): {smb}"),
         ),
         format_fixture(
@@ -540,21 +428,11 @@ pub fn formats() -> Vec<Built> {
 
 fn pcapng_two_links() -> Built {
     let what = "pcapng with two interfaces of different link types: if0 Ethernet (1), if1 raw IP (101); a short SMB session on TCP 445 over each, interleaved in time";
-    let mut tr = Trace::new(
-        "pcapng-two-links-445.pcapng",
-        Format::Pcapng { nanos: false },
-        35,
-        what,
-    );
+    let mut tr = Trace::new("pcapng-two-links-445.pcapng", Format::Pcapng { nanos: false }, 35, what);
     let i0 = tr.iface(Linktype::ETHERNET);
     let i1 = tr.iface(Linktype::RAW);
     let (c, s) = ws01_fs01(&mut tr);
-    let c2 = tr.host(
-        "WS02",
-        [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x02],
-        Ipv4Addr::new(192, 168, 1, 102),
-        true,
-    );
+    let c2 = tr.host("WS02", [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x02], Ipv4Addr::new(192, 168, 1, 102), true);
     let l0 = tr.link(i0, Encap::ethernet(), None);
     let l1 = tr.link(i1, Encap::Raw, None);
     let cp = tr.ephemeral(c);
@@ -584,22 +462,12 @@ pub fn tcp_reuse() -> Built {
 pub fn tcp_rst() -> Built {
     let what = "RST-terminated flow: WS01 fetches a page from WEB01 port 80, then aborts the connection with RST/ACK (as Internet Explorer did when a window closed); no FIN";
     let (mut tr, link, c) = ethernet("tcp-rst-80.pcap", 37, Format::PCAP, what);
-    let web = tr.host(
-        "WEB01",
-        [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13],
-        Ipv4Addr::new(192, 168, 1, 13),
-        true,
-    );
+    let web = tr.host("WEB01", [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13], Ipv4Addr::new(192, 168, 1, 13), true);
     let cp = tr.ephemeral(c);
     let f = tr.flow(Transport::Tcp, link, (c, cp), (web, 80), "HTTP");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
     let body = apps::http_ok(&mut tr.rng, 2500, "text/html");
-    t.exchange(
-        &mut tr,
-        &apps::http_get("/news/today.htm", "web01"),
-        3 * MS,
-        &body,
-    );
+    t.exchange(&mut tr, &apps::http_get("/news/today.htm", "web01"), 3 * MS, &body);
     t.wait(&mut tr, 900 * MS);
     t.reset(&mut tr, CLIENT);
     tr.finish()
@@ -612,32 +480,13 @@ pub fn udp_timeout() -> Built {
     let dc = dc01(&mut tr);
     tr.reuse_ok = true;
     let cp = tr.ephemeral(c);
-    for (i, name) in ["fs01.corp.example.com", "web01.corp.example.com"]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, name) in ["fs01.corp.example.com", "web01.corp.example.com"].into_iter().enumerate() {
         let f = tr.flow(Transport::Udp, link, (c, cp), (dc, 53), "DNS");
         let at = T0 + SEC / 10 + 120 * SEC * i as u64;
         let id = 0x2200 + i as u16;
-        tr.udp(
-            f,
-            true,
-            at,
-            &apps::dns(id, false, name, rr::A, &[]),
-            Frag::NoDf,
-        );
-        let ans = [apps::rr_a(
-            &apps::QNAME,
-            1200,
-            Ipv4Addr::new(192, 168, 1, 11 + 2 * i as u8),
-        )];
-        tr.udp(
-            f,
-            false,
-            at + 700 * US,
-            &apps::dns(id, true, name, rr::A, &ans),
-            Frag::NoDf,
-        );
+        tr.udp(f, true, at, &apps::dns(id, false, name, rr::A, &[]), Frag::NoDf);
+        let ans = [apps::rr_a(&apps::QNAME, 1200, Ipv4Addr::new(192, 168, 1, 11 + 2 * i as u8))];
+        tr.udp(f, false, at + 700 * US, &apps::dns(id, true, name, rr::A, &ans), Frag::NoDf);
     }
     tr.finish()
 }

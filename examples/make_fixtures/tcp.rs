@@ -36,10 +36,7 @@ impl Tcp {
         let f = &tr.flows[flow.0];
         // MSS = link MTU minus IP and TCP headers.
         let ip = if f.v6 { 40 } else { 20 } + if f.v6_ext { 40 } else { 0 };
-        let pppoe = matches!(
-            tr.links[f.link.0].encap,
-            crate::trace::Encap::Ethernet { pppoe: Some(_), .. }
-        );
+        let pppoe = matches!(tr.links[f.link.0].encap, crate::trace::Encap::Ethernet { pppoe: Some(_), .. });
         let mss = if pppoe { 1492 } else { 1500 } - ip - 20;
         let isn = [tr.rng.next_u64() as u32, tr.rng.next_u64() as u32];
         Self {
@@ -71,10 +68,7 @@ impl Tcp {
     /// A connection already open when the capture started: no handshake is written.
     pub fn midstream(tr: &mut Trace, flow: FlowId, t: u64, rtt: u64) -> Self {
         let mut c = Self::new(tr, flow, t, rtt);
-        c.sent = [
-            1 + tr.rng.range(1000, 90_000),
-            1 + tr.rng.range(1000, 900_000),
-        ];
+        c.sent = [1 + tr.rng.range(1000, 90_000), 1 + tr.rng.range(1000, 900_000)];
         c.acks[CLIENT].push((0, c.sent[SERVER]));
         c.acks[SERVER].push((0, c.sent[CLIENT]));
         c
@@ -82,32 +76,14 @@ impl Tcp {
 
     pub fn syn(&mut self, tr: &mut Trace) {
         let opts = wire::syn_options(self.mss[CLIENT] as u16);
-        self.raw(
-            tr,
-            CLIENT,
-            self.t,
-            self.isn[CLIENT],
-            0,
-            tcpflag::SYN,
-            &opts,
-            &[],
-        );
+        self.raw(tr, CLIENT, self.t, self.isn[CLIENT], 0, tcpflag::SYN, &opts, &[]);
         self.sent[CLIENT] = 1;
     }
 
     pub fn syn_ack(&mut self, tr: &mut Trace) {
         let opts = wire::syn_options(self.mss[SERVER] as u16);
         let ack = self.isn[CLIENT].wrapping_add(1);
-        self.raw(
-            tr,
-            SERVER,
-            self.t,
-            self.isn[SERVER],
-            ack,
-            tcpflag::SYN | tcpflag::ACK,
-            &opts,
-            &[],
-        );
+        self.raw(tr, SERVER, self.t, self.isn[SERVER], ack, tcpflag::SYN | tcpflag::ACK, &opts, &[]);
         self.sent[SERVER] = 1;
         self.acks[SERVER].push((self.t, 1));
     }
@@ -123,10 +99,7 @@ impl Tcp {
                 if self.sent[side] + chunk.len() as u64 - acked <= u64::from(WINDOW) {
                     break;
                 }
-                if let Some(&(at, _)) = self.acks[peer]
-                    .iter()
-                    .find(|(at, n)| *at > self.t && *n > acked)
-                {
+                if let Some(&(at, _)) = self.acks[peer].iter().find(|(at, n)| *at > self.t && *n > acked) {
                     self.t = at + 20_000;
                 } else if let Some(due) = self.ack_timer[peer] {
                     self.flush(tr, due + 1);
@@ -134,11 +107,7 @@ impl Tcp {
                     panic!("window full with nothing left to acknowledge");
                 }
             }
-            let flags = if i + 1 == chunks.len() {
-                tcpflag::ACK | tcpflag::PSH
-            } else {
-                tcpflag::ACK
-            };
+            let flags = if i + 1 == chunks.len() { tcpflag::ACK | tcpflag::PSH } else { tcpflag::ACK };
             self.segment(tr, side, flags, chunk);
             // The peer acks every second segment at once (RFC 1122 4.2.3.2), else starts its timer.
             self.unacked[peer] += 1;
@@ -197,12 +166,7 @@ impl Tcp {
     }
 
     fn acked_by(&self, side: usize, now: u64) -> u64 {
-        self.acks[side]
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|&(_, n)| n)
-            .max()
-            .unwrap_or(0)
+        self.acks[side].iter().filter(|(at, _)| *at <= now).map(|&(_, n)| n).max().unwrap_or(0)
     }
 
     fn pure_ack(&mut self, tr: &mut Trace, side: usize, at: u64) {
@@ -240,20 +204,8 @@ impl Tcp {
         let to_server = side == CLIENT;
         let (_, _, src, dst) = tr.ends(self.flow, to_server);
         let f = &tr.flows[self.flow.0];
-        let (sport, dport) = if to_server {
-            (f.cport, f.sport)
-        } else {
-            (f.sport, f.cport)
-        };
-        let h = wire::TcpHeader {
-            sport,
-            dport,
-            seq,
-            ack,
-            flags,
-            window: WINDOW,
-            options: options.to_vec(),
-        };
+        let (sport, dport) = if to_server { (f.cport, f.sport) } else { (f.sport, f.cport) };
+        let h = wire::TcpHeader { sport, dport, seq, ack, flags, window: WINDOW, options: options.to_vec() };
         let seg = wire::tcp(src, dst, &h, data);
         tr.send(self.flow, to_server, at, &seg, Frag::No);
     }

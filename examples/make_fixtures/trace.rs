@@ -69,8 +69,8 @@ pub struct Host {
 /// would happily use them; the generator skips them so that a fixture tests one thing at a
 /// time (client-port-in-table-80.pcap is the one place a client sits on a table port).
 const TABLE_PORTS_IN_EPHEMERAL_RANGE: [u16; 18] = [
-    1234, 1433, 1500, 1645, 1646, 1701, 1720, 1731, 1801, 1812, 1813, 2053, 2101, 2103, 2105, 2500,
-    3389, 3527,
+    1234, 1433, 1500, 1645, 1646, 1701, 1720, 1731, 1801, 1812, 1813, 2053, 2101, 2103, 2105, 2500, 3389,
+    3527,
 ];
 
 /// How the IP packets of a link are framed.
@@ -100,11 +100,7 @@ pub enum Encap {
 
 impl Encap {
     pub fn ethernet() -> Self {
-        Self::Ethernet {
-            tags: vec![],
-            mpls: vec![],
-            pppoe: None,
-        }
+        Self::Ethernet { tags: vec![], mpls: vec![], pppoe: None }
     }
 
     fn mtu(&self) -> usize {
@@ -303,39 +299,17 @@ impl Trace {
     }
 
     pub fn link(&mut self, iface: usize, encap: Encap, local: Option<HostId>) -> LinkId {
-        self.links.push(Link {
-            iface,
-            encap,
-            local,
-        });
+        self.links.push(Link { iface, encap, local });
         LinkId(self.links.len() - 1)
     }
 
-    pub fn host(
-        &mut self,
-        name: &'static str,
-        mac: [u8; 6],
-        v4: Ipv4Addr,
-        windows: bool,
-    ) -> HostId {
+    pub fn host(&mut self, name: &'static str, mac: [u8; 6], v4: Ipv4Addr, windows: bool) -> HostId {
         // Documentation prefix 2001:db8::/32 (RFC 3849), same last octet as the IPv4 address.
         let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, u16::from(v4.octets()[3]));
         let ip_id = self.rng.range(0x0100, 0x7fff) as u16;
         // Windows 2000 hands out ports from 1025 up; others from the Linux default range.
-        let next_port = if windows {
-            1025 + self.rng.range(20, 300) as u16
-        } else {
-            32768
-        };
-        self.hosts.push(Host {
-            name,
-            mac,
-            v4,
-            v6,
-            windows,
-            ip_id,
-            next_port,
-        });
+        let next_port = if windows { 1025 + self.rng.range(20, 300) as u16 } else { 32768 };
+        self.hosts.push(Host { name, mac, v4, v6, windows, ip_id, next_port });
         HostId(self.hosts.len() - 1)
     }
 
@@ -391,21 +365,13 @@ impl Trace {
 
     pub fn ip(&self, h: HostId, v6: bool) -> IpAddr {
         let host = &self.hosts[h.0];
-        if v6 {
-            IpAddr::V6(host.v6)
-        } else {
-            IpAddr::V4(host.v4)
-        }
+        if v6 { IpAddr::V6(host.v6) } else { IpAddr::V4(host.v4) }
     }
 
     /// The (source, destination) hosts and IPs of a packet of `flow` in one direction.
     pub fn ends(&self, flow: FlowId, to_server: bool) -> (HostId, HostId, IpAddr, IpAddr) {
         let f = &self.flows[flow.0];
-        let (s, d) = if to_server {
-            (f.client, f.server)
-        } else {
-            (f.server, f.client)
-        };
+        let (s, d) = if to_server { (f.client, f.server) } else { (f.server, f.client) };
         (s, d, self.ip(s, f.v6), self.ip(d, f.v6))
     }
 
@@ -413,11 +379,7 @@ impl Trace {
     pub fn udp(&mut self, flow: FlowId, to_server: bool, at: u64, payload: &[u8], frag: Frag) {
         let (_, _, src, dst) = self.ends(flow, to_server);
         let f = &self.flows[flow.0];
-        let (sp, dp) = if to_server {
-            (f.cport, f.sport)
-        } else {
-            (f.sport, f.cport)
-        };
+        let (sp, dp) = if to_server { (f.cport, f.sport) } else { (f.sport, f.cport) };
         let d = wire::udp(src, dst, sp, dp, payload);
         self.send(flow, to_server, at, &d, frag);
     }
@@ -427,42 +389,12 @@ impl Trace {
         let (s, d, _, _) = self.ends(flow, to_server);
         let f = &self.flows[flow.0];
         let (link, v6, ext, p) = (f.link, f.v6, f.v6_ext, f.transport.proto());
-        self.ip_packet(
-            link,
-            s,
-            d,
-            v6,
-            ext,
-            p,
-            l4,
-            frag,
-            at,
-            Kind::Flow { flow, to_server },
-        );
+        self.ip_packet(link, s, d, v6, ext, p, l4, frag, at, Kind::Flow { flow, to_server });
     }
 
     /// A packet that is IP but neither TCP, UDP nor ESP (ICMP here).
-    pub fn other_ip(
-        &mut self,
-        link: LinkId,
-        src: HostId,
-        dst: HostId,
-        at: u64,
-        proto: u8,
-        payload: &[u8],
-    ) {
-        self.ip_packet(
-            link,
-            src,
-            dst,
-            false,
-            false,
-            proto,
-            payload,
-            Frag::NoDf,
-            at,
-            Kind::OtherIp,
-        );
+    pub fn other_ip(&mut self, link: LinkId, src: HostId, dst: HostId, at: u64, proto: u8, payload: &[u8]) {
+        self.ip_packet(link, src, dst, false, false, proto, payload, Frag::NoDf, at, Kind::OtherIp);
     }
 
     /// An ARP request from `src` for `dst` and its reply, `rtt` apart.
@@ -485,20 +417,14 @@ impl Trace {
         if self.hosts[dst.0].mac == [0xff; 6] || self.hosts[src.0].v4.is_unspecified() {
             return;
         }
-        let recent = self
-            .arp_last
-            .get(&pair(src, dst))
-            .is_some_and(|&t| at < t + 120 * SEC);
+        let recent = self.arp_last.get(&pair(src, dst)).is_some_and(|&t| at < t + 120 * SEC);
         if !recent {
             let gap = self.rng.range(150, 400) * US;
             self.arp(link, src, dst, at - 2 * gap, gap);
         }
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one place that sees every IP-level choice"
-    )]
+    #[allow(clippy::too_many_arguments, reason = "one place that sees every IP-level choice")]
     fn ip_packet(
         &mut self,
         link: LinkId,
@@ -549,14 +475,8 @@ impl Trace {
                 for (i, chunk) in l4.chunks(per).enumerate() {
                     let off = i * per;
                     let more = off + chunk.len() < l4.len();
-                    let mut pkt =
-                        wire::ipv6_header(sa, da, proto::IPV6_FRAG, ttl, 8 + chunk.len()).to_vec();
-                    pkt.extend_from_slice(&wire::ipv6_fragment_header(
-                        p,
-                        (off / 8) as u16,
-                        more,
-                        id,
-                    ));
+                    let mut pkt = wire::ipv6_header(sa, da, proto::IPV6_FRAG, ttl, 8 + chunk.len()).to_vec();
+                    pkt.extend_from_slice(&wire::ipv6_fragment_header(p, (off / 8) as u16, more, id));
                     pkt.extend_from_slice(chunk);
                     packets.push(pkt);
                 }
@@ -590,14 +510,8 @@ impl Trace {
                 payload_len: len,
             };
             if matches!(frag, Frag::No | Frag::NoDf) {
-                assert!(
-                    20 + l4.len() <= mtu,
-                    "{} bytes do not fit the MTU; fragment them",
-                    l4.len()
-                );
-                let mut pkt = header(0, false, l4.len(), frag == Frag::No)
-                    .bytes()
-                    .to_vec();
+                assert!(20 + l4.len() <= mtu, "{} bytes do not fit the MTU; fragment them", l4.len());
+                let mut pkt = header(0, false, l4.len(), frag == Frag::No).bytes().to_vec();
                 pkt.extend_from_slice(l4);
                 packets.push(pkt);
             } else {
@@ -671,10 +585,7 @@ impl Trace {
         }
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "every framing needs a different subset"
-    )]
+    #[allow(clippy::too_many_arguments, reason = "every framing needs a different subset")]
     /// The frame, and the offset of the L3 packet in it.
     fn frame(
         &self,
@@ -786,15 +697,7 @@ impl Trace {
         };
         let iface = self.links[link.0].iface;
         let datagram = datagram.unwrap_or(u64::MAX);
-        self.records.push(Record {
-            ts,
-            iface,
-            data,
-            kind,
-            datagram,
-            fragment: None,
-            ipv4_at,
-        });
+        self.records.push(Record { ts, iface, data, kind, datagram, fragment: None, ipv4_at });
     }
 
     /// Puts the packets in time order, numbers the IP IDs, writes the file and counts.
@@ -810,11 +713,7 @@ impl Trace {
                 host.ip_id = host.ip_id.wrapping_add(1);
                 // Windows before XP kept the counter in host byte order, so on the wire it
                 // goes up by 256 per packet.
-                if host.windows {
-                    host.ip_id.to_le_bytes()
-                } else {
-                    host.ip_id.to_be_bytes()
-                }
+                if host.windows { host.ip_id.to_le_bytes() } else { host.ip_id.to_be_bytes() }
             });
             r.data[at + 4..at + 6].copy_from_slice(&id);
             wire::set_ipv4_checksum(&mut r.data[at..at + 20]);
@@ -822,11 +721,7 @@ impl Trace {
         let packets: Vec<pcap::Packet<'_>> = self
             .records
             .iter()
-            .map(|r| pcap::Packet {
-                ts_ns: r.ts,
-                iface: r.iface,
-                data: &r.data,
-            })
+            .map(|r| pcap::Packet { ts_ns: r.ts, iface: r.iface, data: &r.data })
             .collect();
         let (mut bytes, offsets) = pcap::write(self.format, &self.linktypes, &packets);
         let (whole, damage) = match self.damage {
@@ -837,10 +732,7 @@ impl Trace {
                 bytes.truncate(offsets[packet] + 16 + keep);
                 (
                     packet,
-                    Some(format!(
-                        "file ends {keep} bytes into the {len}-byte data of record {}",
-                        packet + 1
-                    )),
+                    Some(format!("file ends {keep} bytes into the {len}-byte data of record {}", packet + 1)),
                 )
             }
             Damage::CutInHeader { packet, keep } => {
@@ -848,10 +740,7 @@ impl Trace {
                 bytes.truncate(offsets[packet] + keep);
                 (
                     packet,
-                    Some(format!(
-                        "file ends {keep} bytes into the 16-byte header of record {}",
-                        packet + 1
-                    )),
+                    Some(format!("file ends {keep} bytes into the 16-byte header of record {}", packet + 1)),
                 )
             }
         };
@@ -860,8 +749,7 @@ impl Trace {
 
     fn count(&self, bytes: Vec<u8>, whole: usize, damage: Option<String>) -> Built {
         let mut per_flow: BTreeMap<FlowId, FlowRow> = BTreeMap::new();
-        let (mut other_ip, mut non_ip, mut orphan) =
-            (Count::default(), Count::default(), Count::default());
+        let (mut other_ip, mut non_ip, mut orphan) = (Count::default(), Count::default(), Count::default());
         let mut firsts_seen = BTreeSet::new();
         let mut wire_bytes = 0;
         for (i, r) in self.records[..whole].iter().enumerate() {
@@ -881,9 +769,7 @@ impl Trace {
                         }
                         _ => {}
                     }
-                    let row = per_flow
-                        .entry(flow)
-                        .or_insert_with(|| self.row(flow, i + 1));
+                    let row = per_flow.entry(flow).or_insert_with(|| self.row(flow, i + 1));
                     if to_server {
                         row.to_server.add(len);
                     } else {

@@ -76,8 +76,7 @@ fn l4_checksum(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8]) -> u16 {
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             c.add(&s.octets()).add(&d.octets());
-            c.add(&(segment.len() as u32).to_be_bytes())
-                .add(&[0, 0, 0, proto]);
+            c.add(&(segment.len() as u32).to_be_bytes()).add(&[0, 0, 0, proto]);
         }
         _ => panic!("mixed IPv4/IPv6 addresses in one packet"),
     }
@@ -194,13 +193,7 @@ pub fn set_ipv4_checksum(h: &mut [u8]) {
     h[10..12].copy_from_slice(&sum.to_be_bytes());
 }
 
-pub fn ipv6_header(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    next: u8,
-    hop_limit: u8,
-    payload_len: usize,
-) -> [u8; 40] {
+pub fn ipv6_header(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hop_limit: u8, payload_len: usize) -> [u8; 40] {
     let mut h = [0u8; 40];
     h[0] = 0x60;
     h[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
