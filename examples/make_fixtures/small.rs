@@ -334,10 +334,10 @@ pub fn midstream_445() -> Built {
 
 /// Mid-stream between two ports that are in no table.
 pub fn midstream_unknown() -> Built {
-    let what = "TCP joined mid-stream between two unknown high ports: 192.168.1.101:40000 and 192.168.1.50:50000, data both ways, no handshake, no FIN; the generator calls the first sender the client, a classifier cannot know";
-    let (mut tr, link, c) = ethernet("midstream-unknown-50000.pcap", 28, Format::PCAP, what);
+    let what = "TCP joined mid-stream between two unknown high ports: 192.168.1.101:50000 talks to 192.168.1.50:40000, data both ways, no handshake, no FIN; with no SYN and neither port in the table, the lower port (40000) is the server";
+    let (mut tr, link, c) = ethernet("midstream-unknown-40000.pcap", 28, Format::PCAP, what);
     let s = tr.host("LNX01", [0x00, 0x02, 0xb3, 0x10, 0x20, 0x50], Ipv4Addr::new(192, 168, 1, 50), false);
-    let f = tr.flow(Transport::Tcp, link, (c, 40000), (s, 50000), "unknown");
+    let f = tr.flow(Transport::Tcp, link, (c, 50000), (s, 40000), "unknown");
     let mut t = Tcp::midstream(&mut tr, f, T0 + SEC / 10, 500 * US);
     for _ in 0..4 {
         let req = tr.rng.bytes(120);

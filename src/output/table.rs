@@ -241,10 +241,12 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     }
     writeln!(
         w,
-        "Flows: {} (expired {}, evicted {}); TCP {} packets, UDP {} packets",
+        "Flows: {} = expired {} + evicted {} + reused {} + open at the end {}; TCP {} packets, UDP {} packets",
         thousands(totals.flows),
         thousands(totals.flows_expired),
         thousands(totals.flows_evicted),
+        thousands(totals.flows_reused),
+        thousands(totals.flows_at_end),
         thousands(totals.tcp_packets),
         thousands(totals.udp_packets),
     )?;

@@ -12,5 +12,6 @@
 mod badinputs;
 mod cli;
 mod corpus;
+mod fixtures;
 mod reader;
 mod support;
