@@ -22,6 +22,31 @@
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
 //! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes).
+//!
+//! The library runs without the CLI: feed frames to a [`pipeline::Pipeline`] and read its stats.
+//!
+//! ```
+//! use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
+//! use flowtag::flow::FlowConfig;
+//! use flowtag::pipeline::Pipeline;
+//! use flowtag::services::{ServiceTable, Transport};
+//!
+//! let table = ServiceTable::embedded();
+//! let port = table.lookup(Transport::Tcp, 445);
+//! assert_eq!(port.service.map(|s| table.name(s)), Some("Common Internet File System (CIFS)"));
+//!
+//! // A raw IPv4 TCP SYN from 10.0.0.1:1234 to 10.0.0.2:445.
+//! let mut syn = vec![0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+//! syn.extend_from_slice(&[0x04, 0xd2, 0x01, 0xbd, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+//! let frame = Frame { ts: Timestamp(0), wire_len: 40, linktype: Linktype::RAW, data: &syn, flags: RecordFlags::default() };
+//!
+//! let mut pipeline = Pipeline::new(table, FlowConfig::default());
+//! let mut ended = Vec::new();
+//! pipeline.push(&frame, &mut |rec| ended.push(*rec));
+//! pipeline.finish(&mut |rec| ended.push(*rec));
+//! assert_eq!(pipeline.stats.services.len(), 1);
+//! assert_eq!(ended[0].server_port, 445);
+//! ```
 
 pub mod app;
 pub mod capture;
