@@ -245,6 +245,26 @@ impl Progress {
     }
 }
 
+/// One line each for what the counters say the user must know: nothing is lost silently.
+fn warn_about(report: &Report, cfg: &ReadConfig) {
+    let t = &report.totals;
+    if t.flows_evicted > 0 {
+        complain(
+            "warning",
+            &format!(
+                "flow table full ({} flows): {} flows evicted early (service counters stay exact; raise --max-flows for exact flow records)",
+                cfg.flow.max_flows, t.flows_evicted
+            ),
+        );
+    }
+    if let Some(n) = t.skipped.get("unsupported_linktype").filter(|n| **n > 0) {
+        complain(
+            "warning",
+            &format!("{n} packets on interfaces of a link type flowtag cannot decode were skipped"),
+        );
+    }
+}
+
 /// Reads every input through one pipeline and writes the report.
 #[expect(clippy::too_many_lines, reason = "the read command's steps in order")]
 fn read(cfg: &ReadConfig) -> Exit {
@@ -380,6 +400,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
+    warn_about(&report, cfg);
     let mut code = exit;
     if let Some(w) = flow_writer {
         let result = match flow_error {

@@ -276,3 +276,28 @@ fn stdin_reads_like_the_file() {
     assert_eq!(stdin["totals"], file["totals"]);
     assert_eq!(stdin["services"], file["services"]);
 }
+
+#[test]
+fn eviction_keeps_service_counters_exact() {
+    let path = fixture("windows-lan.pcap");
+    let all = run(&["read", "--format", "json", path.to_str().unwrap()]).json();
+    let out = run(&["read", "--format", "json", "--max-flows", "5", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0);
+    assert!(out.stderr.contains("flow table full (5 flows)"), "{}", out.stderr);
+    let capped = out.json();
+    check_totals(&capped);
+    assert!(capped["totals"]["flows_evicted"].as_u64().unwrap() > 0);
+    let rows = |d: &serde_json::Value| -> BTreeMap<(String, String), (u64, u64)> {
+        d["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let k =
+                    (s["service"].as_str().unwrap().to_owned(), s["transport"].as_str().unwrap().to_owned());
+                (k, (s["packets"].as_u64().unwrap(), s["bytes"].as_u64().unwrap()))
+            })
+            .collect()
+    };
+    assert_eq!(rows(&capped), rows(&all), "per-service packets and bytes do not depend on the flow table");
+}
