@@ -189,17 +189,35 @@ enum Class {
     Closed = 3,
 }
 
-struct Slot {
-    key: FlowKey,
-    rec: FlowRecord,
+/// What every packet of a flow reads and writes, in one cache line: after the index lookup,
+/// counting a packet touches this line only.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Hot {
+    last: Timestamp,
+    start: Timestamp,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    tag: u32,
+    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
+    generation: u32,
+    state: u8,
+    class: Class,
+    proto: u8,
     /// Whether the key's `lo` end is the server.
     server_is_lo: bool,
-    syn_ts: Option<Timestamp>,
-    last: Timestamp,
-    class: Class,
-    /// Bumped each time the slot is freed, so fragment entries can tell a reused slot.
-    generation: u32,
     live: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache line");
+
+/// The rest of a flow: read when it starts and ends, and on handshake packets.
+struct Cold {
+    key: FlowKey,
+    /// The record as created; packets, bytes, times, state and tag live in [`Hot`] and are
+    /// copied in when the flow ends.
+    rec: FlowRecord,
+    syn_ts: Option<Timestamp>,
 }
 
 /// An entry of an expiry queue: a flow and its last-seen time when it was queued. A flow
@@ -269,7 +287,8 @@ pub struct FlowTable<'t> {
     table: &'t ServiceTable,
     cfg: FlowConfig,
     index: FastMap<FlowKey, u32>,
-    slots: Vec<Slot>,
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
     free: Vec<u32>,
     queues: [VecDeque<Queued>; 4],
     next_sweep: Timestamp,
@@ -288,7 +307,8 @@ impl<'t> FlowTable<'t> {
             table,
             cfg,
             index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
-            slots: Vec::with_capacity(cap),
+            hot: Vec::with_capacity(cap),
+            cold: Vec::with_capacity(cap),
             free: Vec::new(),
             queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
             next_sweep: Timestamp(0),
@@ -325,7 +345,7 @@ impl<'t> FlowTable<'t> {
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             let timeout = self.timeout(class);
             while let Some(slot) = self.settled_front(class) {
-                if self.slots[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
+                if self.hot[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
                     break;
                 }
                 self.queues[class as usize].pop_front();
@@ -351,7 +371,7 @@ impl<'t> FlowTable<'t> {
     fn settled_front(&mut self, class: Class) -> Option<u32> {
         let q = &mut self.queues[class as usize];
         while let Some(&e) = q.front() {
-            let s = &self.slots[e.slot as usize];
+            let s = &self.hot[e.slot as usize];
             if !s.live || s.generation != e.generation || s.class != class {
                 q.pop_front();
             } else if s.last > e.last {
@@ -374,12 +394,12 @@ impl<'t> FlowTable<'t> {
     }
 
     fn is_expired(&self, slot: u32, ts: Timestamp) -> bool {
-        let s = &self.slots[slot as usize];
+        let s = &self.hot[slot as usize];
         s.last.0.saturating_add(self.timeout(s.class)) < ts.0
     }
 
     fn closed_reason(&self, slot: u32) -> Option<EndReason> {
-        let st = self.slots[slot as usize].rec.state;
+        let st = self.hot[slot as usize].state;
         if st & ST_RST != 0 {
             Some(EndReason::Rst)
         } else if st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0 {
@@ -411,7 +431,7 @@ impl<'t> FlowTable<'t> {
         let (key, src_lo) = FlowKey::of(pkt);
         let syn = pkt.proto == PROTO_TCP && pkt.tcp_flags.is_syn();
         let (slot, created) = match self.index.get(&key) {
-            Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
+            Some(&slot) if syn && self.hot[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
                 (self.create(key, src_lo, pkt, ts, tag_of), true)
@@ -427,9 +447,9 @@ impl<'t> FlowTable<'t> {
             None => (self.create(key, src_lo, pkt, ts, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
-        let s = &self.slots[slot as usize];
+        let s = &self.hot[slot as usize];
         let generation = s.generation;
-        let tag = s.rec.tag;
+        let tag = s.tag;
         if let Fragment::First { id } = pkt.fragment {
             let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
             let entry = FragEntry { complete: false, slot, generation, to_server, tag, born: ts };
@@ -441,7 +461,10 @@ impl<'t> FlowTable<'t> {
     /// The verdict of a live flow.
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
-        self.slots.get(slot as usize).filter(|s| s.live).map(|s| s.rec.verdict)
+        match (self.hot.get(slot as usize), self.cold.get(slot as usize)) {
+            (Some(h), Some(c)) if h.live => Some(c.rec.verdict),
+            _ => None,
+        }
     }
 
     /// Records that ended since the last call.
@@ -457,12 +480,11 @@ impl<'t> FlowTable<'t> {
 
     /// Ends every flow (end of input), oldest first by start time for a stable order.
     pub fn finish(&mut self) {
-        let mut live: Vec<u32> = self.index.values().copied().collect();
-        live.sort_by_key(|&i| {
-            let s = &self.slots[i as usize];
-            (s.rec.start, s.key)
-        });
-        for i in live {
+        // Keys are unique, so an unstable sort of (start, key) is still one fixed order.
+        let mut live: Vec<(Timestamp, FlowKey, u32)> =
+            self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
+        live.sort_unstable();
+        for (_, _, i) in live {
             let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
             self.end(i, reason);
             self.counters.at_end += 1;
@@ -484,15 +506,15 @@ impl<'t> FlowTable<'t> {
         e.complete |= nonfirst == Some(true);
         let e = *e;
         self.counters.fragments_attributed += 1;
-        let live = self.slots.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
+        let live = self.hot.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
         if !live {
             return Seen::Tag { tag: e.tag, to_server: e.to_server };
         }
         let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
-        let s = &mut self.slots[e.slot as usize];
-        s.rec.packets[dir] += 1;
-        s.rec.bytes[dir] += u64::from(wire_len);
-        s.rec.fragments += u64::from(nonfirst.is_some());
+        let s = &mut self.hot[e.slot as usize];
+        s.packets[dir] += 1;
+        s.bytes[dir] += u64::from(wire_len);
+        self.cold[e.slot as usize].rec.fragments += u64::from(nonfirst.is_some());
         Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
     }
 
@@ -561,6 +583,7 @@ impl<'t> FlowTable<'t> {
             PROTO_UDP => Class::Udp,
             _ => Class::Other,
         };
+        let tag = tag_of(&verdict, pkt.proto);
         let rec = FlowRecord {
             start: ts,
             end: ts,
@@ -577,19 +600,34 @@ impl<'t> FlowTable<'t> {
             state: 0,
             handshake_rtt: None,
             end_reason: EndReason::EndOfInput,
-            tag: tag_of(&verdict, pkt.proto),
+            tag,
         };
-        let slot = Slot { key, rec, server_is_lo, syn_ts: None, last: ts, class, generation: 0, live: true };
+        let hot = Hot {
+            last: ts,
+            start: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            tag,
+            generation: 0,
+            state: 0,
+            class,
+            proto: pkt.proto,
+            server_is_lo,
+            live: true,
+        };
+        let cold = Cold { key, rec, syn_ts: None };
         let idx = if let Some(i) = self.free.pop() {
-            let generation = self.slots[i as usize].generation;
-            self.slots[i as usize] = Slot { generation, ..slot };
+            let generation = self.hot[i as usize].generation;
+            self.hot[i as usize] = Hot { generation, ..hot };
+            self.cold[i as usize] = cold;
             i
         } else {
-            let i = u32::try_from(self.slots.len()).unwrap_or(NIL - 1);
-            self.slots.push(slot);
+            let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
+            self.hot.push(hot);
+            self.cold.push(cold);
             i
         };
-        let generation = self.slots[idx as usize].generation;
+        let generation = self.hot[idx as usize].generation;
         self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(key, idx);
         self.counters.created += 1;
@@ -600,7 +638,7 @@ impl<'t> FlowTable<'t> {
         let mut best: Option<(Timestamp, Class, u32)> = None;
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             if let Some(slot) = self.settled_front(class) {
-                let last = self.slots[slot as usize].last;
+                let last = self.hot[slot as usize].last;
                 if best.is_none_or(|(b, _, _)| last < b) {
                     best = Some((last, class, slot));
                 }
@@ -615,55 +653,63 @@ impl<'t> FlowTable<'t> {
 
     /// Counts a packet in a flow; returns whether it went to the server.
     fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
-        let s = &mut self.slots[slot as usize];
+        let s = &mut self.hot[slot as usize];
         let to_server = src_lo != s.server_is_lo;
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
-        s.rec.packets[dir] += 1;
-        s.rec.bytes[dir] += u64::from(wire_len);
-        s.rec.start = s.rec.start.min(ts);
-        s.rec.end = s.rec.end.max(ts);
+        s.packets[dir] += 1;
+        s.bytes[dir] += u64::from(wire_len);
+        s.start = s.start.min(ts);
         s.last = s.last.max(ts);
-        let mut new_class = s.class;
-        if s.rec.proto == PROTO_TCP {
-            if flags.is_syn() {
-                s.rec.state |= ST_SYN;
-                if s.syn_ts.is_none() {
-                    s.syn_ts = Some(ts);
-                }
-            } else if flags.is_syn_ack() {
-                s.rec.state |= ST_SYNACK;
-                // The RTT as seen at the capture point: first SYN to first SYN/ACK.
-                if let (Some(syn), None, false) = (s.syn_ts, s.rec.handshake_rtt, to_server) {
-                    s.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
-                }
+        if s.proto != PROTO_TCP || flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) == 0 {
+            return to_server;
+        }
+        if flags.is_syn() {
+            s.state |= ST_SYN;
+            let c = &mut self.cold[slot as usize];
+            if c.syn_ts.is_none() {
+                c.syn_ts = Some(ts);
             }
-            if flags.has(TcpFlags::FIN) {
-                s.rec.state |= if to_server { ST_FIN_TO_SERVER } else { ST_FIN_TO_CLIENT };
-            }
-            if flags.has(TcpFlags::RST) {
-                s.rec.state |= ST_RST;
-            }
-            let st = s.rec.state;
-            if st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0) {
-                new_class = Class::Closed;
+        } else if flags.is_syn_ack() {
+            s.state |= ST_SYNACK;
+            // The RTT as seen at the capture point: first SYN to first SYN/ACK.
+            let c = &mut self.cold[slot as usize];
+            if let (Some(syn), None, false) = (c.syn_ts, c.rec.handshake_rtt, to_server) {
+                c.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
             }
         }
-        if new_class != s.class {
-            // Its entry in the old class's queue goes stale; the new queue gets one.
-            s.class = new_class;
+        if flags.has(TcpFlags::FIN) {
+            s.state |= if to_server { ST_FIN_TO_SERVER } else { ST_FIN_TO_CLIENT };
+        }
+        if flags.has(TcpFlags::RST) {
+            s.state |= ST_RST;
+        }
+        let st = s.state;
+        let closed = st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0);
+        if closed && s.class != Class::Closed {
+            // Its entry in the old class's queue goes stale; the closed queue gets one.
+            s.class = Class::Closed;
             let e = Queued { slot, generation: s.generation, last: s.last };
-            self.queues[new_class as usize].push_back(e);
+            self.queues[Class::Closed as usize].push_back(e);
         }
         to_server
     }
 
     fn end(&mut self, slot: u32, reason: EndReason) {
-        let s = &mut self.slots[slot as usize];
-        s.live = false;
-        s.generation = s.generation.wrapping_add(1);
-        let mut rec = s.rec;
-        rec.end_reason = reason;
-        let key = s.key;
+        let h = &mut self.hot[slot as usize];
+        h.live = false;
+        h.generation = h.generation.wrapping_add(1);
+        let c = &self.cold[slot as usize];
+        let rec = FlowRecord {
+            start: h.start,
+            end: h.last,
+            packets: h.packets,
+            bytes: h.bytes,
+            state: h.state,
+            tag: h.tag,
+            end_reason: reason,
+            ..c.rec
+        };
+        let key = c.key;
         self.index.remove(&key);
         self.free.push(slot);
         self.ended.push(rec);
