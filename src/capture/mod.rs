@@ -142,3 +142,41 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     pub flags: RecordFlags,
 }
+
+/// A frame that owns its bytes, for tests, benches and tools that keep frames; never used on
+/// the per-packet path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedFrame {
+    pub ts: Timestamp,
+    pub wire_len: u32,
+    pub linktype: Linktype,
+    pub data: Vec<u8>,
+    pub flags: RecordFlags,
+}
+
+impl Frame<'_> {
+    /// Copies the frame out of the reader's buffer.
+    #[must_use]
+    pub fn to_owned_frame(&self) -> OwnedFrame {
+        OwnedFrame {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            linktype: self.linktype,
+            data: self.data.to_vec(),
+            flags: self.flags,
+        }
+    }
+}
+
+impl OwnedFrame {
+    #[must_use]
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            linktype: self.linktype,
+            data: &self.data,
+            flags: self.flags,
+        }
+    }
+}
