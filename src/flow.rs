@@ -338,10 +338,15 @@ impl<'t> FlowTable<'t> {
             return false;
         }
         self.now = ts;
-        if ts < self.next_sweep {
-            return true;
+        if ts >= self.next_sweep {
+            self.next_sweep = Timestamp(ts.0.saturating_add(SWEEP_INTERVAL));
+            self.sweep(ts);
         }
-        self.next_sweep = Timestamp(ts.0.saturating_add(SWEEP_INTERVAL));
+        true
+    }
+
+    /// Ends every flow idle past its timeout at `ts`, and forgets old fragments.
+    fn sweep(&mut self, ts: Timestamp) {
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             let timeout = self.timeout(class);
             while let Some(slot) = self.settled_front(class) {
@@ -363,7 +368,6 @@ impl<'t> FlowTable<'t> {
                 self.frags.remove(&key);
             }
         }
-        true
     }
 
     /// Drops stale entries and requeues touched flows until the queue's front is a live flow
@@ -478,8 +482,11 @@ impl<'t> FlowTable<'t> {
         !self.ended.is_empty()
     }
 
-    /// Ends every flow (end of input), oldest first by start time for a stable order.
+    /// Ends every flow (end of input): first those idle past their timeout at the last packet
+    /// time (so how often sweeps ran never changes what counts as expired), then the rest,
+    /// oldest first by start time for a stable order.
     pub fn finish(&mut self) {
+        self.sweep(self.now);
         // Keys are unique, so an unstable sort of (start, key) is still one fixed order.
         let mut live: Vec<(Timestamp, FlowKey, u32)> =
             self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
