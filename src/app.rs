@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command, Format, ServicesArgs};
 use crate::config::ReadConfig;
 use crate::output::flows::FlowWriter;
 use crate::output::table::TableOptions;
-use crate::pipeline::Pipeline;
+use crate::parallel::Engine;
 use crate::report::{InputReport, InputStatus, Report};
 use crate::services::ServiceTable;
 use std::fs::File;
@@ -265,55 +265,13 @@ fn warn_about(report: &Report, cfg: &ReadConfig) {
     }
 }
 
-/// Reads every input through one pipeline and writes the report.
-#[expect(clippy::too_many_lines, reason = "the read command's steps in order")]
-fn read(cfg: &ReadConfig) -> Exit {
-    let holder = match load_table(cfg.table.as_deref()) {
-        Ok(h) => h,
-        Err(e) => return e,
-    };
-    let table = holder.get();
-    let mut filter = match cfg.filter.as_deref().map(Filter::new).transpose() {
-        Ok(f) => f,
-        Err(e) => {
-            complain("--filter", &e);
-            return Exit::Usage;
-        }
-    };
-    // Outputs are opened before any input is read: an unusable path fails at once.
-    let report_out = match ReportOut::open(cfg.output.as_deref()) {
-        Ok(o) => o,
-        Err(e) => {
-            complain(
-                &cfg.output.as_deref().unwrap_or(Path::new("-")).display().to_string(),
-                &format!("cannot write: {e}"),
-            );
-            return Exit::OutputFailed;
-        }
-    };
-    let mut flow_writer = match &cfg.flows {
-        None => None,
-        Some((path, format)) => match File::create(path)
-            .and_then(|f| FlowWriter::new(BufWriter::with_capacity(1 << 16, f), *format, table))
-        {
-            Ok(w) => Some(w),
-            Err(e) => {
-                complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
-                report_out.abandon();
-                return Exit::OutputFailed;
-            }
-        },
-    };
-    let mut flow_error: Option<io::Error> = None;
-    let mut on_end = |rec: &crate::flow::FlowRecord| {
-        if let (Some(w), None) = (flow_writer.as_mut(), flow_error.as_ref())
-            && let Err(e) = w.write(rec)
-        {
-            flow_error = Some(e);
-        }
-    };
-
-    let mut pipeline = Pipeline::new(table, cfg.flow);
+/// Reads every input in order into the engine; returns each input's report and the worst exit.
+fn read_inputs(
+    cfg: &ReadConfig,
+    engine: &mut Engine,
+    mut filter: Option<&mut Filter>,
+    on_end: &mut impl FnMut(&crate::flow::FlowRecord),
+) -> (Vec<InputReport>, Exit) {
     let mut inputs = Vec::with_capacity(cfg.inputs.len());
     let mut exit = Exit::Ok;
     let mut progress = Progress::new(cfg.progress);
@@ -373,9 +331,9 @@ fn read(cfg: &ReadConfig) -> Exit {
                 }
             };
             if pass {
-                pipeline.push(&frame, &mut on_end);
+                engine.push(&frame, on_end);
             } else {
-                pipeline.filtered_out();
+                engine.filtered_out();
             }
             if input.packets.trailing_zeros() >= 16 {
                 progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
@@ -389,15 +347,70 @@ fn read(cfg: &ReadConfig) -> Exit {
         }
         inputs.push(input);
     }
-    pipeline.finish(&mut on_end);
+    (inputs, exit)
+}
+
+/// Reads every input through one pipeline and writes the report.
+fn read(cfg: &ReadConfig) -> Exit {
+    let holder = match load_table(cfg.table.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let table = holder.get();
+    let mut filter = match cfg.filter.as_deref().map(Filter::new).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            complain("--filter", &e);
+            return Exit::Usage;
+        }
+    };
+    // Outputs are opened before any input is read: an unusable path fails at once.
+    let report_out = match ReportOut::open(cfg.output.as_deref()) {
+        Ok(o) => o,
+        Err(e) => {
+            complain(
+                &cfg.output.as_deref().unwrap_or(Path::new("-")).display().to_string(),
+                &format!("cannot write: {e}"),
+            );
+            return Exit::OutputFailed;
+        }
+    };
+    let mut flow_writer = match &cfg.flows {
+        None => None,
+        Some((path, format)) => match File::create(path)
+            .and_then(|f| FlowWriter::new(BufWriter::with_capacity(1 << 16, f), *format, table))
+        {
+            Ok(w) => Some(w),
+            Err(e) => {
+                complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
+                report_out.abandon();
+                return Exit::OutputFailed;
+            }
+        },
+    };
+    let mut flow_error: Option<io::Error> = None;
+    let mut on_end = |rec: &crate::flow::FlowRecord| {
+        if let (Some(w), None) = (flow_writer.as_mut(), flow_error.as_ref())
+            && let Err(e) = w.write(rec)
+        {
+            flow_error = Some(e);
+        }
+    };
+
+    let (inputs, exit, outcome) = std::thread::scope(|scope| {
+        let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
+        let (inputs, exit) = read_inputs(cfg, &mut engine, filter.as_mut(), &mut on_end);
+        let outcome = engine.finish(&mut on_end);
+        (inputs, exit, outcome)
+    });
 
     let report = Report::build(
-        &pipeline.stats,
-        &pipeline.flows.counters,
+        &outcome.stats,
+        &outcome.flows,
         table,
         inputs,
-        pipeline.first_ts.map(crate::capture::Timestamp::as_secs_f64),
-        pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
+        outcome.first_ts.map(crate::capture::Timestamp::as_secs_f64),
+        outcome.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
     warn_about(&report, cfg);

@@ -72,6 +72,11 @@ pub struct ReadArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
 
+    /// Threads: 1 counts everything on one thread; N reads and decodes on one and counts flows
+    /// on N - 1 workers (same report). Default: the machine's cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
     /// Unknown server ports shown in the table report.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,

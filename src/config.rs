@@ -19,6 +19,8 @@ pub struct ReadConfig {
     pub flow: FlowConfig,
     pub top_unknown: usize,
     pub progress: bool,
+    /// Threads in all, this one included (at least 1).
+    pub threads: usize,
 }
 
 impl ReadConfig {
@@ -44,6 +46,10 @@ impl ReadConfig {
             },
             top_unknown: a.top,
             progress: !a.no_progress,
+            threads: a.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                usize::from,
+            ),
         }
     }
 }

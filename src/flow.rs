@@ -254,6 +254,12 @@ struct FragEntry {
     born: Timestamp,
 }
 
+/// Whether a fragment entry is within its time to live at `ts` (checked on every lookup, so
+/// when the sweeps ran does not matter).
+fn fragment_alive(e: &FragEntry, ts: Timestamp) -> bool {
+    e.born.0.saturating_add(FRAGMENT_TTL) >= ts.0
+}
+
 /// What the table did with one packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
@@ -280,6 +286,21 @@ pub struct FlowCounters {
     pub fragment_orphans: u64,
     pub fragment_overlaps: u64,
     pub fragment_entries_dropped: u64,
+}
+
+impl FlowCounters {
+    /// Adds another table's counters (the shards of one input).
+    pub fn merge(&mut self, o: &FlowCounters) {
+        self.created += o.created;
+        self.expired += o.expired;
+        self.reused += o.reused;
+        self.at_end += o.at_end;
+        self.evicted += o.evicted;
+        self.fragments_attributed += o.fragments_attributed;
+        self.fragment_orphans += o.fragment_orphans;
+        self.fragment_overlaps += o.fragment_overlaps;
+        self.fragment_entries_dropped += o.fragment_entries_dropped;
+    }
 }
 
 /// The flow table.
@@ -423,12 +444,12 @@ impl<'t> FlowTable<'t> {
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
         match pkt.fragment {
-            Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), wire_len),
+            Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), ts, wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
             // #63): it belongs to the first one's flow, never to a second service.
             Fragment::First { id } if self.is_fragment_overlap(pkt) => {
                 self.counters.fragment_overlaps += 1;
-                return self.fragment(pkt, id, None, wire_len);
+                return self.fragment(pkt, id, None, ts, wire_len);
             }
             _ => {}
         }
@@ -440,8 +461,9 @@ impl<'t> FlowTable<'t> {
                 self.counters.reused += 1;
                 (self.create(key, src_lo, pkt, ts, tag_of), true)
             }
-            // Past its timeout but not yet swept: it ended before this packet.
-            Some(&slot) if self.is_expired(slot, ts) => {
+            // Past its timeout on the input's clock but not yet swept: it ended before this
+            // packet (the clock, not this packet's time, so a late packet cannot revive it).
+            Some(&slot) if self.is_expired(slot, self.now.max(ts)) => {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
@@ -482,19 +504,27 @@ impl<'t> FlowTable<'t> {
         !self.ended.is_empty()
     }
 
-    /// Ends every flow (end of input): first those idle past their timeout at the last packet
-    /// time (so how often sweeps ran never changes what counts as expired), then the rest,
-    /// oldest first by start time for a stable order.
+    /// Ends every flow (end of input), oldest first by start time: those idle past their
+    /// timeout at the last packet time as expired, the others as open at the end. So how often
+    /// sweeps ran never changes what counts as expired.
     pub fn finish(&mut self) {
-        self.sweep(self.now);
         // Keys are unique, so an unstable sort of (start, key) is still one fixed order.
         let mut live: Vec<(Timestamp, FlowKey, u32)> =
             self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
         live.sort_unstable();
+        let now = self.now;
         for (_, _, i) in live {
-            let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
-            self.end(i, reason);
-            self.counters.at_end += 1;
+            // Checked flow by flow, not by the expiry queues, whose order a capture with
+            // timestamps out of order can bend.
+            if self.is_expired(i, now) {
+                let reason = self.closed_reason(i).unwrap_or(EndReason::Idle);
+                self.end(i, reason);
+                self.counters.expired += 1;
+            } else {
+                let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
+                self.end(i, reason);
+                self.counters.at_end += 1;
+            }
         }
         self.frags.clear();
         self.frag_order.clear();
@@ -502,9 +532,16 @@ impl<'t> FlowTable<'t> {
 
     /// Attributes a fragment to its datagram's flow: a non-first one (`nonfirst` = whether it
     /// is the last), or an overlapping offset-0 one (`None`).
-    fn fragment(&mut self, pkt: &IpPacket, id: u32, nonfirst: Option<bool>, wire_len: u32) -> Seen {
+    fn fragment(
+        &mut self,
+        pkt: &IpPacket,
+        id: u32,
+        nonfirst: Option<bool>,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> Seen {
         let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
-        let Some(e) = self.frags.get_mut(&fk) else {
+        let Some(e) = self.frags.get_mut(&fk).filter(|e| fragment_alive(e, ts)) else {
             self.counters.fragment_orphans += 1;
             return Seen::Orphan;
         };
@@ -547,7 +584,7 @@ impl<'t> FlowTable<'t> {
             Fragment::First { id } => self
                 .frags
                 .get(&FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan })
-                .is_some_and(|e| !e.complete),
+                .is_some_and(|e| !e.complete && fragment_alive(e, self.now)),
             _ => false,
         }
     }

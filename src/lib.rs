@@ -20,6 +20,7 @@
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
+//! - [`parallel`]: the same on worker threads (`--threads`), sharded by address pair, merged.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
 //! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes).
 //!
@@ -55,6 +56,7 @@ pub mod config;
 pub mod decode;
 pub mod flow;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod services;

@@ -17,6 +17,10 @@ use crate::stats::{Stats, Tag};
 #[derive(Clone, Copy, Debug)]
 pub struct Packet {
     pub ts: Timestamp,
+    /// The input's clock when this packet was read (the latest time so far, this packet's
+    /// included): flows age on it, so a packet with an earlier time than the clock cannot
+    /// revive a flow that already timed out.
+    pub clock: Timestamp,
     pub wire_len: u32,
     pub anomalies: Anomalies,
     pub decoded: Decoded,
@@ -27,7 +31,7 @@ impl Packet {
     pub fn decode(frame: &Frame<'_>) -> Self {
         let mut anomalies = Anomalies::from_record(frame.flags);
         let decoded = decode::decode(frame, &mut anomalies);
-        Self { ts: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
+        Self { ts: frame.ts, clock: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
     }
 }
 
@@ -44,6 +48,7 @@ impl Clock {
             Some(t) if packet.ts < t => packet.anomalies.insert(Anomalies::TS_BACKWARDS),
             _ => self.latest = Some(packet.ts),
         }
+        packet.clock = self.latest.unwrap_or(packet.ts);
     }
 }
 
@@ -78,10 +83,10 @@ impl<'t> Pipeline<'t> {
 
     /// Counts one decoded packet (its clock tags already set, see [`Clock`]).
     pub fn push_decoded(&mut self, packet: &Packet, on_end: &mut impl FnMut(&FlowRecord)) {
-        let &Packet { ts, wire_len, mut anomalies, decoded } = packet;
+        let &Packet { ts, clock, wire_len, mut anomalies, decoded } = packet;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
-        self.flows.advance(ts);
+        self.flows.advance(clock);
         match decoded {
             Decoded::Ip(pkt) => {
                 if self.flows.is_fragment_overlap(&pkt) {
@@ -102,6 +107,15 @@ impl<'t> Pipeline<'t> {
             Decoded::Skip(reason) => self.stats.count_skip(reason, wire_len),
         }
         self.stats.count_anomalies(anomalies);
+        if self.flows.has_ended() {
+            self.drain(on_end);
+        }
+    }
+
+    /// Advances the flow clock to the input's clock (a worker's shard may be quiet while the
+    /// input moves on) and hands the flows that expired to `on_end`.
+    pub fn tick(&mut self, clock: Timestamp, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.flows.advance(clock);
         if self.flows.has_ended() {
             self.drain(on_end);
         }
