@@ -19,6 +19,7 @@ use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
 use hashbrown::HashMap;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 /// How long a closed TCP flow stays to collect its last ACKs and retransmitted FINs.
 pub const CLOSED_LINGER: u64 = 10 * Timestamp::NANOS_PER_SEC;
@@ -254,6 +255,49 @@ struct FragEntry {
     born: Timestamp,
 }
 
+/// What evicted flows had decided (verdict, and whether the key's `lo` end is the server),
+/// by a 64-bit hash of their key, so that a flow resuming after eviction is counted where it
+/// was. Direct-mapped and bounded (a newer ghost overwrites an older one in its slot);
+/// allocated on the first eviction only, at [`GHOST_BYTES`] a slot, one slot per 4 flows of
+/// the cap (at most 2^20 slots).
+const GHOST_BYTES: usize = 24;
+const _: () = assert!(std::mem::size_of::<Option<(u64, Verdict, bool)>>() == GHOST_BYTES);
+
+#[derive(Default)]
+struct Ghosts {
+    slots: Vec<Option<(u64, Verdict, bool)>>,
+}
+
+impl Ghosts {
+    fn put(&mut self, hash: u64, entry: (Verdict, bool), max_flows: usize) {
+        if self.slots.is_empty() {
+            let n = (max_flows / 4).clamp(1024, 1 << 20).next_power_of_two();
+            self.slots = vec![None; n];
+        }
+        let i = self.index(hash);
+        self.slots[i] = Some((hash, entry.0, entry.1));
+    }
+
+    fn take(&mut self, hash: u64) -> Option<(Verdict, bool)> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let i = self.index(hash);
+        match self.slots[i] {
+            Some((h, v, lo)) if h == hash => {
+                self.slots[i] = None;
+                Some((v, lo))
+            }
+            _ => None,
+        }
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        // Power-of-two length: the mask keeps the low bits, which foldhash mixes well.
+        usize::try_from(hash).unwrap_or(0) & (self.slots.len() - 1)
+    }
+}
+
 /// Whether a fragment entry is within its time to live at `ts` (checked on every lookup, so
 /// when the sweeps ran does not matter).
 fn fragment_alive(e: &FragEntry, ts: Timestamp) -> bool {
@@ -312,6 +356,7 @@ pub struct FlowTable<'t> {
     cold: Vec<Cold>,
     free: Vec<u32>,
     queues: [VecDeque<Queued>; 4],
+    ghosts: Ghosts,
     next_sweep: Timestamp,
     frags: FastMap<FragKey, FragEntry>,
     frag_order: VecDeque<(FragKey, Timestamp)>,
@@ -332,6 +377,7 @@ impl<'t> FlowTable<'t> {
             cold: Vec::with_capacity(cap),
             free: Vec::new(),
             queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            ghosts: Ghosts::default(),
             next_sweep: Timestamp(0),
             frags: FastMap::default(),
             frag_order: VecDeque::new(),
@@ -600,8 +646,12 @@ impl<'t> FlowTable<'t> {
         if self.index.len() >= self.cfg.max_flows {
             self.evict_one();
         }
-        let verdict = match pkt.ports {
-            Some(p) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
+        // A flow evicted earlier keeps what its start proved (its handshake above all): the
+        // service counters must not depend on whether the table had room.
+        let ghost = self.ghosts.take(self.index.hasher().hash_one(key));
+        let verdict = match (ghost, pkt.ports) {
+            (Some((v, _)), _) => v,
+            (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
                 let opening = if pkt.proto != PROTO_TCP {
                     Opening::Other
                 } else if pkt.tcp_flags.is_syn() {
@@ -616,7 +666,7 @@ impl<'t> FlowTable<'t> {
             _ => services::decide_ip(self.table, pkt.proto),
         };
         // The server is the packet's destination or source; map that onto the key's ends.
-        let server_is_lo = verdict.server_is_dst != src_lo;
+        let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
         let (client, client_port, server, server_port) = if server_is_lo {
             (key.hi, key.hi_port, key.lo, key.lo_port)
         } else {
@@ -690,6 +740,9 @@ impl<'t> FlowTable<'t> {
         }
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
+            let key = self.cold[slot as usize].key;
+            let entry = (self.cold[slot as usize].rec.verdict, self.hot[slot as usize].server_is_lo);
+            self.ghosts.put(self.index.hasher().hash_one(key), entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
         }
@@ -876,6 +929,26 @@ mod tests {
         let c = t.counters;
         assert_eq!(c.at_end, 3);
         assert_eq!(c.created, c.expired + c.evicted + c.reused + c.at_end);
+    }
+
+    #[test]
+    fn an_evicted_flow_resumes_with_its_handshake_verdict() {
+        let mut t =
+            FlowTable::new(ServiceTable::embedded(), FlowConfig { max_flows: 1, ..FlowConfig::default() });
+        // 3500 -> 1026: only the SYN proves 1026 is the server (a range port: SQL session).
+        let syn = pkt(A, 3500, B, 1026, PROTO_TCP, TcpFlags::SYN);
+        feed(&mut t, &syn, 1.0);
+        // Another flow evicts it; its next packet is mid-stream, which alone would say
+        // "lower port, unlabelled".
+        feed(&mut t, &pkt(A, 4000, B, 445, PROTO_TCP, TcpFlags::ACK), 2.0);
+        let data = pkt(B, 1026, A, 3500, PROTO_TCP, TcpFlags::ACK);
+        let Seen::Flow { created, to_server, .. } = feed(&mut t, &data, 3.0) else { panic!("a flow") };
+        assert!(created && !to_server);
+        t.finish();
+        let resumed = t.drain_ended().find(|r| r.server_port == 1026 && r.client_port == 3500);
+        let r = resumed.expect("the resumed flow");
+        assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
+        assert!(r.verdict.service.is_some(), "still SQL session");
     }
 
     #[test]
