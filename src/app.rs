@@ -4,15 +4,20 @@
 //! progress bar, rendering the report, and the one-line error messages. Exit codes
 //! (CATALOGUE.md §3.1): 0 complete, 2 usage, 3 an input could not be opened or is not a
 //! capture, 4 an input failed part-way (everything before is counted and reported), 5 an
-//! output write failed. A closed stdout pipe ends quietly with the run's own code.
+//! output write failed, 130/143 a file read stopped by SIGINT/SIGTERM (the summary is still
+//! written). A closed stdout pipe ends quietly with the run's own code. Record-level problems
+//! (bad timestamps, time going backwards, impossible lengths) are warned about, sampled.
 //!
 //! What I must not do: count or classify (the pipeline does), or panic.
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
 use crate::config::ReadConfig;
+use crate::decode::Anomalies;
+use crate::interrupt::{Interrupt, Signal};
 use crate::output::flows::FlowWriter;
 use crate::output::table::TableOptions;
+use crate::output::warnings::Warnings;
 use crate::pipeline::Pipeline;
 use crate::report::{InputReport, InputStatus, Report};
 use crate::services::ServiceTable;
@@ -29,6 +34,9 @@ pub enum Exit {
     InputUnreadable = 3,
     InputDamaged = 4,
     OutputFailed = 5,
+    /// A signal stopped a file read (128 + its number).
+    Sigint = 130,
+    Sigterm = 143,
 }
 
 impl Exit {
@@ -36,6 +44,42 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    fn of_signal(sig: Signal) -> Self {
+        match sig {
+            Signal::Int => Exit::Sigint,
+            Signal::Term => Exit::Sigterm,
+        }
+    }
+}
+
+/// Record-level problems worth a (sampled) warning: tcpdump reports each of these per packet.
+/// Packet-level malformations are only counted: the report names every one.
+const WARNED: [(Anomalies, &str); 4] = [
+    (Anomalies::BAD_TIMESTAMP, "bad_timestamp"),
+    (Anomalies::TS_BACKWARDS, "ts_backwards"),
+    (Anomalies::PCAP_LEN_LT_CAPLEN, "pcap_len_lt_caplen"),
+    (Anomalies::PCAP_LEN_IMPLAUSIBLE, "pcap_len_implausible"),
+];
+
+/// What a warning says about one record.
+fn record_warning(
+    kind: &str,
+    name: &str,
+    packet: u64,
+    ts: crate::capture::Timestamp,
+    caplen: usize,
+    len: u32,
+) -> String {
+    let ns = crate::capture::Timestamp::NANOS_PER_SEC;
+    let secs = format!("{}.{:09}", ts.0 / ns, ts.0 % ns);
+    let what = match kind {
+        "bad_timestamp" => format!("timestamp out of range, read as {secs} s"),
+        "ts_backwards" => format!("time went backwards to {secs} s"),
+        "pcap_len_lt_caplen" => format!("original length {len} is below the captured length {caplen}"),
+        _ => format!("original length {len} is above 262144"),
+    };
+    format!("{name}: packet {packet}: {what}")
 }
 
 /// Prints the one-line error every failure gets.
@@ -318,6 +362,15 @@ fn read(cfg: &ReadConfig) -> Exit {
     let mut exit = Exit::Ok;
     let mut progress = Progress::new(cfg.progress);
     let mut filter_warned = false;
+    let mut warnings = Warnings::new(io::stderr());
+    let interrupt = Interrupt::install().unwrap_or_else(|e| {
+        complain(
+            "warning",
+            &format!("cannot catch SIGINT and SIGTERM ({e}); they will end flowtag without a report"),
+        );
+        Interrupt::none()
+    });
+    let mut stopped: Option<Signal> = None;
     for path in &cfg.inputs {
         let name = path.display().to_string();
         let mut input = InputReport {
@@ -331,6 +384,12 @@ fn read(cfg: &ReadConfig) -> Exit {
             status: InputStatus::Ok,
             message: None,
         };
+        if let Some(sig) = stopped {
+            input.status = InputStatus::Interrupted;
+            input.message = Some(format!("not read: interrupted by {}", sig.name()));
+            inputs.push(input);
+            continue;
+        }
         let mut reader = match CaptureReader::open(path) {
             Ok(r) => r,
             Err(e) => {
@@ -345,6 +404,15 @@ fn read(cfg: &ReadConfig) -> Exit {
         input.format = Some(reader.format());
         let (mut first, mut last) = (u64::MAX, 0u64);
         loop {
+            if let Some(sig) = interrupt.signal() {
+                progress.clear();
+                let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
+                complain(&name, &msg);
+                input.status = InputStatus::Interrupted;
+                input.message = Some(msg);
+                stopped = Some(sig);
+                break;
+            }
             let frame = match reader.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
@@ -373,7 +441,16 @@ fn read(cfg: &ReadConfig) -> Exit {
                 }
             };
             if pass {
-                pipeline.push(&frame, &mut on_end);
+                let tags = pipeline.push(&frame, &mut on_end);
+                if tags.0 != 0 {
+                    for (bit, kind) in WARNED {
+                        if tags.contains(bit) {
+                            let (n, ts, caplen, len) =
+                                (input.packets, frame.ts, frame.data.len(), frame.wire_len);
+                            warnings.warn(kind, || record_warning(kind, &name, n, ts, caplen, len));
+                        }
+                    }
+                }
             } else {
                 pipeline.filtered_out();
             }
@@ -390,8 +467,9 @@ fn read(cfg: &ReadConfig) -> Exit {
         inputs.push(input);
     }
     pipeline.finish(&mut on_end);
+    warnings.finish();
 
-    let report = Report::build(
+    let mut report = Report::build(
         &pipeline.stats,
         &pipeline.flows.counters,
         table,
@@ -399,9 +477,10 @@ fn read(cfg: &ReadConfig) -> Exit {
         pipeline.first_ts.map(crate::capture::Timestamp::as_secs_f64),
         pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
+    report.interrupted = stopped.map(Signal::name);
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
     warn_about(&report, cfg);
-    let mut code = exit;
+    let mut code = stopped.map_or(exit, Exit::of_signal);
     if let Some(w) = flow_writer {
         let result = match flow_error {
             Some(e) => Err(e),

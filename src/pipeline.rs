@@ -28,7 +28,8 @@ impl<'t> Pipeline<'t> {
     }
 
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
-    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) {
+    /// Returns the frame's anomaly tags (already counted), for callers that warn about some.
+    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let mut anomalies = Anomalies::from_record(frame.flags);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
@@ -58,6 +59,7 @@ impl<'t> Pipeline<'t> {
         if self.flows.has_ended() {
             self.drain(on_end);
         }
+        anomalies
     }
 
     /// Counts a frame a filter left out.
