@@ -13,5 +13,6 @@ mod badinputs;
 mod cli;
 mod corpus;
 mod fixtures;
+mod hostile;
 mod reader;
 mod support;
