@@ -6,7 +6,7 @@
 //!
 //! What I must not do: read files, print, or allocate per packet.
 
-use crate::capture::{Frame, Timestamp};
+use crate::capture::{Frame, RecordFlags, Timestamp};
 use crate::decode::{self, Anomalies, Decoded, Skip};
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, Seen, transport_of};
 use crate::services::ServiceTable;
@@ -19,12 +19,20 @@ pub struct Pipeline<'t> {
     /// First and last packet time seen (by value, not by order).
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// Whether a record with a good timestamp has set the packet clock.
+    clock_started: bool,
 }
 
 impl<'t> Pipeline<'t> {
     #[must_use]
     pub fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
-        Self { flows: FlowTable::new(table, cfg), stats: Stats::new(), first_ts: None, last_ts: None }
+        Self {
+            flows: FlowTable::new(table, cfg),
+            stats: Stats::new(),
+            first_ts: None,
+            last_ts: None,
+            clock_started: false,
+        }
     }
 
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
@@ -33,16 +41,29 @@ impl<'t> Pipeline<'t> {
         let mut anomalies = Anomalies::from_record(frame.flags);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
-        if !self.flows.advance(frame.ts) {
-            anomalies.insert(Anomalies::TS_BACKWARDS);
-        }
+        // A timestamp the reader flagged as out of range (ts_sec 0xFFFFFFFF, a fraction past one
+        // second) is garbage: it must not move the packet clock, or one such record would end
+        // every open flow at once and leave the clock in the year 2106, so that every later
+        // packet looks backwards and nothing idles out again. The packet is counted in its flow
+        // at the clock's time (at its own time only before any good one, without advancing it).
+        let ts = if !frame.flags.contains(RecordFlags::BAD_TIMESTAMP) {
+            self.clock_started = true;
+            if !self.flows.advance(frame.ts) {
+                anomalies.insert(Anomalies::TS_BACKWARDS);
+            }
+            frame.ts
+        } else if self.clock_started {
+            self.flows.now()
+        } else {
+            frame.ts
+        };
         match decode::decode(frame, &mut anomalies) {
             Decoded::Ip(pkt) => {
                 if self.flows.is_fragment_overlap(&pkt) {
                     anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
                 }
                 let Self { flows, stats, .. } = self;
-                let seen = flows.observe(&pkt, frame.ts, frame.wire_len, |v, proto| {
+                let seen = flows.observe(&pkt, ts, frame.wire_len, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {

@@ -287,6 +287,25 @@ fn overlapping_and_tiny_first_fragments() {
     assert_eq!(doc["totals"]["fragments_attributed"], 2);
 }
 
+#[test]
+fn byte_counter_past_two_to_the_32() {
+    // #18: 70,000 records of wire length 65,535 (64 bytes captured): 4,587,450,000 bytes, which
+    // a u32 counter would wrap. Written here rather than by `gen_badinputs.py --big`.
+    let tmp = TempDir::new("lenovf");
+    let mut p = Pcap::new();
+    let f = tcp_frame([10, 0, 0, 1], 49152, [10, 0, 0, 2], 445, ACK, 10);
+    for i in 0..70_000u32 {
+        p.record_len(1_000_000_000 + i / 1000, (i % 1000) * 1000, &f, 65_535);
+    }
+    let path = tmp.join("len-overflow.pcap");
+    p.write(&path);
+    let doc = check_formats_agree(&[path.to_str().unwrap()], &[]);
+    assert_eq!(doc["totals"]["bytes"], 4_587_450_000_u64);
+    let smb = doc["services"].as_array().unwrap().iter().find(|s| s["transport"] == "tcp").unwrap();
+    assert_eq!(smb["bytes"], 4_587_450_000_u64);
+    assert_eq!(smb["to_server"]["bytes"], 4_587_450_000_u64);
+}
+
 // ---- E. Time ------------------------------------------------------------------------------
 
 /// Reads one file with a flow file beside the report; returns (report, flow records, stderr).
@@ -361,6 +380,41 @@ fn huge_and_unnormalised_timestamps() {
 fn close(v: &Value, want: f64) {
     let got = v.as_f64().unwrap();
     assert!((got - want).abs() < 1e-6, "{got} (want {want})");
+}
+
+#[test]
+fn one_bad_timestamp_does_not_stop_the_packet_clock() {
+    // A single record with ts_sec 0xFFFFFFFF (#71) in the middle of 20 minutes of traffic must
+    // not move the packet clock to the year 2106: that would end every open flow at once, make
+    // every later packet "backwards" and stop idle expiry for the rest of the capture.
+    let tmp = TempDir::new("badclock");
+    let t0 = 1_000_000_000u32;
+    let mut p = Pcap::new();
+    p.record(t0, 0, &tcp_frame([10, 0, 0, 1], 1200, [10, 0, 0, 2], 445, SYN, 0));
+    for i in 1..=120u16 {
+        let t = t0 + u32::from(i) * 10;
+        p.record(t, 0, &tcp_frame([10, 0, 0, 1], 1200, [10, 0, 0, 2], 445, PSH_ACK, 100));
+        let dns = udp_frame([10, 0, 0, 1], 30_000 + i, [10, 0, 0, 3], 53, 30);
+        let secs = if i == 30 { u32::MAX } else { t + 1 };
+        p.record(secs, 0, &dns);
+    }
+    let path = tmp.join("bad-clock.pcap");
+    p.write(&path);
+    let (doc, recs, _) = read_with_flows(&path, &[]);
+    assert_eq!(anomaly(&doc, "bad_timestamp"), 1);
+    assert_eq!(anomaly(&doc, "ts_backwards"), 0, "the clock never jumped ahead");
+    let smb: Vec<&Value> = recs.iter().filter(|r| r["server_port"] == 445).collect();
+    assert_eq!(smb.len(), 1, "the SMB session, never idle 300 s, is one flow: {smb:?}");
+    assert_eq!(smb[0]["end"], f64::from(t0 + 1200));
+    // 120 DNS flows: each idle past 60 s is expired on time, except the ones still within
+    // 60 s of the last packet.
+    let dns_idle = recs.iter().filter(|r| r["server_port"] == 53 && r["end_reason"] == "idle").count();
+    assert_eq!(dns_idle, 113, "{}", doc["totals"]);
+    // The bad record is counted, in its own flow, at the packet clock's time.
+    let bad = recs.iter().find(|r| r["client_port"] == 30_030).unwrap();
+    assert_eq!(bad["start"], f64::from(t0 + 300));
+    assert_eq!(service_packets(&doc, "tcp", 445), 121);
+    check_formats_agree(&[path.to_str().unwrap()], &[]);
 }
 
 #[test]
