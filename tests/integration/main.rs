@@ -14,5 +14,6 @@ mod cli;
 mod corpus;
 mod fixtures;
 mod hostile;
+mod properties;
 mod reader;
 mod support;
