@@ -277,6 +277,8 @@ pub struct FlowTable<'t> {
     frag_order: VecDeque<(FragKey, Timestamp)>,
     now: Timestamp,
     ended: Vec<FlowRecord>,
+    /// At the end of input: the flows still to end, last first (see [`FlowTable::finish_some`]).
+    closing: Option<Vec<u32>>,
     pub counters: FlowCounters,
 }
 
@@ -296,6 +298,7 @@ impl<'t> FlowTable<'t> {
             frag_order: VecDeque::new(),
             now: Timestamp(0),
             ended: Vec::new(),
+            closing: None,
             counters: FlowCounters::default(),
         }
     }
@@ -457,18 +460,35 @@ impl<'t> FlowTable<'t> {
 
     /// Ends every flow (end of input), oldest first by start time for a stable order.
     pub fn finish(&mut self) {
-        let mut live: Vec<u32> = self.index.values().copied().collect();
-        live.sort_by_key(|&i| {
-            let s = &self.slots[i as usize];
-            (s.rec.start, s.key)
+        while self.finish_some(usize::MAX) {}
+    }
+
+    /// Ends up to `n` of the flows held at the end of input, in [`finish`](Self::finish)'s
+    /// order; returns whether some remain. Draining the records between calls keeps memory
+    /// flat: ending a million flows at once would hold a million records (128 MB) besides the
+    /// table itself, the peak of a run at the default cap.
+    pub fn finish_some(&mut self, n: usize) -> bool {
+        let mut closing = self.closing.take().unwrap_or_else(|| {
+            let mut live: Vec<u32> = self.index.values().copied().collect();
+            live.sort_by_key(|&i| {
+                let s = &self.slots[i as usize];
+                std::cmp::Reverse((s.rec.start, s.key))
+            });
+            live
         });
-        for i in live {
+        for _ in 0..n {
+            let Some(i) = closing.pop() else { break };
             let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
             self.end(i, reason);
             self.counters.at_end += 1;
         }
-        self.frags.clear();
-        self.frag_order.clear();
+        if closing.is_empty() {
+            self.frags.clear();
+            self.frag_order.clear();
+            return false;
+        }
+        self.closing = Some(closing);
+        true
     }
 
     /// Attributes a fragment to its datagram's flow: a non-first one (`nonfirst` = whether it
@@ -786,6 +806,28 @@ mod tests {
         let c = t.counters;
         assert_eq!(c.at_end, 3);
         assert_eq!(c.created, c.expired + c.evicted + c.reused + c.at_end);
+    }
+
+    #[test]
+    fn finish_in_batches_ends_every_flow_once_in_start_order() {
+        let mut t = table();
+        for i in 0..10u16 {
+            // Started out of order: port 2009 first.
+            feed(&mut t, &pkt(A, 2009 - i, B, 445, PROTO_TCP, TcpFlags::ACK), f64::from(i));
+        }
+        let mut order = Vec::new();
+        let mut batches = 0;
+        while t.finish_some(3) {
+            batches += 1;
+            assert!(t.ended.len() <= 3, "no more than a batch is held");
+            order.extend(t.drain_ended().map(|r| r.client_port));
+        }
+        order.extend(t.drain_ended().map(|r| r.client_port));
+        assert_eq!(batches, 3);
+        assert_eq!(order, (2000..2010).rev().collect::<Vec<_>>());
+        assert_eq!((t.active(), t.counters.at_end), (0, 10));
+        assert!(!t.finish_some(3), "nothing left to end");
+        assert_eq!(t.counters.at_end, 10);
     }
 
     #[test]

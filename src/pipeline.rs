@@ -98,7 +98,10 @@ impl<'t> Pipeline<'t> {
 
     /// Ends every flow (end of input) and hands them to `on_end`.
     pub fn finish(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
-        self.flows.finish();
+        // In batches, so that the records of a full table are never all held at once.
+        while self.flows.finish_some(4096) {
+            self.drain(on_end);
+        }
         self.drain(on_end);
     }
 }
