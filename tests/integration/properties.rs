@@ -217,7 +217,9 @@ proptest! {
     ) {
         let mut a = Anomalies::default();
         let d = decode(&frame(lt, &bytes, bytes.len() + extra, 0), &mut a);
-        if !lt.is_supported() {
+        if bytes.is_empty() {
+            prop_assert_eq!(d, Decoded::Skip(Skip::PcapRecordBad));
+        } else if !lt.is_supported() {
             prop_assert_eq!(d, Decoded::Skip(Skip::UnsupportedLinktype));
         }
         if let Decoded::Ip(p) = d {
