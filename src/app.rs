@@ -4,15 +4,20 @@
 //! progress bar, rendering the report, and the one-line error messages. Exit codes
 //! (CATALOGUE.md §3.1): 0 complete, 2 usage, 3 an input could not be opened or is not a
 //! capture, 4 an input failed part-way (everything before is counted and reported), 5 an
-//! output write failed. A closed stdout pipe ends quietly with the run's own code.
+//! output write failed, 130/143 a file read stopped by SIGINT/SIGTERM (the summary is still
+//! written). A closed stdout pipe ends quietly with the run's own code. Record-level problems
+//! (bad timestamps, time going backwards, impossible lengths) are warned about, sampled.
 //!
 //! What I must not do: count or classify (the pipeline does), or panic.
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
 use crate::config::ReadConfig;
+use crate::decode::Anomalies;
+use crate::interrupt::{Interrupt, Signal};
 use crate::output::flows::FlowWriter;
 use crate::output::table::TableOptions;
+use crate::output::warnings::Warnings;
 use crate::parallel::Engine;
 use crate::report::{InputReport, InputStatus, Report};
 use crate::services::ServiceTable;
@@ -29,6 +34,9 @@ pub enum Exit {
     InputUnreadable = 3,
     InputDamaged = 4,
     OutputFailed = 5,
+    /// A signal stopped a file read (128 + its number).
+    Sigint = 130,
+    Sigterm = 143,
 }
 
 impl Exit {
@@ -36,6 +44,42 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    fn of_signal(sig: Signal) -> Self {
+        match sig {
+            Signal::Int => Exit::Sigint,
+            Signal::Term => Exit::Sigterm,
+        }
+    }
+}
+
+/// Record-level problems worth a (sampled) warning: tcpdump reports each of these per packet.
+/// Packet-level malformations are only counted: the report names every one.
+const WARNED: [(Anomalies, &str); 4] = [
+    (Anomalies::BAD_TIMESTAMP, "bad_timestamp"),
+    (Anomalies::TS_BACKWARDS, "ts_backwards"),
+    (Anomalies::PCAP_LEN_LT_CAPLEN, "pcap_len_lt_caplen"),
+    (Anomalies::PCAP_LEN_IMPLAUSIBLE, "pcap_len_implausible"),
+];
+
+/// What a warning says about one record.
+fn record_warning(
+    kind: &str,
+    name: &str,
+    packet: u64,
+    ts: crate::capture::Timestamp,
+    caplen: usize,
+    len: u32,
+) -> String {
+    let ns = crate::capture::Timestamp::NANOS_PER_SEC;
+    let secs = format!("{}.{:09}", ts.0 / ns, ts.0 % ns);
+    let what = match kind {
+        "bad_timestamp" => format!("timestamp out of range, read as {secs} s"),
+        "ts_backwards" => format!("time went backwards to {secs} s"),
+        "pcap_len_lt_caplen" => format!("original length {len} is below the captured length {caplen}"),
+        _ => format!("original length {len} is above 262144"),
+    };
+    format!("{name}: packet {packet}: {what}")
 }
 
 /// Prints the one-line error every failure gets.
@@ -265,92 +309,8 @@ fn warn_about(report: &Report, cfg: &ReadConfig) {
     }
 }
 
-/// Reads every input in order into the engine; returns each input's report and the worst exit.
-fn read_inputs(
-    cfg: &ReadConfig,
-    engine: &mut Engine,
-    mut filter: Option<&mut Filter>,
-    on_end: &mut impl FnMut(&crate::flow::FlowRecord),
-) -> (Vec<InputReport>, Exit) {
-    let mut inputs = Vec::with_capacity(cfg.inputs.len());
-    let mut exit = Exit::Ok;
-    let mut progress = Progress::new(cfg.progress);
-    let mut filter_warned = false;
-    for path in &cfg.inputs {
-        let name = path.display().to_string();
-        let mut input = InputReport {
-            path: name.clone(),
-            format: None,
-            link_types: Vec::new(),
-            packets: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            status: InputStatus::Ok,
-            message: None,
-        };
-        let mut reader = match CaptureReader::open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                complain(&name, &e);
-                input.status = InputStatus::Error;
-                input.message = Some(e.to_string());
-                inputs.push(input);
-                exit = exit.max(Exit::InputUnreadable);
-                continue;
-            }
-        };
-        input.format = Some(reader.format());
-        let (mut first, mut last) = (u64::MAX, 0u64);
-        loop {
-            let frame = match reader.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    progress.clear();
-                    complain(&name, &e);
-                    input.status = InputStatus::Truncated;
-                    input.message = Some(e.to_string());
-                    exit = exit.max(Exit::InputDamaged);
-                    break;
-                }
-            };
-            input.packets += 1;
-            input.bytes += u64::from(frame.wire_len);
-            first = first.min(frame.ts.0);
-            last = last.max(frame.ts.0);
-            let pass = match filter.as_mut().map(|f| f.matches(&frame)) {
-                None | Some(Ok(true)) => true,
-                Some(Ok(false)) => false,
-                Some(Err(e)) => {
-                    if !filter_warned {
-                        complain("warning", &format!("{e}; packets of that link type are left out"));
-                        filter_warned = true;
-                    }
-                    false
-                }
-            };
-            if pass {
-                engine.push(&frame, on_end);
-            } else {
-                engine.filtered_out();
-            }
-            if input.packets.trailing_zeros() >= 16 {
-                progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
-            }
-        }
-        progress.clear();
-        input.link_types = reader.link_types().iter().map(|l| l.0).collect();
-        if input.packets > 0 {
-            input.first_ts = Some(crate::capture::Timestamp(first).as_secs_f64());
-            input.last_ts = Some(crate::capture::Timestamp(last).as_secs_f64());
-        }
-        inputs.push(input);
-    }
-    (inputs, exit)
-}
-
 /// Reads every input through one pipeline and writes the report.
+#[expect(clippy::too_many_lines, reason = "the read command's steps in order")]
 fn read(cfg: &ReadConfig) -> Exit {
     let holder = match load_table(cfg.table.as_deref()) {
         Ok(h) => h,
@@ -397,14 +357,121 @@ fn read(cfg: &ReadConfig) -> Exit {
         }
     };
 
-    let (inputs, exit, outcome) = std::thread::scope(|scope| {
-        let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
-        let (inputs, exit) = read_inputs(cfg, &mut engine, filter.as_mut(), &mut on_end);
-        let outcome = engine.finish(&mut on_end);
-        (inputs, exit, outcome)
+    let mut inputs = Vec::with_capacity(cfg.inputs.len());
+    let mut exit = Exit::Ok;
+    let mut progress = Progress::new(cfg.progress);
+    let mut filter_warned = false;
+    let mut warnings = Warnings::new(io::stderr());
+    let interrupt = Interrupt::install().unwrap_or_else(|e| {
+        complain(
+            "warning",
+            &format!("cannot catch SIGINT and SIGTERM ({e}); they will end flowtag without a report"),
+        );
+        Interrupt::none()
     });
+    let mut stopped: Option<Signal> = None;
+    let outcome = std::thread::scope(|scope| {
+        let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
+        for path in &cfg.inputs {
+            let name = path.display().to_string();
+            let mut input = InputReport {
+                path: name.clone(),
+                format: None,
+                link_types: Vec::new(),
+                packets: 0,
+                bytes: 0,
+                first_ts: None,
+                last_ts: None,
+                status: InputStatus::Ok,
+                message: None,
+            };
+            if let Some(sig) = stopped {
+                input.status = InputStatus::Interrupted;
+                input.message = Some(format!("not read: interrupted by {}", sig.name()));
+                inputs.push(input);
+                continue;
+            }
+            let mut reader = match CaptureReader::open(path) {
+                Ok(r) => r,
+                Err(e) => {
+                    complain(&name, &e);
+                    input.status = InputStatus::Error;
+                    input.message = Some(e.to_string());
+                    inputs.push(input);
+                    exit = exit.max(Exit::InputUnreadable);
+                    continue;
+                }
+            };
+            input.format = Some(reader.format());
+            let (mut first, mut last) = (u64::MAX, 0u64);
+            loop {
+                if let Some(sig) = interrupt.signal() {
+                    progress.clear();
+                    let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
+                    complain(&name, &msg);
+                    input.status = InputStatus::Interrupted;
+                    input.message = Some(msg);
+                    stopped = Some(sig);
+                    break;
+                }
+                let frame = match reader.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        progress.clear();
+                        complain(&name, &e);
+                        input.status = InputStatus::Truncated;
+                        input.message = Some(e.to_string());
+                        exit = exit.max(Exit::InputDamaged);
+                        break;
+                    }
+                };
+                input.packets += 1;
+                input.bytes += u64::from(frame.wire_len);
+                first = first.min(frame.ts.0);
+                last = last.max(frame.ts.0);
+                let pass = match filter.as_mut().map(|f| f.matches(&frame)) {
+                    None | Some(Ok(true)) => true,
+                    Some(Ok(false)) => false,
+                    Some(Err(e)) => {
+                        if !filter_warned {
+                            complain("warning", &format!("{e}; packets of that link type are left out"));
+                            filter_warned = true;
+                        }
+                        false
+                    }
+                };
+                if pass {
+                    let tags = engine.push(&frame, &mut on_end);
+                    if tags.0 != 0 {
+                        for (bit, kind) in WARNED {
+                            if tags.contains(bit) {
+                                let (n, ts, caplen, len) =
+                                    (input.packets, frame.ts, frame.data.len(), frame.wire_len);
+                                warnings.warn(kind, || record_warning(kind, &name, n, ts, caplen, len));
+                            }
+                        }
+                    }
+                } else {
+                    engine.filtered_out();
+                }
+                if input.packets.trailing_zeros() >= 16 {
+                    progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
+                }
+            }
+            progress.clear();
+            input.link_types = reader.link_types().iter().map(|l| l.0).collect();
+            if input.packets > 0 {
+                input.first_ts = Some(crate::capture::Timestamp(first).as_secs_f64());
+                input.last_ts = Some(crate::capture::Timestamp(last).as_secs_f64());
+            }
+            inputs.push(input);
+        }
+        engine.finish(&mut on_end)
+    });
+    warnings.finish();
 
-    let report = Report::build(
+    let mut report = Report::build(
         &outcome.stats,
         &outcome.flows,
         table,
@@ -412,9 +479,10 @@ fn read(cfg: &ReadConfig) -> Exit {
         outcome.first_ts.map(crate::capture::Timestamp::as_secs_f64),
         outcome.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
+    report.interrupted = stopped.map(Signal::name);
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
     warn_about(&report, cfg);
-    let mut code = exit;
+    let mut code = stopped.map_or(exit, Exit::of_signal);
     if let Some(w) = flow_writer {
         let result = match flow_error {
             Some(e) => Err(e),

@@ -362,6 +362,8 @@ pub struct FlowTable<'t> {
     frag_order: VecDeque<(FragKey, Timestamp)>,
     now: Timestamp,
     ended: Vec<FlowRecord>,
+    /// At the end of input: the flows still to end, last first (see [`FlowTable::finish_some`]).
+    closing: Option<Vec<u32>>,
     pub counters: FlowCounters,
 }
 
@@ -383,6 +385,7 @@ impl<'t> FlowTable<'t> {
             frag_order: VecDeque::new(),
             now: Timestamp(0),
             ended: Vec::new(),
+            closing: None,
             counters: FlowCounters::default(),
         }
     }
@@ -554,12 +557,25 @@ impl<'t> FlowTable<'t> {
     /// timeout at the last packet time as expired, the others as open at the end. So how often
     /// sweeps ran never changes what counts as expired.
     pub fn finish(&mut self) {
-        // Keys are unique, so an unstable sort of (start, key) is still one fixed order.
-        let mut live: Vec<(Timestamp, FlowKey, u32)> =
-            self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
-        live.sort_unstable();
+        while self.finish_some(usize::MAX) {}
+    }
+
+    /// Ends up to `n` of the flows held at the end of input, in [`finish`](Self::finish)'s
+    /// order; returns whether some remain. Draining the records between calls keeps memory
+    /// flat: ending a million flows at once would hold a million records (128 MB) besides the
+    /// table itself, the peak of a run at the default cap.
+    pub fn finish_some(&mut self, n: usize) -> bool {
+        let mut closing = self.closing.take().unwrap_or_else(|| {
+            // Keys are unique, so an unstable sort of (start, key) is still one fixed order;
+            // reversed, so that popping from the end yields the oldest first.
+            let mut live: Vec<(Timestamp, FlowKey, u32)> =
+                self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
+            live.sort_unstable_by(|x, y| y.cmp(x));
+            live.into_iter().map(|(_, _, i)| i).collect()
+        });
         let now = self.now;
-        for (_, _, i) in live {
+        for _ in 0..n {
+            let Some(i) = closing.pop() else { break };
             // Checked flow by flow, not by the expiry queues, whose order a capture with
             // timestamps out of order can bend.
             if self.is_expired(i, now) {
@@ -572,8 +588,13 @@ impl<'t> FlowTable<'t> {
                 self.counters.at_end += 1;
             }
         }
-        self.frags.clear();
-        self.frag_order.clear();
+        if closing.is_empty() {
+            self.frags.clear();
+            self.frag_order.clear();
+            return false;
+        }
+        self.closing = Some(closing);
+        true
     }
 
     /// Attributes a fragment to its datagram's flow: a non-first one (`nonfirst` = whether it
@@ -949,6 +970,28 @@ mod tests {
         let r = resumed.expect("the resumed flow");
         assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
         assert!(r.verdict.service.is_some(), "still SQL session");
+    }
+
+    #[test]
+    fn finish_in_batches_ends_every_flow_once_in_start_order() {
+        let mut t = table();
+        for i in 0..10u16 {
+            // Started out of order: port 2009 first.
+            feed(&mut t, &pkt(A, 2009 - i, B, 445, PROTO_TCP, TcpFlags::ACK), f64::from(i));
+        }
+        let mut order = Vec::new();
+        let mut batches = 0;
+        while t.finish_some(3) {
+            batches += 1;
+            assert!(t.ended.len() <= 3, "no more than a batch is held");
+            order.extend(t.drain_ended().map(|r| r.client_port));
+        }
+        order.extend(t.drain_ended().map(|r| r.client_port));
+        assert_eq!(batches, 3);
+        assert_eq!(order, (2000..2010).rev().collect::<Vec<_>>());
+        assert_eq!((t.active(), t.counters.at_end), (0, 10));
+        assert!(!t.finish_some(3), "nothing left to end");
+        assert_eq!(t.counters.at_end, 10);
     }
 
     #[test]

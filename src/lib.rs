@@ -22,6 +22,7 @@
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
 //! - [`parallel`]: the same on worker threads (`--threads`), sharded by address pair, merged.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
+//! - [`interrupt`]: SIGINT/SIGTERM as a flag the read loop polls, so a stopped run still reports.
 //! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes).
 //!
 //! The library runs without the CLI: feed frames to a [`pipeline::Pipeline`] and read its stats.
@@ -55,6 +56,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod flow;
+pub mod interrupt;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;

@@ -12,7 +12,7 @@
 //! mutable state between threads: workers get batches and send back finished flows.
 
 use crate::capture::{Frame, Timestamp};
-use crate::decode::{Addr, Decoded};
+use crate::decode::{Addr, Anomalies, Decoded};
 use crate::flow::{FlowConfig, FlowCounters, FlowRecord};
 use crate::pipeline::{Clock, Packet, Pipeline};
 use crate::services::ServiceTable;
@@ -57,8 +57,9 @@ impl<'scope, 't: 'scope> Engine<'scope, 't> {
 }
 
 impl Engine<'_, '_> {
-    /// Counts a frame that passed the filter; flows that ended go to `on_end`.
-    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) {
+    /// Counts a frame that passed the filter; flows that ended go to `on_end`. Returns the
+    /// frame's anomaly tags (already counted), for callers that warn about some.
+    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         match self {
             Engine::Single(p) => p.push(frame, on_end),
             Engine::Sharded(s) => s.push(frame, on_end),
@@ -155,7 +156,7 @@ impl<'scope> Sharded<'scope> {
         }
     }
 
-    fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) {
+    fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let mut packet = Packet::decode(frame);
         self.clock.tag(&mut packet);
         self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
@@ -177,6 +178,7 @@ impl<'scope> Sharded<'scope> {
                 self.local.count_anomalies(packet.anomalies);
             }
         }
+        packet.anomalies
     }
 
     fn send(&mut self, shard: usize, on_end: &mut impl FnMut(&FlowRecord)) {

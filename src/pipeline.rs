@@ -16,7 +16,11 @@ use crate::stats::{Stats, Tag};
 /// be handed to another thread after the reader's buffer has moved on.
 #[derive(Clone, Copy, Debug)]
 pub struct Packet {
+    /// The record's own time (first and last times of the input are taken from it).
     pub ts: Timestamp,
+    /// The time the packet counts at in its flow: its own, or the input's clock when the
+    /// reader flagged its timestamp as out of range (see [`Clock::tag`]).
+    pub at: Timestamp,
     /// The input's clock when this packet was read (the latest time so far, this packet's
     /// included): flows age on it, so a packet with an earlier time than the clock cannot
     /// revive a flow that already timed out.
@@ -31,7 +35,7 @@ impl Packet {
     pub fn decode(frame: &Frame<'_>) -> Self {
         let mut anomalies = Anomalies::from_record(frame.flags);
         let decoded = decode::decode(frame, &mut anomalies);
-        Self { ts: frame.ts, clock: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
+        Self { ts: frame.ts, at: frame.ts, clock: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
     }
 }
 
@@ -43,12 +47,22 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Sets the packet's `at` and `clock`, tags `ts_backwards`, and advances the clock.
+    ///
+    /// A timestamp the reader flagged as out of range (ts_sec 0xFFFFFFFF, a fraction past one
+    /// second) is garbage: it must not move the clock, or one such record would end every open
+    /// flow at once and leave the clock in the year 2106, so that every later packet looks
+    /// backwards and nothing idles out again. Such a packet counts in its flow at the clock's
+    /// time (at its own time only before any good one, without starting the clock).
     pub fn tag(&mut self, packet: &mut Packet) {
+        let bad = packet.anomalies.contains(Anomalies::BAD_TIMESTAMP);
         match self.latest {
+            Some(t) if bad => packet.at = t,
+            None if bad => {}
             Some(t) if packet.ts < t => packet.anomalies.insert(Anomalies::TS_BACKWARDS),
             _ => self.latest = Some(packet.ts),
         }
-        packet.clock = self.latest.unwrap_or(packet.ts);
+        packet.clock = self.latest.unwrap_or_default();
     }
 }
 
@@ -75,15 +89,17 @@ impl<'t> Pipeline<'t> {
     }
 
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
-    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) {
+    /// Returns the frame's anomaly tags (already counted), for callers that warn about some.
+    pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let mut packet = Packet::decode(frame);
         self.clock.tag(&mut packet);
         self.push_decoded(&packet, on_end);
+        packet.anomalies
     }
 
     /// Counts one decoded packet (its clock tags already set, see [`Clock`]).
     pub fn push_decoded(&mut self, packet: &Packet, on_end: &mut impl FnMut(&FlowRecord)) {
-        let &Packet { ts, clock, wire_len, mut anomalies, decoded } = packet;
+        let &Packet { ts, at, clock, wire_len, mut anomalies, decoded } = packet;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.flows.advance(clock);
@@ -93,7 +109,7 @@ impl<'t> Pipeline<'t> {
                     anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
                 }
                 let Self { flows, stats, .. } = self;
-                let seen = flows.observe(&pkt, ts, wire_len, |v, proto| {
+                let seen = flows.observe(&pkt, at, wire_len, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {
@@ -136,7 +152,10 @@ impl<'t> Pipeline<'t> {
 
     /// Ends every flow (end of input) and hands them to `on_end`.
     pub fn finish(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
-        self.flows.finish();
+        // In batches, so that the records of a full table are never all held at once.
+        while self.flows.finish_some(4096) {
+            self.drain(on_end);
+        }
         self.drain(on_end);
     }
 }

@@ -22,6 +22,8 @@ pub struct Report {
     pub generator: String,
     /// Every input was read to its end.
     pub complete: bool,
+    /// The signal that stopped the run (`SIGINT`, `SIGTERM`), or null.
+    pub interrupted: Option<&'static str>,
     pub inputs: Vec<InputReport>,
     pub first_ts: Option<f64>,
     pub last_ts: Option<f64>,
@@ -42,6 +44,8 @@ pub enum InputStatus {
     Truncated,
     /// Could not be opened, or is not a capture.
     Error,
+    /// A signal stopped the run while this input was read, or before it was reached.
+    Interrupted,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -238,6 +242,7 @@ impl Report {
             version: SCHEMA_VERSION,
             generator: format!("flowtag {}", env!("CARGO_PKG_VERSION")),
             complete,
+            interrupted: None,
             inputs,
             first_ts,
             last_ts,

@@ -6,3 +6,4 @@ pub mod json;
 pub mod services;
 pub mod table;
 pub mod units;
+pub mod warnings;

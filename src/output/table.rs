@@ -102,9 +102,14 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     for i in &r.inputs {
         let status = match (i.status, &i.message) {
             (InputStatus::Ok, _) => "ok".to_owned(),
-            (s, Some(m)) => {
-                format!("{}: {m}", if s == InputStatus::Truncated { "TRUNCATED" } else { "ERROR" })
-            }
+            (s, Some(m)) => format!(
+                "{}: {m}",
+                match s {
+                    InputStatus::Truncated => "TRUNCATED",
+                    InputStatus::Interrupted => "INTERRUPTED",
+                    _ => "ERROR",
+                }
+            ),
             (s, None) => format!("{s:?}").to_uppercase(),
         };
         rows.push(vec![
@@ -272,7 +277,9 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     if !anomalies.is_empty() {
         writeln!(w, "Tagged (still counted): {}", anomalies.join(", "))?;
     }
-    if !r.complete {
+    if let Some(sig) = r.interrupted {
+        writeln!(w, "INTERRUPTED by {sig}: figures cover what was read before it.")?;
+    } else if !r.complete {
         writeln!(w, "INCOMPLETE: an input could not be read to its end; figures cover what was read.")?;
     }
     Ok(())

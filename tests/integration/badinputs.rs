@@ -2,7 +2,7 @@
 //! each container fault gets the exit code and message the contract asks for, and no file in
 //! the folder makes flowtag panic or break its books.
 
-use crate::support::{anomaly, check_totals, run, service_packets, shared, skipped};
+use crate::support::{anomaly, check_formats_agree, check_totals, run, service_packets, shared, skipped};
 use std::path::{Path, PathBuf};
 
 fn read_json(files: &[&Path]) -> crate::support::Run {
@@ -211,6 +211,10 @@ fn no_file_in_the_catalogue_panics() {
             }
             // One line per failure, no per-packet floods.
             assert!(out.stderr.lines().count() <= 12, "{name}: stderr flood:\n{}", out.stderr);
+            if format == "json" && out.code != 3 {
+                // Table, JSON and CSV tell the same story (CATALOGUE §3.6).
+                check_formats_agree(&[path.to_str().unwrap()], &[]);
+            }
         }
     }
     assert!(n >= 70, "found only {n} captures in {}", dir.display());

@@ -13,5 +13,7 @@ mod badinputs;
 mod cli;
 mod corpus;
 mod fixtures;
+mod hostile;
+mod properties;
 mod reader;
 mod support;

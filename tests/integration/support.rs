@@ -95,3 +95,224 @@ pub fn service_packets(doc: &Value, transport: &str, port: u64) -> u64 {
         .map(|s| s["packets"].as_u64().unwrap())
         .sum()
 }
+
+/// Runs `read` on `inputs` in all three formats and checks that they tell the same story
+/// (CATALOGUE.md §3.6): the JSON balances, the CSV has a header and a fixed column count and its
+/// rows add up to the JSON's figures, and the table's accounting lines carry the same numbers.
+/// Returns the JSON document.
+pub fn check_formats_agree(inputs: &[&str], extra: &[&str]) -> Value {
+    let runf = |format: &str| {
+        let mut args = vec!["read", "--format", format];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(inputs);
+        run(&args)
+    };
+    let json = runf("json");
+    let doc = json.json();
+    check_totals(&doc);
+    let csv = runf("csv");
+    assert_eq!(csv.code, json.code, "csv and json runs end alike");
+    let mut lines = csv.stdout.lines();
+    let header: Vec<&str> = lines.next().expect("a CSV header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (mut packets, mut services, mut unknown, mut skipped) = (0, 0, 0, 0);
+    for l in lines {
+        let f = split_csv(l);
+        assert_eq!(f.len(), header.len(), "fixed column count: {l}");
+        let n: u64 = f[col("packets")].parse().unwrap();
+        packets += n;
+        match f[col("kind")].as_str() {
+            "service" => services += n,
+            "unknown" => unknown += n,
+            "skipped" => skipped += n,
+            "other_ip" => assert_eq!(n, doc["totals"]["other_ip_packets"]),
+            "non_ip" => assert_eq!(n, doc["totals"]["non_ip_packets"]),
+            k => panic!("unknown CSV row kind {k}"),
+        }
+    }
+    let t = &doc["totals"];
+    let sum =
+        |k: &str| doc[k].as_array().unwrap().iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(packets, t["packets"].as_u64().unwrap(), "CSV rows add up to the total");
+    assert_eq!(services, sum("services"));
+    assert_eq!(unknown, sum("unknown"));
+    assert_eq!(skipped, t["skipped_packets"].as_u64().unwrap());
+    let table = runf("table");
+    assert_eq!(table.code, json.code, "table and json runs end alike");
+    let numbers = |prefix: &str| -> Vec<u64> {
+        let line = table.stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| {
+            panic!("no {prefix:?} line in the table report:\n{}", table.stdout);
+        });
+        let line = line.split(';').next().unwrap();
+        line.split(|c: char| !c.is_ascii_digit() && c != ',')
+            .map(|w| w.replace(',', ""))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(
+        numbers("Packets:"),
+        [
+            n("packets"),
+            sum("services"),
+            sum("unknown"),
+            n("other_ip_packets"),
+            n("non_ip_packets"),
+            n("skipped_packets")
+        ],
+        "table accounting line"
+    );
+    assert_eq!(
+        numbers("Flows:"),
+        [n("flows"), n("flows_expired"), n("flows_evicted"), n("flows_reused"), n("flows_at_end")],
+        "table flow line"
+    );
+    doc
+}
+
+/// Splits one RFC 4180 line.
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            _ => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("flowtag-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes classic pcap files (little-endian, Ethernet unless told) for tests that need inputs
+/// the catalogue does not have: long spans of time, many flows, broken timestamps.
+pub struct Pcap {
+    pub bytes: Vec<u8>,
+}
+
+impl Pcap {
+    pub const MICROS: u32 = 0xa1b2_c3d4;
+    pub const NANOS: u32 = 0xa1b2_3c4d;
+
+    pub fn new() -> Self {
+        Self::with(Self::MICROS, 1)
+    }
+
+    pub fn with(magic: u32, linktype: u32) -> Self {
+        let mut bytes = Vec::with_capacity(1 << 16);
+        bytes.extend_from_slice(&magic.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&65_535u32.to_le_bytes());
+        bytes.extend_from_slice(&linktype.to_le_bytes());
+        Self { bytes }
+    }
+
+    /// One record: seconds, fraction (µs or ns as the magic says), the captured bytes.
+    pub fn record(&mut self, secs: u32, frac: u32, data: &[u8]) -> &mut Self {
+        self.record_len(secs, frac, data, u32::try_from(data.len()).unwrap())
+    }
+
+    pub fn record_len(&mut self, secs: u32, frac: u32, data: &[u8], wire_len: u32) -> &mut Self {
+        for v in [secs, frac, u32::try_from(data.len()).unwrap(), wire_len] {
+            self.bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        self.bytes.extend_from_slice(data);
+        self
+    }
+
+    /// A record at `t` seconds (fractions kept to microseconds).
+    pub fn at(&mut self, t: f64, data: &[u8]) -> &mut Self {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (secs, micros) = (t.floor() as u32, ((t - t.floor()) * 1e6).round() as u32);
+        self.record(secs, micros.min(999_999), data)
+    }
+
+    pub fn write(&self, path: &Path) {
+        std::fs::write(path, &self.bytes).unwrap();
+    }
+}
+
+/// An Ethernet frame with an IPv4 packet of `proto` around `l4`.
+pub fn eth_ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8], frag: u16, id: u16) -> Vec<u8> {
+    let mut v = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = u16::try_from(20 + l4.len()).unwrap();
+    v.extend_from_slice(&[0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&frag.to_be_bytes());
+    v.extend_from_slice(&[64, proto, 0, 0]);
+    v.extend_from_slice(&src);
+    v.extend_from_slice(&dst);
+    v.extend_from_slice(l4);
+    v
+}
+
+/// A TCP header (no options) with `payload` zero bytes after it.
+pub fn tcp(sport: u16, dport: u16, flags: u8, payload: usize) -> Vec<u8> {
+    let mut v = vec![0u8; 20 + payload];
+    v[0..2].copy_from_slice(&sport.to_be_bytes());
+    v[2..4].copy_from_slice(&dport.to_be_bytes());
+    v[12] = 5 << 4;
+    v[13] = flags;
+    v
+}
+
+/// A UDP header with `payload` zero bytes after it.
+pub fn udp(sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+    let mut v = vec![0u8; 8 + payload];
+    v[0..2].copy_from_slice(&sport.to_be_bytes());
+    v[2..4].copy_from_slice(&dport.to_be_bytes());
+    v[4..6].copy_from_slice(&u16::try_from(8 + payload).unwrap().to_be_bytes());
+    v
+}
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const SYN_ACK: u8 = 0x12;
+pub const FIN_ACK: u8 = 0x11;
+pub const PSH_ACK: u8 = 0x18;
+
+/// Ethernet + IPv4 + TCP, unfragmented.
+pub fn tcp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8, payload: usize) -> Vec<u8> {
+    eth_ipv4(src, dst, 6, &tcp(sport, dport, flags, payload), 0, 1)
+}
+
+/// Ethernet + IPv4 + UDP, unfragmented.
+pub fn udp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: usize) -> Vec<u8> {
+    eth_ipv4(src, dst, 17, &udp(sport, dport, payload), 0, 1)
+}
+
+/// The path of the built binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("flowtag")
+}
