@@ -60,6 +60,15 @@ impl<'t> Pipeline<'t> {
         }
     }
 
+    /// Moves the flow clock to `ts` without a packet, so that idle flows expire on a quiet link
+    /// (a live capture's wall-clock backstop); flows that ended go to `on_end`. A time behind
+    /// the packet clock changes nothing.
+    pub fn advance_clock(&mut self, ts: Timestamp, on_end: &mut impl FnMut(&FlowRecord)) {
+        if ts > self.flows.now() && self.flows.advance(ts) && self.flows.has_ended() {
+            self.drain(on_end);
+        }
+    }
+
     /// Counts a frame a filter left out.
     pub fn filtered_out(&mut self) {
         self.stats.filtered_out += 1;
