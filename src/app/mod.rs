@@ -6,11 +6,17 @@
 //! capture, 4 an input failed part-way (everything before is counted and reported), 5 an
 //! output write failed. A closed stdout pipe ends quietly with the run's own code.
 //!
+//! `flowtag live` has its own module, [`live`]: the capture loop, the refresh timer, signals
+//! and the view; [`http`] serves its Prometheus metrics.
+//!
 //! What I must not do: count or classify (the pipeline does), or panic.
+
+mod http;
+mod live;
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
-use crate::config::ReadConfig;
+use crate::config::{LiveConfig, ReadConfig};
 use crate::output::flows::FlowWriter;
 use crate::output::table::TableOptions;
 use crate::pipeline::Pipeline;
@@ -49,8 +55,30 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Read(args) => read(&ReadConfig::from_args(args)),
+        Command::Live(args) => match LiveConfig::from_args(args) {
+            Ok(cfg) => live::run(&cfg),
+            Err(e) => {
+                complain(e.option, &e);
+                Exit::Usage
+            }
+        },
+        Command::Interfaces => interfaces(),
         Command::Services(args) => services(&args),
     }
+}
+
+fn interfaces() -> Exit {
+    let list = match crate::capture::live::interfaces() {
+        Ok(l) => l,
+        Err(e) => {
+            complain("interfaces", &e);
+            return Exit::InputUnreadable;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = crate::output::interfaces::write(&mut out, &list).and_then(|()| out.flush());
+    finish_output(result, "stdout", Exit::Ok)
 }
 
 fn load_table(path: Option<&Path>) -> Result<TableHolder, Exit> {
@@ -246,14 +274,14 @@ impl Progress {
 }
 
 /// One line each for what the counters say the user must know: nothing is lost silently.
-fn warn_about(report: &Report, cfg: &ReadConfig) {
+fn warn_about(report: &Report, max_flows: usize) {
     let t = &report.totals;
     if t.flows_evicted > 0 {
         complain(
             "warning",
             &format!(
                 "flow table full ({} flows): {} flows evicted early (service counters stay exact; raise --max-flows for exact flow records)",
-                cfg.flow.max_flows, t.flows_evicted
+                max_flows, t.flows_evicted
             ),
         );
     }
@@ -400,7 +428,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
-    warn_about(&report, cfg);
+    warn_about(&report, cfg.flow.max_flows);
     let mut code = exit;
     if let Some(w) = flow_writer {
         let result = match flow_error {
