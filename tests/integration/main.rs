@@ -13,5 +13,6 @@ mod badinputs;
 mod cli;
 mod corpus;
 mod fixtures;
+mod live;
 mod reader;
 mod support;
