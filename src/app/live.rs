@@ -16,7 +16,7 @@
 
 use super::http::Metrics;
 use super::{Exit, complain, load_table, warn_about};
-use crate::capture::live::{LiveCapture, LiveError, ReadFault};
+use crate::capture::live::{LiveCapture, LiveError, READ_TIMEOUT_MS, ReadFault};
 use crate::capture::{Filter, Timestamp};
 use crate::cli::Format;
 use crate::config::LiveConfig;
@@ -40,8 +40,8 @@ const MAX_WAIT: Duration = Duration::from_millis(200);
 /// How far behind the wall clock the flow clock is moved on a quiet link: packets still in
 /// flight through the kernel carry earlier times, and must not look like time going backwards.
 const BACKSTOP_LAG_NS: u64 = Timestamp::NANOS_PER_SEC;
-/// Batches read after a stop was asked for, to take in what the kernel already holds.
-const STOP_DRAIN_BATCHES: usize = 64;
+/// Longest time spent taking in what the kernel already holds once a stop was asked for.
+const STOP_DRAIN: Duration = Duration::from_millis(600);
 /// The input format named in reports.
 const LIVE_FORMAT: &str = "live";
 
@@ -392,13 +392,19 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         }
     };
 
-    // Take in what the kernel already captured, so received = counted + dropped.
+    // Take in what the kernel already captured, so received = counted + dropped. The kernel
+    // hands over its last, partly filled block within the read timeout: wait that long for
+    // more, and no longer than STOP_DRAIN in all (the link may be busy).
     if matches!(end, End::Stopped) && cfg.count.is_none_or(|c| run.input.packets < c) {
-        for _ in 0..STOP_DRAIN_BATCHES {
+        let until = Instant::now() + STOP_DRAIN;
+        let quiet = Duration::from_millis(u64::from(READ_TIMEOUT_MS.unsigned_abs()) + 50);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if !cap.wait(quiet.min(left)).unwrap_or(false) {
+                break;
+            }
             let limit = cfg.count.map_or(usize::MAX, |c| usize::try_from(c - run.input.packets).unwrap_or(0));
-            match read_batch(&mut cap, &mut run, &mut flows, limit) {
-                Ok(n) if n > 0 => {}
-                _ => break,
+            if read_batch(&mut cap, &mut run, &mut flows, limit).is_err() {
+                break;
             }
         }
     }
