@@ -244,7 +244,7 @@ fn worker(
         for p in &batch.packets {
             pipeline.push_decoded(p, &mut |r| ended.push(*r));
         }
-        pipeline.tick(batch.clock, &mut |r| ended.push(*r));
+        pipeline.advance_clock(batch.clock, &mut |r| ended.push(*r));
         batch.packets.clear();
         if ret.send(Returned { packets: batch.packets, ended: std::mem::take(&mut ended) }).is_err() {
             break;

@@ -128,11 +128,11 @@ impl<'t> Pipeline<'t> {
         }
     }
 
-    /// Advances the flow clock to the input's clock (a worker's shard may be quiet while the
-    /// input moves on) and hands the flows that expired to `on_end`.
-    pub fn tick(&mut self, clock: Timestamp, on_end: &mut impl FnMut(&FlowRecord)) {
-        self.flows.advance(clock);
-        if self.flows.has_ended() {
+    /// Moves the flow clock to `ts` without a packet, so that idle flows expire on a quiet link
+    /// (a live capture's wall-clock backstop); flows that ended go to `on_end`. A time behind
+    /// the packet clock changes nothing.
+    pub fn advance_clock(&mut self, ts: Timestamp, on_end: &mut impl FnMut(&FlowRecord)) {
+        if ts > self.flows.now() && self.flows.advance(ts) && self.flows.has_ended() {
             self.drain(on_end);
         }
     }

@@ -2,7 +2,10 @@
 //! to `&mut impl Write` and knows nothing but the data it is given.
 pub mod csv;
 pub mod flows;
+pub mod interfaces;
 pub mod json;
+pub mod live;
+pub mod prometheus;
 pub mod services;
 pub mod table;
 pub mod units;

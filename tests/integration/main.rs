@@ -14,6 +14,7 @@ mod cli;
 mod corpus;
 mod fixtures;
 mod hostile;
+mod live;
 mod properties;
 mod reader;
 mod support;

@@ -8,11 +8,17 @@
 //! written). A closed stdout pipe ends quietly with the run's own code. Record-level problems
 //! (bad timestamps, time going backwards, impossible lengths) are warned about, sampled.
 //!
+//! `flowtag live` has its own module, [`live`]: the capture loop, the refresh timer, signals
+//! and the view; [`http`] serves its Prometheus metrics.
+//!
 //! What I must not do: count or classify (the pipeline does), or panic.
+
+mod http;
+mod live;
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
-use crate::config::ReadConfig;
+use crate::config::{LiveConfig, ReadConfig};
 use crate::decode::Anomalies;
 use crate::interrupt::{Interrupt, Signal};
 use crate::output::flows::FlowWriter;
@@ -93,8 +99,30 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Read(args) => read(&ReadConfig::from_args(args)),
+        Command::Live(args) => match LiveConfig::from_args(args) {
+            Ok(cfg) => live::run(&cfg),
+            Err(e) => {
+                complain(e.option, &e);
+                Exit::Usage
+            }
+        },
+        Command::Interfaces => interfaces(),
         Command::Services(args) => services(&args),
     }
+}
+
+fn interfaces() -> Exit {
+    let list = match crate::capture::live::interfaces() {
+        Ok(l) => l,
+        Err(e) => {
+            complain("interfaces", &e);
+            return Exit::InputUnreadable;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = crate::output::interfaces::write(&mut out, &list).and_then(|()| out.flush());
+    finish_output(result, "stdout", Exit::Ok)
 }
 
 fn load_table(path: Option<&Path>) -> Result<TableHolder, Exit> {
@@ -290,14 +318,14 @@ impl Progress {
 }
 
 /// One line each for what the counters say the user must know: nothing is lost silently.
-fn warn_about(report: &Report, cfg: &ReadConfig) {
+fn warn_about(report: &Report, max_flows: usize) {
     let t = &report.totals;
     if t.flows_evicted > 0 {
         complain(
             "warning",
             &format!(
                 "flow table full ({} flows): {} flows evicted early (service counters stay exact; raise --max-flows for exact flow records)",
-                cfg.flow.max_flows, t.flows_evicted
+                max_flows, t.flows_evicted
             ),
         );
     }
@@ -481,7 +509,7 @@ fn read(cfg: &ReadConfig) -> Exit {
     );
     report.interrupted = stopped.map(Signal::name);
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
-    warn_about(&report, cfg);
+    warn_about(&report, cfg.flow.max_flows);
     let mut code = stopped.map_or(exit, Exit::of_signal);
     if let Some(w) = flow_writer {
         let result = match flow_error {
