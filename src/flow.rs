@@ -307,7 +307,8 @@ impl<'t> FlowTable<'t> {
     /// Flows currently held.
     #[must_use]
     pub fn active(&self) -> usize {
-        self.index.len()
+        // At the end of input the index is cleared only once every flow has ended.
+        self.closing.as_ref().map_or(self.index.len(), Vec::len)
     }
 
     /// The packet clock: the latest packet time seen.
@@ -467,7 +468,8 @@ impl<'t> FlowTable<'t> {
     /// Ends up to `n` of the flows held at the end of input, in [`finish`](Self::finish)'s
     /// order; returns whether some remain. Draining the records between calls keeps memory
     /// flat: ending a million flows at once would hold a million records (128 MB) besides the
-    /// table itself, the peak of a run at the default cap.
+    /// table itself, the peak of a run at the default cap. No packet may be observed between
+    /// the first call and the last.
     pub fn finish_some(&mut self, n: usize) -> bool {
         let mut closing = self.closing.take().unwrap_or_else(|| {
             // Sorted on (start, slot) pairs, and by key only within runs of equal start times:
@@ -486,10 +488,11 @@ impl<'t> FlowTable<'t> {
         for _ in 0..n {
             let Some((_, i)) = closing.pop() else { break };
             let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
-            self.end(i, reason);
+            self.retire(i, reason);
             self.counters.at_end += 1;
         }
         if closing.is_empty() {
+            self.index.clear();
             self.frags.clear();
             self.frag_order.clear();
             return false;
@@ -685,15 +688,22 @@ impl<'t> FlowTable<'t> {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason) {
+        let key = self.retire(slot, reason);
+        self.index.remove(&key);
+    }
+
+    /// Ends a flow but leaves its index entry, for the end of input, which clears the index
+    /// at once instead of a lookup per flow. Returns the flow's key.
+    fn retire(&mut self, slot: u32, reason: EndReason) -> FlowKey {
         let s = &mut self.slots[slot as usize];
         s.live = false;
         s.generation = s.generation.wrapping_add(1);
         let mut rec = s.rec;
         rec.end_reason = reason;
         let key = s.key;
-        self.index.remove(&key);
         self.free.push(slot);
         self.ended.push(rec);
+        key
     }
 
     /// Whether the flow in `slot` decided its server by this rule (for tests).
@@ -830,6 +840,7 @@ mod tests {
         while t.finish_some(3) {
             batches += 1;
             assert!(t.ended.len() <= 3, "no more than a batch is held");
+            assert_eq!(t.active(), 12 - 3 * batches, "flows not yet ended");
             order.extend(t.drain_ended().map(|r| r.client_port));
         }
         order.extend(t.drain_ended().map(|r| r.client_port));
