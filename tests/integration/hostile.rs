@@ -646,6 +646,44 @@ fn several_inputs_one_missing() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
+#[test]
+fn unreadable_input_exits_3() {
+    // #77: root reads anything, so the file is read as the unprivileged user `nobody`
+    // (setpriv, util-linux, is on every Debian system; CI runs as root).
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("perm");
+    // The checkout may sit where `nobody` cannot go: run a copy of the binary from here.
+    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let flowtag = tmp.join("flowtag");
+    std::fs::copy(bin(), &flowtag).unwrap();
+    let path = tmp.join("secret.pcap");
+    small_capture(&path);
+    let mode = |m: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(0o000);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&flowtag)
+        .args(["read", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim(), format!("flowtag: {}: Permission denied", path.display()));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["inputs"][0]["status"], "error");
+    // The same user reads it once it may: the failure above was the permission, nothing else.
+    mode(0o644);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&flowtag)
+        .args(["read", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Feeds an endless capture (SYNs of 1,024 flows over and over) into a FIFO until the reader
 /// goes away.
 fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
