@@ -771,6 +771,34 @@ fn sigterm_mid_read_writes_the_summary_and_exits_143() {
 }
 
 #[test]
+fn interrupted_table_report_says_so() {
+    let tmp = TempDir::new("sigtable");
+    let fifo = tmp.join("endless");
+    mkfifo(&fifo);
+    let feeder = endless_feed(&fifo);
+    let child = Command::new(bin())
+        .args(["read", "--no-progress"])
+        .arg(&fifo)
+        .arg("/nonexistent/never-read.pcap")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    kill("-INT", child.id());
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("INTERRUPTED by SIGINT after "), "{table}");
+    assert!(table.contains("not read: INTERRUPTED by SIGINT"), "{table}");
+    assert!(
+        table.trim_end().ends_with("INTERRUPTED by SIGINT: figures cover what was read before it."),
+        "{table}"
+    );
+}
+
+#[test]
 fn second_sigint_ends_a_read_blocked_on_a_quiet_fifo() {
     // A read blocked on a FIFO that sends nothing never gets back to the loop; the first
     // signal is noted, the second ends the process at once with the same code.
