@@ -712,6 +712,18 @@ fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
     })
 }
 
+/// Waits for a feeder. If flowtag died before opening the FIFO, the feeder still waits in its
+/// open(2): a non-blocking open of the read end releases it, so a failing test fails instead of
+/// hanging.
+fn stop_feed(fifo: &Path, feeder: std::thread::JoinHandle<u64>) -> u64 {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000;
+    if !feeder.is_finished() {
+        let _ = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(fifo);
+    }
+    feeder.join().unwrap()
+}
+
 /// Sends `sig` to `pid` with kill(1): no unsafe code and no libc in the tests either.
 fn kill(sig: &str, pid: u32) {
     let st = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
@@ -739,7 +751,7 @@ fn interrupted_mid_read(sig: &str, name: &str, code: i32) {
     kill(sig, child.id());
     let out = child.wait_with_output().unwrap();
     let took = sent.elapsed();
-    let fed = feeder.join().unwrap();
+    let fed = stop_feed(&fifo, feeder);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(took < Duration::from_secs(1), "stopped {took:?} after {name}");
@@ -787,7 +799,7 @@ fn interrupted_table_report_says_so() {
     std::thread::sleep(Duration::from_millis(500));
     kill("-INT", child.id());
     let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
+    stop_feed(&fifo, feeder);
     assert_eq!(out.status.code(), Some(130));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("INTERRUPTED by SIGINT after "), "{table}");
