@@ -362,7 +362,8 @@ pub struct FlowTable<'t> {
     frag_order: VecDeque<(FragKey, Timestamp)>,
     now: Timestamp,
     ended: Vec<FlowRecord>,
-    /// At the end of input: the flows still to end, last first (see [`FlowTable::finish_some`]).
+    /// At the end of input: the slots of the flows still to end, last first (see
+    /// [`FlowTable::finish_some`]).
     closing: Option<Vec<u32>>,
     pub counters: FlowCounters,
 }
@@ -393,7 +394,8 @@ impl<'t> FlowTable<'t> {
     /// Flows currently held.
     #[must_use]
     pub fn active(&self) -> usize {
-        self.index.len()
+        // At the end of input the index is cleared only once every flow has ended.
+        self.closing.as_ref().map_or(self.index.len(), Vec::len)
     }
 
     /// The packet clock: the latest packet time seen.
@@ -563,7 +565,8 @@ impl<'t> FlowTable<'t> {
     /// Ends up to `n` of the flows held at the end of input, in [`finish`](Self::finish)'s
     /// order; returns whether some remain. Draining the records between calls keeps memory
     /// flat: ending a million flows at once would hold a million records (128 MB) besides the
-    /// table itself, the peak of a run at the default cap.
+    /// table itself, the peak of a run at the default cap. No packet may be observed between
+    /// the first call and the last.
     pub fn finish_some(&mut self, n: usize) -> bool {
         let mut closing = self.closing.take().unwrap_or_else(|| {
             // Keys are unique, so an unstable sort of (start, key) is still one fixed order;
@@ -580,15 +583,16 @@ impl<'t> FlowTable<'t> {
             // timestamps out of order can bend.
             if self.is_expired(i, now) {
                 let reason = self.closed_reason(i).unwrap_or(EndReason::Idle);
-                self.end(i, reason);
+                self.retire(i, reason);
                 self.counters.expired += 1;
             } else {
                 let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
-                self.end(i, reason);
+                self.retire(i, reason);
                 self.counters.at_end += 1;
             }
         }
         if closing.is_empty() {
+            self.index.clear();
             self.frags.clear();
             self.frag_order.clear();
             return false;
@@ -813,6 +817,13 @@ impl<'t> FlowTable<'t> {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason) {
+        let key = self.retire(slot, reason);
+        self.index.remove(&key);
+    }
+
+    /// Ends a flow but leaves its index entry, for the end of input, which clears the index
+    /// at once instead of a lookup per flow. Returns the flow's key.
+    fn retire(&mut self, slot: u32, reason: EndReason) -> FlowKey {
         let h = &mut self.hot[slot as usize];
         h.live = false;
         h.generation = h.generation.wrapping_add(1);
@@ -828,9 +839,9 @@ impl<'t> FlowTable<'t> {
             ..c.rec
         };
         let key = c.key;
-        self.index.remove(&key);
         self.free.push(slot);
         self.ended.push(rec);
+        key
     }
 
     /// Whether the flow in `slot` decided its server by this rule (for tests).
@@ -979,19 +990,25 @@ mod tests {
             // Started out of order: port 2009 first.
             feed(&mut t, &pkt(A, 2009 - i, B, 445, PROTO_TCP, TcpFlags::ACK), f64::from(i));
         }
+        // Started at the same time: ordered by key (the lower port first).
+        feed(&mut t, &pkt(A, 1001, B, 445, PROTO_TCP, TcpFlags::ACK), 20.0);
+        feed(&mut t, &pkt(A, 1000, B, 445, PROTO_TCP, TcpFlags::ACK), 20.0);
         let mut order = Vec::new();
         let mut batches = 0;
         while t.finish_some(3) {
             batches += 1;
             assert!(t.ended.len() <= 3, "no more than a batch is held");
+            assert_eq!(t.active(), 12 - 3 * batches, "flows not yet ended");
             order.extend(t.drain_ended().map(|r| r.client_port));
         }
         order.extend(t.drain_ended().map(|r| r.client_port));
         assert_eq!(batches, 3);
-        assert_eq!(order, (2000..2010).rev().collect::<Vec<_>>());
-        assert_eq!((t.active(), t.counters.at_end), (0, 10));
+        let mut want: Vec<u16> = (2000..2010).rev().collect();
+        want.extend([1000, 1001]);
+        assert_eq!(order, want);
+        assert_eq!((t.active(), t.counters.at_end), (0, 12));
         assert!(!t.finish_some(3), "nothing left to end");
-        assert_eq!(t.counters.at_end, 10);
+        assert_eq!(t.counters.at_end, 12);
     }
 
     #[test]

@@ -107,14 +107,11 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     for i in &r.inputs {
         let status = match (i.status, &i.message) {
             (InputStatus::Ok, _) => "ok".to_owned(),
-            (s, Some(m)) => format!(
-                "{}: {m}",
-                match s {
-                    InputStatus::Truncated => "TRUNCATED",
-                    InputStatus::Interrupted => "INTERRUPTED",
-                    _ => "ERROR",
-                }
-            ),
+            // "interrupted by SIGINT after N packets", "not read: interrupted by SIGINT".
+            (InputStatus::Interrupted, Some(m)) => m.replacen("interrupted", "INTERRUPTED", 1),
+            (s, Some(m)) => {
+                format!("{}: {m}", if s == InputStatus::Truncated { "TRUNCATED" } else { "ERROR" })
+            }
             (s, None) => format!("{s:?}").to_uppercase(),
         };
         rows.push(vec![

@@ -646,6 +646,44 @@ fn several_inputs_one_missing() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
+#[test]
+fn unreadable_input_exits_3() {
+    // #77: root reads anything, so the file is read as the unprivileged user `nobody`
+    // (setpriv, util-linux, is on every Debian system; CI runs as root).
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("perm");
+    // The checkout may sit where `nobody` cannot go: run a copy of the binary from here.
+    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let flowtag = tmp.join("flowtag");
+    std::fs::copy(bin(), &flowtag).unwrap();
+    let path = tmp.join("secret.pcap");
+    small_capture(&path);
+    let mode = |m: u32| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(0o000);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&flowtag)
+        .args(["read", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim(), format!("flowtag: {}: Permission denied", path.display()));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["inputs"][0]["status"], "error");
+    // The same user reads it once it may: the failure above was the permission, nothing else.
+    mode(0o644);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&flowtag)
+        .args(["read", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Feeds an endless capture (SYNs of 1,024 flows over and over) into a FIFO until the reader
 /// goes away.
 fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
@@ -672,6 +710,18 @@ fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
             }
         }
     })
+}
+
+/// Waits for a feeder. If flowtag died before opening the FIFO, the feeder still waits in its
+/// open(2): a non-blocking open of the read end releases it, so a failing test fails instead of
+/// hanging.
+fn stop_feed(fifo: &Path, feeder: std::thread::JoinHandle<u64>) -> u64 {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000;
+    if !feeder.is_finished() {
+        let _ = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(fifo);
+    }
+    feeder.join().unwrap()
 }
 
 /// Sends `sig` to `pid` with kill(1): no unsafe code and no libc in the tests either.
@@ -701,7 +751,7 @@ fn interrupted_mid_read(sig: &str, name: &str, code: i32) {
     kill(sig, child.id());
     let out = child.wait_with_output().unwrap();
     let took = sent.elapsed();
-    let fed = feeder.join().unwrap();
+    let fed = stop_feed(&fifo, feeder);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(took < Duration::from_secs(1), "stopped {took:?} after {name}");
@@ -730,6 +780,34 @@ fn sigint_mid_read_writes_the_summary_and_exits_130() {
 fn sigterm_mid_read_writes_the_summary_and_exits_143() {
     // #82.
     interrupted_mid_read("-TERM", "SIGTERM", 143);
+}
+
+#[test]
+fn interrupted_table_report_says_so() {
+    let tmp = TempDir::new("sigtable");
+    let fifo = tmp.join("endless");
+    mkfifo(&fifo);
+    let feeder = endless_feed(&fifo);
+    let child = Command::new(bin())
+        .args(["read", "--no-progress"])
+        .arg(&fifo)
+        .arg("/nonexistent/never-read.pcap")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    kill("-INT", child.id());
+    let out = child.wait_with_output().unwrap();
+    stop_feed(&fifo, feeder);
+    assert_eq!(out.status.code(), Some(130));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("INTERRUPTED by SIGINT after "), "{table}");
+    assert!(table.contains("not read: INTERRUPTED by SIGINT"), "{table}");
+    assert!(
+        table.trim_end().ends_with("INTERRUPTED by SIGINT: figures cover what was read before it."),
+        "{table}"
+    );
 }
 
 #[test]
