@@ -28,6 +28,8 @@ pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
 pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
 
 const NIL: u32 = u32::MAX;
+/// Ended records whose buffer is kept between drains (a few hundred KiB).
+const ENDED_KEEP: usize = 4096;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -549,6 +551,15 @@ impl<'t> FlowTable<'t> {
         self.ended.drain(..)
     }
 
+    /// Gives back the buffer of a burst of ended flows (a busy link going quiet, or the clock
+    /// moved on by the wall clock, can end most of the table at once) once it is drained; the
+    /// usual handful keeps its buffer, so this costs nothing per packet.
+    pub fn trim_ended(&mut self) {
+        if self.ended.is_empty() && self.ended.capacity() > ENDED_KEEP {
+            self.ended.shrink_to(ENDED_KEEP);
+        }
+    }
+
     /// Whether ended records are waiting.
     #[must_use]
     pub fn has_ended(&self) -> bool {
@@ -912,6 +923,20 @@ mod tests {
         assert_eq!(r.tcp_state(), Some("closed"));
         assert_eq!(r.handshake_rtt, Some(500_000));
         assert_eq!(t.counters.created, 2);
+    }
+
+    #[test]
+    fn a_burst_of_ended_flows_gives_its_buffer_back() {
+        let mut t = table();
+        for port in 0..20_000u16 {
+            feed(&mut t, &pkt(A, 10_000 + port, B, 53, PROTO_UDP, 0), 1.0);
+        }
+        // The clock moves past every timeout at once, as the live backstop can make it.
+        t.advance(Timestamp(1_000 * Timestamp::NANOS_PER_SEC));
+        assert_eq!(t.drain_ended().count(), 20_000);
+        assert!(t.ended.capacity() >= 20_000);
+        t.trim_ended();
+        assert!(t.ended.capacity() <= ENDED_KEEP);
     }
 
     #[test]

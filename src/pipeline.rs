@@ -148,6 +148,7 @@ impl<'t> Pipeline<'t> {
             stats.flow_ended(&rec);
             on_end(&rec);
         }
+        flows.trim_ended();
     }
 
     /// Ends every flow (end of input) and hands them to `on_end`.

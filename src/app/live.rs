@@ -322,7 +322,9 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
     let mut out_error: Option<io::Error> = None;
     let mut next_tick = started + cfg.interval;
     let deadline = cfg.duration.map(|d| started + d);
-    let mut drained = true;
+    // Whether the last wait found nothing: the kernel holds no packets, so any packet still to
+    // come is younger than the wall clock's backstop.
+    let mut idle = true;
     let mut down: Option<String> = None;
     let end = loop {
         if stop.load(Ordering::SeqCst) || out_error.is_some() {
@@ -336,7 +338,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
             break End::Stopped;
         }
         if now >= next_tick {
-            if drained {
+            if idle {
                 let ts = Timestamp(wall_now().0.saturating_sub(BACKSTOP_LAG_NS));
                 run.pipeline.advance_clock(ts, &mut |r| flows.write(r));
             }
@@ -367,7 +369,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         match cap.wait(wait) {
             Ok(true) => {}
             Ok(false) => {
-                drained = true;
+                idle = true;
                 continue;
             }
             Err(e) => break End::Failed(e),
@@ -375,9 +377,10 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         let limit =
             cfg.count.map_or(usize::MAX, |c| usize::try_from(c - run.input.packets).unwrap_or(usize::MAX));
         match read_batch(&mut cap, &mut run, &mut flows, limit) {
-            Ok(n) => {
-                drained = n < limit.min(crate::capture::live::DISPATCH_BATCH);
-                if n > 0 && down.take().is_some() {
+            Ok(0) => {}
+            Ok(_) => {
+                idle = false;
+                if down.take().is_some() {
                     complain("note", &format!("{iface}: packets are arriving again"));
                 }
             }

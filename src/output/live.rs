@@ -50,6 +50,19 @@ fn percent(part: u64, whole: u64) -> String {
     if whole == 0 { "-".into() } else { format!("{:.2}%", part as f64 * 100.0 / whole as f64) }
 }
 
+/// Narrowest a service name is cut to on a narrow screen.
+const MIN_NAME: usize = 16;
+
+/// Cuts a name to `width` characters, the last one an ellipsis.
+fn shorten(name: &str, width: usize) -> String {
+    if name.chars().count() <= width {
+        return name.to_owned();
+    }
+    let mut s: String = name.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
 /// Cuts a line to `width` characters.
 fn fit(mut line: String, width: usize) -> String {
     if let Some((at, _)) = line.char_indices().nth(width) {
@@ -204,7 +217,19 @@ pub fn view(r: &Report, iv: &IntervalReport, cx: &ViewContext<'_>) -> Vec<String
                 .to_vec(),
         ];
         table.extend(rows.iter().take(shown).map(|(_, c)| c.clone()));
-        middle.extend(aligned(" ", &[L, L, L, L, R, R, R, R, R], &table));
+        let align = [L, L, L, L, R, R, R, R, R];
+        let mut lines = aligned(" ", &align, &table);
+        // On a narrow screen the names give way, so the figures stay in view.
+        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        if widest > cx.width {
+            let name_width = table.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
+            let keep = name_width.saturating_sub(widest - cx.width).max(MIN_NAME);
+            for row in table.iter_mut().skip(1) {
+                row[1] = shorten(&row[1], keep);
+            }
+            lines = aligned(" ", &align, &table);
+        }
+        middle.extend(lines);
         if rows.len() > shown {
             middle.push(format!("  … {} more services", rows.len() - shown));
         }
@@ -262,5 +287,7 @@ mod tests {
         assert_eq!(fit("abcdef".into(), 3), "abc");
         assert_eq!(fit("ab…d".into(), 3), "ab…");
         assert_eq!(fit("ab".into(), 3), "ab");
+        assert_eq!(shorten("Common Internet File System", 10), "Common In…");
+        assert_eq!(shorten("CIFS", 10), "CIFS");
     }
 }
