@@ -764,3 +764,31 @@ fn dumb_terminal_gets_plain_lines() {
     assert!(text.lines().filter(|l| l.contains(" lo: 0 pkt/s")).count() >= 2, "{text}");
     assert!(text.contains("Services, by bytes"), "{text}");
 }
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    if !can_run("closed_stdout_ends_quietly", &[]) {
+        return;
+    }
+    let _lo = serial();
+    let mut child = Command::new(bin())
+        .args(["live", "-i", "lo", "--interval", "0.1", "--filter", "udp port 9"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("\"interval\""), "{first}");
+    // The reader is gone: the next line fails with EPIPE, and the run ends as if stopped.
+    let start = Instant::now();
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "flowtag kept running with stdout closed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
