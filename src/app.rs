@@ -5,8 +5,8 @@
 //! (CATALOGUE.md §3.1): 0 complete, 2 usage, 3 an input could not be opened or is not a
 //! capture, 4 an input failed part-way (everything before is counted and reported), 5 an
 //! output write failed, 130/143 a file read stopped by SIGINT/SIGTERM (the summary is still
-//! written). A closed stdout pipe ends quietly with the run's own code. Record-level problems
-//! (bad timestamps, time going backwards, impossible lengths) are warned about, sampled.
+//! written). A closed stdout pipe ends quietly with the run's own code. Damaged records (bad
+//! timestamps, impossible lengths) are warned about, sampled.
 //!
 //! What I must not do: count or classify (the pipeline does), or panic.
 
@@ -53,11 +53,12 @@ impl Exit {
     }
 }
 
-/// Record-level problems worth a (sampled) warning: tcpdump reports each of these per packet.
-/// Packet-level malformations are only counted: the report names every one.
-const WARNED: [(Anomalies, &str); 4] = [
+/// Record-level damage worth a (sampled) warning: tcpdump reports each of these per packet.
+/// Packet-level malformations are only counted: the report names every one. So is time going
+/// backwards, which real captures do all the time (4 of the 60 in the corpus, one of them in
+/// 587 of 834 packets, after a single late timestamp).
+const WARNED: [(Anomalies, &str); 3] = [
     (Anomalies::BAD_TIMESTAMP, "bad_timestamp"),
-    (Anomalies::TS_BACKWARDS, "ts_backwards"),
     (Anomalies::PCAP_LEN_LT_CAPLEN, "pcap_len_lt_caplen"),
     (Anomalies::PCAP_LEN_IMPLAUSIBLE, "pcap_len_implausible"),
 ];
@@ -75,7 +76,6 @@ fn record_warning(
     let secs = format!("{}.{:09}", ts.0 / ns, ts.0 % ns);
     let what = match kind {
         "bad_timestamp" => format!("timestamp out of range, read as {secs} s"),
-        "ts_backwards" => format!("time went backwards to {secs} s"),
         "pcap_len_lt_caplen" => format!("original length {len} is below the captured length {caplen}"),
         _ => format!("original length {len} is above 262144"),
     };

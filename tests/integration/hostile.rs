@@ -353,7 +353,7 @@ fn timestamps_going_backwards() {
     let smb = recs.iter().find(|r| r["server_port"] == 445).unwrap();
     assert_eq!((smb["start"].as_f64(), smb["end"].as_f64()), (Some(1e9), Some(2e9)));
     assert_eq!(smb["handshake_rtt_ms"], 0.0, "an RTT across a backwards step is 0, not negative");
-    assert_eq!(stderr.matches("time went backwards").count(), 2, "{stderr}");
+    assert!(stderr.is_empty(), "time going backwards is tagged, not warned about: {stderr}");
     check_formats_agree(&[dir.join("ts_backwards.pcap").to_str().unwrap()], &[]);
 }
 
