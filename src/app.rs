@@ -466,6 +466,17 @@ fn read(cfg: &ReadConfig) -> Exit {
         }
         inputs.push(input);
     }
+    // A signal while the last read was blocked (`slow | flowtag read -` and Ctrl-C, which also
+    // ends the writer) shows up only as that input's end: the run was still interrupted.
+    if let (None, Some(sig), Some(last)) = (stopped, interrupt.signal(), inputs.last_mut()) {
+        let msg = format!("interrupted by {} after {} packets", sig.name(), last.packets);
+        complain(&last.path, &msg);
+        if last.status == InputStatus::Ok {
+            last.status = InputStatus::Interrupted;
+            last.message = Some(msg);
+        }
+        stopped = Some(sig);
+    }
     pipeline.finish(&mut on_end);
     warnings.finish();
 
