@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use flowtag::capture::{CaptureReader, Frame, Linktype, RecordFlags, Timestamp};
+use flowtag::capture::{CaptureReader, OwnedFrame};
 use flowtag::decode::{Anomalies, decode};
 use flowtag::flow::FlowConfig;
 use flowtag::pipeline::Pipeline;
@@ -13,27 +13,7 @@ use flowtag::services::ServiceTable;
 use std::hint::black_box;
 use std::path::PathBuf;
 
-struct Owned {
-    ts: Timestamp,
-    wire_len: u32,
-    linktype: Linktype,
-    flags: RecordFlags,
-    data: Vec<u8>,
-}
-
-impl Owned {
-    fn frame(&self) -> Frame<'_> {
-        Frame {
-            ts: self.ts,
-            wire_len: self.wire_len,
-            linktype: self.linktype,
-            data: &self.data,
-            flags: self.flags,
-        }
-    }
-}
-
-fn load() -> (String, Vec<Owned>) {
+fn load() -> (String, Vec<OwnedFrame>) {
     let path = std::env::var_os("FLOWTAG_BENCH_PCAP").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/windows-lan.pcap")),
         PathBuf::from,
@@ -41,13 +21,7 @@ fn load() -> (String, Vec<Owned>) {
     let mut r = CaptureReader::open(&path).unwrap();
     let mut v = Vec::new();
     while let Ok(Some(f)) = r.next_frame() {
-        v.push(Owned {
-            ts: f.ts,
-            wire_len: f.wire_len,
-            linktype: f.linktype,
-            flags: f.flags,
-            data: f.data.to_vec(),
-        });
+        v.push(f.to_owned_frame());
     }
     (path.display().to_string(), v)
 }
@@ -60,7 +34,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut a = Anomalies::default();
             for f in &frames {
-                black_box(decode(&f.frame(), &mut a));
+                black_box(decode(&f.as_frame(), &mut a));
             }
         });
     });
@@ -69,7 +43,7 @@ fn benches(c: &mut Criterion) {
             let mut p = Pipeline::new(ServiceTable::embedded(), FlowConfig::default());
             let mut ended = 0u64;
             for f in &frames {
-                p.push(&f.frame(), &mut |_| ended += 1);
+                p.push(&f.as_frame(), &mut |_| ended += 1);
             }
             p.finish(&mut |_| ended += 1);
             black_box((ended, p.stats.total));

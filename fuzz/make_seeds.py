@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora: fuzz/corpus/<target>/seed-*.
 
-pcap_reader: the project's small fixtures and the bad-input catalogue's files, as they are.
+pcap_reader: the project's own small fixtures (made by examples/make_fixtures), as they are.
 decode_packet: every record of those classic pcap files, as a selector byte (the link type's
-index in the target's table) followed by the record's bytes. Run from anywhere:
-    python3 fuzz/make_seeds.py [../shared/badinputs]
+index in the target's table) followed by the record's bytes.
+
+The shared bad-input catalogue (../shared/badinputs) is not copied into the repository: pass it
+to write local seeds from it too (scripts/fuzz does, into a corpus directory git ignores):
+    python3 fuzz/make_seeds.py [OUTDIR SOURCE_DIR]
 """
 import hashlib, os, struct, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BAD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, '..', 'shared', 'badinputs')
+OUT = sys.argv[1] if len(sys.argv) > 2 else os.path.join(HERE, 'corpus')
+SOURCES = [sys.argv[2]] if len(sys.argv) > 2 else [os.path.join(ROOT, 'fixtures')]
 # decode_packet's LINKTYPES order.
 SELECTOR = {1: 0, 0: 1, 108: 2, 101: 3, 12: 4, 14: 5, 228: 6, 229: 7, 113: 8, 276: 9, 147: 10}
 MAX_SEED = 16 * 1024
 
 
 def captures():
-    for d in (os.path.join(ROOT, 'fixtures'), BAD):
+    for d in SOURCES:
         for name in sorted(os.listdir(d)):
             path = os.path.join(d, name)
             if name.endswith(('.pcap', '.pcapng')) and 0 < os.path.getsize(path) <= MAX_SEED:
@@ -46,7 +50,7 @@ def records(data):
 
 
 def write(target, content):
-    d = os.path.join(HERE, 'corpus', target)
+    d = os.path.join(OUT, target)
     os.makedirs(d, exist_ok=True)
     name = 'seed-' + hashlib.sha1(content).hexdigest()[:16]
     with open(os.path.join(d, name), 'wb') as f:

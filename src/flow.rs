@@ -19,6 +19,7 @@ use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
 use hashbrown::HashMap;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 /// How long a closed TCP flow stays to collect its last ACKs and retransmitted FINs.
 pub const CLOSED_LINGER: u64 = 10 * Timestamp::NANOS_PER_SEC;
@@ -27,6 +28,8 @@ pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
 pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
 
 const NIL: u32 = u32::MAX;
+/// Ended records whose buffer is kept between drains (a few hundred KiB).
+const ENDED_KEEP: usize = 4096;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -189,17 +192,35 @@ enum Class {
     Closed = 3,
 }
 
-struct Slot {
-    key: FlowKey,
-    rec: FlowRecord,
+/// What every packet of a flow reads and writes, in one cache line: after the index lookup,
+/// counting a packet touches this line only.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Hot {
+    last: Timestamp,
+    start: Timestamp,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    tag: u32,
+    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
+    generation: u32,
+    state: u8,
+    class: Class,
+    proto: u8,
     /// Whether the key's `lo` end is the server.
     server_is_lo: bool,
-    syn_ts: Option<Timestamp>,
-    last: Timestamp,
-    class: Class,
-    /// Bumped each time the slot is freed, so fragment entries can tell a reused slot.
-    generation: u32,
     live: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache line");
+
+/// The rest of a flow: read when it starts and ends, and on handshake packets.
+struct Cold {
+    key: FlowKey,
+    /// The record as created; packets, bytes, times, state and tag live in [`Hot`] and are
+    /// copied in when the flow ends.
+    rec: FlowRecord,
+    syn_ts: Option<Timestamp>,
 }
 
 /// An entry of an expiry queue: a flow and its last-seen time when it was queued. A flow
@@ -236,6 +257,55 @@ struct FragEntry {
     born: Timestamp,
 }
 
+/// What evicted flows had decided (verdict, and whether the key's `lo` end is the server),
+/// by a 64-bit hash of their key, so that a flow resuming after eviction is counted where it
+/// was. Direct-mapped and bounded (a newer ghost overwrites an older one in its slot);
+/// allocated on the first eviction only, at [`GHOST_BYTES`] a slot, one slot per 4 flows of
+/// the cap (at most 2^20 slots).
+const GHOST_BYTES: usize = 24;
+const _: () = assert!(std::mem::size_of::<Option<(u64, Verdict, bool)>>() == GHOST_BYTES);
+
+#[derive(Default)]
+struct Ghosts {
+    slots: Vec<Option<(u64, Verdict, bool)>>,
+}
+
+impl Ghosts {
+    fn put(&mut self, hash: u64, entry: (Verdict, bool), max_flows: usize) {
+        if self.slots.is_empty() {
+            let n = (max_flows / 4).clamp(1024, 1 << 20).next_power_of_two();
+            self.slots = vec![None; n];
+        }
+        let i = self.index(hash);
+        self.slots[i] = Some((hash, entry.0, entry.1));
+    }
+
+    fn take(&mut self, hash: u64) -> Option<(Verdict, bool)> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let i = self.index(hash);
+        match self.slots[i] {
+            Some((h, v, lo)) if h == hash => {
+                self.slots[i] = None;
+                Some((v, lo))
+            }
+            _ => None,
+        }
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        // Power-of-two length: the mask keeps the low bits, which foldhash mixes well.
+        usize::try_from(hash).unwrap_or(0) & (self.slots.len() - 1)
+    }
+}
+
+/// Whether a fragment entry is within its time to live at `ts` (checked on every lookup, so
+/// when the sweeps ran does not matter).
+fn fragment_alive(e: &FragEntry, ts: Timestamp) -> bool {
+    e.born.0.saturating_add(FRAGMENT_TTL) >= ts.0
+}
+
 /// What the table did with one packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
@@ -264,22 +334,39 @@ pub struct FlowCounters {
     pub fragment_entries_dropped: u64,
 }
 
+impl FlowCounters {
+    /// Adds another table's counters (the shards of one input).
+    pub fn merge(&mut self, o: &FlowCounters) {
+        self.created += o.created;
+        self.expired += o.expired;
+        self.reused += o.reused;
+        self.at_end += o.at_end;
+        self.evicted += o.evicted;
+        self.fragments_attributed += o.fragments_attributed;
+        self.fragment_orphans += o.fragment_orphans;
+        self.fragment_overlaps += o.fragment_overlaps;
+        self.fragment_entries_dropped += o.fragment_entries_dropped;
+    }
+}
+
 /// The flow table.
 pub struct FlowTable<'t> {
     table: &'t ServiceTable,
     cfg: FlowConfig,
     index: FastMap<FlowKey, u32>,
-    slots: Vec<Slot>,
+    hot: Vec<Hot>,
+    cold: Vec<Cold>,
     free: Vec<u32>,
     queues: [VecDeque<Queued>; 4],
+    ghosts: Ghosts,
     next_sweep: Timestamp,
     frags: FastMap<FragKey, FragEntry>,
     frag_order: VecDeque<(FragKey, Timestamp)>,
     now: Timestamp,
     ended: Vec<FlowRecord>,
-    /// At the end of input: the flows still to end (start time, slot), last first (see
+    /// At the end of input: the slots of the flows still to end, last first (see
     /// [`FlowTable::finish_some`]).
-    closing: Option<Vec<(Timestamp, u32)>>,
+    closing: Option<Vec<u32>>,
     pub counters: FlowCounters,
 }
 
@@ -291,9 +378,11 @@ impl<'t> FlowTable<'t> {
             table,
             cfg,
             index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
-            slots: Vec::with_capacity(cap),
+            hot: Vec::with_capacity(cap),
+            cold: Vec::with_capacity(cap),
             free: Vec::new(),
             queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            ghosts: Ghosts::default(),
             next_sweep: Timestamp(0),
             frags: FastMap::default(),
             frag_order: VecDeque::new(),
@@ -323,14 +412,19 @@ impl<'t> FlowTable<'t> {
             return false;
         }
         self.now = ts;
-        if ts < self.next_sweep {
-            return true;
+        if ts >= self.next_sweep {
+            self.next_sweep = Timestamp(ts.0.saturating_add(SWEEP_INTERVAL));
+            self.sweep(ts);
         }
-        self.next_sweep = Timestamp(ts.0.saturating_add(SWEEP_INTERVAL));
+        true
+    }
+
+    /// Ends every flow idle past its timeout at `ts`, and forgets old fragments.
+    fn sweep(&mut self, ts: Timestamp) {
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             let timeout = self.timeout(class);
             while let Some(slot) = self.settled_front(class) {
-                if self.slots[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
+                if self.hot[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
                     break;
                 }
                 self.queues[class as usize].pop_front();
@@ -348,7 +442,6 @@ impl<'t> FlowTable<'t> {
                 self.frags.remove(&key);
             }
         }
-        true
     }
 
     /// Drops stale entries and requeues touched flows until the queue's front is a live flow
@@ -356,7 +449,7 @@ impl<'t> FlowTable<'t> {
     fn settled_front(&mut self, class: Class) -> Option<u32> {
         let q = &mut self.queues[class as usize];
         while let Some(&e) = q.front() {
-            let s = &self.slots[e.slot as usize];
+            let s = &self.hot[e.slot as usize];
             if !s.live || s.generation != e.generation || s.class != class {
                 q.pop_front();
             } else if s.last > e.last {
@@ -379,12 +472,12 @@ impl<'t> FlowTable<'t> {
     }
 
     fn is_expired(&self, slot: u32, ts: Timestamp) -> bool {
-        let s = &self.slots[slot as usize];
+        let s = &self.hot[slot as usize];
         s.last.0.saturating_add(self.timeout(s.class)) < ts.0
     }
 
     fn closed_reason(&self, slot: u32) -> Option<EndReason> {
-        let st = self.slots[slot as usize].rec.state;
+        let st = self.hot[slot as usize].state;
         if st & ST_RST != 0 {
             Some(EndReason::Rst)
         } else if st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0 {
@@ -404,25 +497,26 @@ impl<'t> FlowTable<'t> {
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
         match pkt.fragment {
-            Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), wire_len),
+            Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), ts, wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
             // #63): it belongs to the first one's flow, never to a second service.
             Fragment::First { id } if self.is_fragment_overlap(pkt) => {
                 self.counters.fragment_overlaps += 1;
-                return self.fragment(pkt, id, None, wire_len);
+                return self.fragment(pkt, id, None, ts, wire_len);
             }
             _ => {}
         }
         let (key, src_lo) = FlowKey::of(pkt);
         let syn = pkt.proto == PROTO_TCP && pkt.tcp_flags.is_syn();
         let (slot, created) = match self.index.get(&key) {
-            Some(&slot) if syn && self.slots[slot as usize].class == Class::Closed => {
+            Some(&slot) if syn && self.hot[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
                 (self.create(key, src_lo, pkt, ts, tag_of), true)
             }
-            // Past its timeout but not yet swept: it ended before this packet.
-            Some(&slot) if self.is_expired(slot, ts) => {
+            // Past its timeout on the input's clock but not yet swept: it ended before this
+            // packet (the clock, not this packet's time, so a late packet cannot revive it).
+            Some(&slot) if self.is_expired(slot, self.now.max(ts)) => {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
@@ -432,9 +526,9 @@ impl<'t> FlowTable<'t> {
             None => (self.create(key, src_lo, pkt, ts, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
-        let s = &self.slots[slot as usize];
+        let s = &self.hot[slot as usize];
         let generation = s.generation;
-        let tag = s.rec.tag;
+        let tag = s.tag;
         if let Fragment::First { id } = pkt.fragment {
             let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
             let entry = FragEntry { complete: false, slot, generation, to_server, tag, born: ts };
@@ -446,12 +540,24 @@ impl<'t> FlowTable<'t> {
     /// The verdict of a live flow.
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
-        self.slots.get(slot as usize).filter(|s| s.live).map(|s| s.rec.verdict)
+        match (self.hot.get(slot as usize), self.cold.get(slot as usize)) {
+            (Some(h), Some(c)) if h.live => Some(c.rec.verdict),
+            _ => None,
+        }
     }
 
     /// Records that ended since the last call.
     pub fn drain_ended(&mut self) -> std::vec::Drain<'_, FlowRecord> {
         self.ended.drain(..)
+    }
+
+    /// Gives back the buffer of a burst of ended flows (a busy link going quiet, or the clock
+    /// moved on by the wall clock, can end most of the table at once) once it is drained; the
+    /// usual handful keeps its buffer, so this costs nothing per packet.
+    pub fn trim_ended(&mut self) {
+        if self.ended.is_empty() && self.ended.capacity() > ENDED_KEEP {
+            self.ended.shrink_to(ENDED_KEEP);
+        }
     }
 
     /// Whether ended records are waiting.
@@ -460,7 +566,9 @@ impl<'t> FlowTable<'t> {
         !self.ended.is_empty()
     }
 
-    /// Ends every flow (end of input), oldest first by start time for a stable order.
+    /// Ends every flow (end of input), oldest first by start time: those idle past their
+    /// timeout at the last packet time as expired, the others as open at the end. So how often
+    /// sweeps ran never changes what counts as expired.
     pub fn finish(&mut self) {
         while self.finish_some(usize::MAX) {}
     }
@@ -472,24 +580,27 @@ impl<'t> FlowTable<'t> {
     /// the first call and the last.
     pub fn finish_some(&mut self, n: usize) -> bool {
         let mut closing = self.closing.take().unwrap_or_else(|| {
-            // Sorted on (start, slot) pairs, and by key only within runs of equal start times:
-            // comparing keys read from the slots made the sort the costliest step of a run
-            // that ends a full table (a random slot read per comparison).
-            let mut live: Vec<(Timestamp, u32)> =
-                self.index.values().map(|&i| (self.slots[i as usize].rec.start, i)).collect();
-            live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
-            for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
-                if run.len() > 1 {
-                    run.sort_unstable_by_key(|&(_, i)| std::cmp::Reverse(self.slots[i as usize].key));
-                }
-            }
-            live
+            // Keys are unique, so an unstable sort of (start, key) is still one fixed order;
+            // reversed, so that popping from the end yields the oldest first.
+            let mut live: Vec<(Timestamp, FlowKey, u32)> =
+                self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
+            live.sort_unstable_by(|x, y| y.cmp(x));
+            live.into_iter().map(|(_, _, i)| i).collect()
         });
+        let now = self.now;
         for _ in 0..n {
-            let Some((_, i)) = closing.pop() else { break };
-            let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
-            self.retire(i, reason);
-            self.counters.at_end += 1;
+            let Some(i) = closing.pop() else { break };
+            // Checked flow by flow, not by the expiry queues, whose order a capture with
+            // timestamps out of order can bend.
+            if self.is_expired(i, now) {
+                let reason = self.closed_reason(i).unwrap_or(EndReason::Idle);
+                self.retire(i, reason);
+                self.counters.expired += 1;
+            } else {
+                let reason = self.closed_reason(i).unwrap_or(EndReason::EndOfInput);
+                self.retire(i, reason);
+                self.counters.at_end += 1;
+            }
         }
         if closing.is_empty() {
             self.index.clear();
@@ -503,9 +614,16 @@ impl<'t> FlowTable<'t> {
 
     /// Attributes a fragment to its datagram's flow: a non-first one (`nonfirst` = whether it
     /// is the last), or an overlapping offset-0 one (`None`).
-    fn fragment(&mut self, pkt: &IpPacket, id: u32, nonfirst: Option<bool>, wire_len: u32) -> Seen {
+    fn fragment(
+        &mut self,
+        pkt: &IpPacket,
+        id: u32,
+        nonfirst: Option<bool>,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> Seen {
         let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
-        let Some(e) = self.frags.get_mut(&fk) else {
+        let Some(e) = self.frags.get_mut(&fk).filter(|e| fragment_alive(e, ts)) else {
             self.counters.fragment_orphans += 1;
             return Seen::Orphan;
         };
@@ -514,15 +632,15 @@ impl<'t> FlowTable<'t> {
         e.complete |= nonfirst == Some(true);
         let e = *e;
         self.counters.fragments_attributed += 1;
-        let live = self.slots.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
+        let live = self.hot.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
         if !live {
             return Seen::Tag { tag: e.tag, to_server: e.to_server };
         }
         let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
-        let s = &mut self.slots[e.slot as usize];
-        s.rec.packets[dir] += 1;
-        s.rec.bytes[dir] += u64::from(wire_len);
-        s.rec.fragments += u64::from(nonfirst.is_some());
+        let s = &mut self.hot[e.slot as usize];
+        s.packets[dir] += 1;
+        s.bytes[dir] += u64::from(wire_len);
+        self.cold[e.slot as usize].rec.fragments += u64::from(nonfirst.is_some());
         Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
     }
 
@@ -548,7 +666,7 @@ impl<'t> FlowTable<'t> {
             Fragment::First { id } => self
                 .frags
                 .get(&FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan })
-                .is_some_and(|e| !e.complete),
+                .is_some_and(|e| !e.complete && fragment_alive(e, self.now)),
             _ => false,
         }
     }
@@ -564,8 +682,12 @@ impl<'t> FlowTable<'t> {
         if self.index.len() >= self.cfg.max_flows {
             self.evict_one();
         }
-        let verdict = match pkt.ports {
-            Some(p) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
+        // A flow evicted earlier keeps what its start proved (its handshake above all): the
+        // service counters must not depend on whether the table had room.
+        let ghost = self.ghosts.take(self.index.hasher().hash_one(key));
+        let verdict = match (ghost, pkt.ports) {
+            (Some((v, _)), _) => v,
+            (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
                 let opening = if pkt.proto != PROTO_TCP {
                     Opening::Other
                 } else if pkt.tcp_flags.is_syn() {
@@ -580,7 +702,7 @@ impl<'t> FlowTable<'t> {
             _ => services::decide_ip(self.table, pkt.proto),
         };
         // The server is the packet's destination or source; map that onto the key's ends.
-        let server_is_lo = verdict.server_is_dst != src_lo;
+        let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
         let (client, client_port, server, server_port) = if server_is_lo {
             (key.hi, key.hi_port, key.lo, key.lo_port)
         } else {
@@ -591,6 +713,7 @@ impl<'t> FlowTable<'t> {
             PROTO_UDP => Class::Udp,
             _ => Class::Other,
         };
+        let tag = tag_of(&verdict, pkt.proto);
         let rec = FlowRecord {
             start: ts,
             end: ts,
@@ -607,19 +730,34 @@ impl<'t> FlowTable<'t> {
             state: 0,
             handshake_rtt: None,
             end_reason: EndReason::EndOfInput,
-            tag: tag_of(&verdict, pkt.proto),
+            tag,
         };
-        let slot = Slot { key, rec, server_is_lo, syn_ts: None, last: ts, class, generation: 0, live: true };
+        let hot = Hot {
+            last: ts,
+            start: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            tag,
+            generation: 0,
+            state: 0,
+            class,
+            proto: pkt.proto,
+            server_is_lo,
+            live: true,
+        };
+        let cold = Cold { key, rec, syn_ts: None };
         let idx = if let Some(i) = self.free.pop() {
-            let generation = self.slots[i as usize].generation;
-            self.slots[i as usize] = Slot { generation, ..slot };
+            let generation = self.hot[i as usize].generation;
+            self.hot[i as usize] = Hot { generation, ..hot };
+            self.cold[i as usize] = cold;
             i
         } else {
-            let i = u32::try_from(self.slots.len()).unwrap_or(NIL - 1);
-            self.slots.push(slot);
+            let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
+            self.hot.push(hot);
+            self.cold.push(cold);
             i
         };
-        let generation = self.slots[idx as usize].generation;
+        let generation = self.hot[idx as usize].generation;
         self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(key, idx);
         self.counters.created += 1;
@@ -630,7 +768,7 @@ impl<'t> FlowTable<'t> {
         let mut best: Option<(Timestamp, Class, u32)> = None;
         for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
             if let Some(slot) = self.settled_front(class) {
-                let last = self.slots[slot as usize].last;
+                let last = self.hot[slot as usize].last;
                 if best.is_none_or(|(b, _, _)| last < b) {
                     best = Some((last, class, slot));
                 }
@@ -638,6 +776,9 @@ impl<'t> FlowTable<'t> {
         }
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
+            let key = self.cold[slot as usize].key;
+            let entry = (self.cold[slot as usize].rec.verdict, self.hot[slot as usize].server_is_lo);
+            self.ghosts.put(self.index.hasher().hash_one(key), entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
         }
@@ -645,44 +786,43 @@ impl<'t> FlowTable<'t> {
 
     /// Counts a packet in a flow; returns whether it went to the server.
     fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
-        let s = &mut self.slots[slot as usize];
+        let s = &mut self.hot[slot as usize];
         let to_server = src_lo != s.server_is_lo;
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
-        s.rec.packets[dir] += 1;
-        s.rec.bytes[dir] += u64::from(wire_len);
-        s.rec.start = s.rec.start.min(ts);
-        s.rec.end = s.rec.end.max(ts);
+        s.packets[dir] += 1;
+        s.bytes[dir] += u64::from(wire_len);
+        s.start = s.start.min(ts);
         s.last = s.last.max(ts);
-        let mut new_class = s.class;
-        if s.rec.proto == PROTO_TCP {
-            if flags.is_syn() {
-                s.rec.state |= ST_SYN;
-                if s.syn_ts.is_none() {
-                    s.syn_ts = Some(ts);
-                }
-            } else if flags.is_syn_ack() {
-                s.rec.state |= ST_SYNACK;
-                // The RTT as seen at the capture point: first SYN to first SYN/ACK.
-                if let (Some(syn), None, false) = (s.syn_ts, s.rec.handshake_rtt, to_server) {
-                    s.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
-                }
+        if s.proto != PROTO_TCP || flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) == 0 {
+            return to_server;
+        }
+        if flags.is_syn() {
+            s.state |= ST_SYN;
+            let c = &mut self.cold[slot as usize];
+            if c.syn_ts.is_none() {
+                c.syn_ts = Some(ts);
             }
-            if flags.has(TcpFlags::FIN) {
-                s.rec.state |= if to_server { ST_FIN_TO_SERVER } else { ST_FIN_TO_CLIENT };
-            }
-            if flags.has(TcpFlags::RST) {
-                s.rec.state |= ST_RST;
-            }
-            let st = s.rec.state;
-            if st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0) {
-                new_class = Class::Closed;
+        } else if flags.is_syn_ack() {
+            s.state |= ST_SYNACK;
+            // The RTT as seen at the capture point: first SYN to first SYN/ACK.
+            let c = &mut self.cold[slot as usize];
+            if let (Some(syn), None, false) = (c.syn_ts, c.rec.handshake_rtt, to_server) {
+                c.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
             }
         }
-        if new_class != s.class {
-            // Its entry in the old class's queue goes stale; the new queue gets one.
-            s.class = new_class;
+        if flags.has(TcpFlags::FIN) {
+            s.state |= if to_server { ST_FIN_TO_SERVER } else { ST_FIN_TO_CLIENT };
+        }
+        if flags.has(TcpFlags::RST) {
+            s.state |= ST_RST;
+        }
+        let st = s.state;
+        let closed = st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0);
+        if closed && s.class != Class::Closed {
+            // Its entry in the old class's queue goes stale; the closed queue gets one.
+            s.class = Class::Closed;
             let e = Queued { slot, generation: s.generation, last: s.last };
-            self.queues[new_class as usize].push_back(e);
+            self.queues[Class::Closed as usize].push_back(e);
         }
         to_server
     }
@@ -695,12 +835,21 @@ impl<'t> FlowTable<'t> {
     /// Ends a flow but leaves its index entry, for the end of input, which clears the index
     /// at once instead of a lookup per flow. Returns the flow's key.
     fn retire(&mut self, slot: u32, reason: EndReason) -> FlowKey {
-        let s = &mut self.slots[slot as usize];
-        s.live = false;
-        s.generation = s.generation.wrapping_add(1);
-        let mut rec = s.rec;
-        rec.end_reason = reason;
-        let key = s.key;
+        let h = &mut self.hot[slot as usize];
+        h.live = false;
+        h.generation = h.generation.wrapping_add(1);
+        let c = &self.cold[slot as usize];
+        let rec = FlowRecord {
+            start: h.start,
+            end: h.last,
+            packets: h.packets,
+            bytes: h.bytes,
+            state: h.state,
+            tag: h.tag,
+            end_reason: reason,
+            ..c.rec
+        };
+        let key = c.key;
         self.free.push(slot);
         self.ended.push(rec);
         key
@@ -777,6 +926,20 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_ended_flows_gives_its_buffer_back() {
+        let mut t = table();
+        for port in 0..20_000u16 {
+            feed(&mut t, &pkt(A, 10_000 + port, B, 53, PROTO_UDP, 0), 1.0);
+        }
+        // The clock moves past every timeout at once, as the live backstop can make it.
+        t.advance(Timestamp(1_000 * Timestamp::NANOS_PER_SEC));
+        assert_eq!(t.drain_ended().count(), 20_000);
+        assert!(t.ended.capacity() >= 20_000);
+        t.trim_ended();
+        assert!(t.ended.capacity() <= ENDED_KEEP);
+    }
+
+    #[test]
     fn closed_flows_linger_then_end_with_their_reason() {
         let mut t = table();
         feed(&mut t, &pkt(A, 3000, B, 445, PROTO_TCP, TcpFlags::RST), 1.0);
@@ -823,6 +986,26 @@ mod tests {
         let c = t.counters;
         assert_eq!(c.at_end, 3);
         assert_eq!(c.created, c.expired + c.evicted + c.reused + c.at_end);
+    }
+
+    #[test]
+    fn an_evicted_flow_resumes_with_its_handshake_verdict() {
+        let mut t =
+            FlowTable::new(ServiceTable::embedded(), FlowConfig { max_flows: 1, ..FlowConfig::default() });
+        // 3500 -> 1026: only the SYN proves 1026 is the server (a range port: SQL session).
+        let syn = pkt(A, 3500, B, 1026, PROTO_TCP, TcpFlags::SYN);
+        feed(&mut t, &syn, 1.0);
+        // Another flow evicts it; its next packet is mid-stream, which alone would say
+        // "lower port, unlabelled".
+        feed(&mut t, &pkt(A, 4000, B, 445, PROTO_TCP, TcpFlags::ACK), 2.0);
+        let data = pkt(B, 1026, A, 3500, PROTO_TCP, TcpFlags::ACK);
+        let Seen::Flow { created, to_server, .. } = feed(&mut t, &data, 3.0) else { panic!("a flow") };
+        assert!(created && !to_server);
+        t.finish();
+        let resumed = t.drain_ended().find(|r| r.server_port == 1026 && r.client_port == 3500);
+        let r = resumed.expect("the resumed flow");
+        assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
+        assert!(r.verdict.service.is_some(), "still SQL session");
     }
 
     #[test]

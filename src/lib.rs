@@ -14,15 +14,19 @@
 //!  table / json / csv / flows                                         (port → service, the rule)
 //! ```
 //!
-//! - [`capture`]: inputs to [`capture::Frame`]s; BPF filters (libpcap).
+//! - [`capture`]: inputs to [`capture::Frame`]s: capture files, and live interfaces through
+//!   libpcap ([`capture::live`]); BPF filters.
 //! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
 //! - [`services`]: the table (built at compile time) and the rule that picks the server side.
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
+//! - [`parallel`]: the same on worker threads (`--threads`), sharded by address pair, merged.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
 //! - [`interrupt`]: SIGINT/SIGTERM as a flag the read loop polls, so a stopped run still reports.
-//! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes).
+//! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes);
+//!   `flowtag live` runs the same pipeline on an interface, refreshing a view, JSON lines and
+//!   Prometheus metrics from the same report every interval.
 //!
 //! The library runs without the CLI: feed frames to a [`pipeline::Pipeline`] and read its stats.
 //!
@@ -57,6 +61,7 @@ pub mod decode;
 pub mod flow;
 pub mod interrupt;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod services;

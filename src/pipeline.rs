@@ -6,11 +6,65 @@
 //!
 //! What I must not do: read files, print, or allocate per packet.
 
-use crate::capture::{Frame, RecordFlags, Timestamp};
+use crate::capture::{Frame, Timestamp};
 use crate::decode::{self, Anomalies, Decoded, Skip};
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, Seen, transport_of};
 use crate::services::ServiceTable;
 use crate::stats::{Stats, Tag};
+
+/// A decoded frame: everything the rest of the pipeline needs, owned and `Copy`, so it can
+/// be handed to another thread after the reader's buffer has moved on.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet {
+    /// The record's own time (first and last times of the input are taken from it).
+    pub ts: Timestamp,
+    /// The time the packet counts at in its flow: its own, or the input's clock when the
+    /// reader flagged its timestamp as out of range (see [`Clock::tag`]).
+    pub at: Timestamp,
+    /// The input's clock when this packet was read (the latest time so far, this packet's
+    /// included): flows age on it, so a packet with an earlier time than the clock cannot
+    /// revive a flow that already timed out.
+    pub clock: Timestamp,
+    pub wire_len: u32,
+    pub anomalies: Anomalies,
+    pub decoded: Decoded,
+}
+
+impl Packet {
+    #[must_use]
+    pub fn decode(frame: &Frame<'_>) -> Self {
+        let mut anomalies = Anomalies::from_record(frame.flags);
+        let decoded = decode::decode(frame, &mut anomalies);
+        Self { ts: frame.ts, at: frame.ts, clock: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
+    }
+}
+
+/// The input's clock: the latest packet time read, in reading order. Packets earlier than it
+/// are tagged `ts_backwards`. One clock per input stream, whoever counts the packets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock {
+    pub latest: Option<Timestamp>,
+}
+
+impl Clock {
+    /// Sets the packet's `at` and `clock`, tags `ts_backwards`, and advances the clock.
+    ///
+    /// A timestamp the reader flagged as out of range (ts_sec 0xFFFFFFFF, a fraction past one
+    /// second) is garbage: it must not move the clock, or one such record would end every open
+    /// flow at once and leave the clock in the year 2106, so that every later packet looks
+    /// backwards and nothing idles out again. Such a packet counts in its flow at the clock's
+    /// time (at its own time only before any good one, without starting the clock).
+    pub fn tag(&mut self, packet: &mut Packet) {
+        let bad = packet.anomalies.contains(Anomalies::BAD_TIMESTAMP);
+        match self.latest {
+            Some(t) if bad => packet.at = t,
+            None if bad => {}
+            Some(t) if packet.ts < t => packet.anomalies.insert(Anomalies::TS_BACKWARDS),
+            _ => self.latest = Some(packet.ts),
+        }
+        packet.clock = self.latest.unwrap_or_default();
+    }
+}
 
 /// The classifier state of one run.
 pub struct Pipeline<'t> {
@@ -19,8 +73,7 @@ pub struct Pipeline<'t> {
     /// First and last packet time seen (by value, not by order).
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
-    /// Whether a record with a good timestamp has set the packet clock.
-    clock_started: bool,
+    clock: Clock,
 }
 
 impl<'t> Pipeline<'t> {
@@ -31,56 +84,57 @@ impl<'t> Pipeline<'t> {
             stats: Stats::new(),
             first_ts: None,
             last_ts: None,
-            clock_started: false,
+            clock: Clock::default(),
         }
     }
 
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
     /// Returns the frame's anomaly tags (already counted), for callers that warn about some.
     pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let mut anomalies = Anomalies::from_record(frame.flags);
-        self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
-        self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
-        // A timestamp the reader flagged as out of range (ts_sec 0xFFFFFFFF, a fraction past one
-        // second) is garbage: it must not move the packet clock, or one such record would end
-        // every open flow at once and leave the clock in the year 2106, so that every later
-        // packet looks backwards and nothing idles out again. The packet is counted in its flow
-        // at the clock's time (at its own time only before any good one, without advancing it).
-        let ts = if !frame.flags.contains(RecordFlags::BAD_TIMESTAMP) {
-            self.clock_started = true;
-            if !self.flows.advance(frame.ts) {
-                anomalies.insert(Anomalies::TS_BACKWARDS);
-            }
-            frame.ts
-        } else if self.clock_started {
-            self.flows.now()
-        } else {
-            frame.ts
-        };
-        match decode::decode(frame, &mut anomalies) {
+        let mut packet = Packet::decode(frame);
+        self.clock.tag(&mut packet);
+        self.push_decoded(&packet, on_end);
+        packet.anomalies
+    }
+
+    /// Counts one decoded packet (its clock tags already set, see [`Clock`]).
+    pub fn push_decoded(&mut self, packet: &Packet, on_end: &mut impl FnMut(&FlowRecord)) {
+        let &Packet { ts, at, clock, wire_len, mut anomalies, decoded } = packet;
+        self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        self.flows.advance(clock);
+        match decoded {
             Decoded::Ip(pkt) => {
                 if self.flows.is_fragment_overlap(&pkt) {
                     anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
                 }
                 let Self { flows, stats, .. } = self;
-                let seen = flows.observe(&pkt, ts, frame.wire_len, |v, proto| {
+                let seen = flows.observe(&pkt, at, wire_len, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {
                     Seen::Flow { to_server, tag, .. } | Seen::Tag { tag, to_server } => {
-                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, frame.wire_len);
+                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len);
                     }
-                    Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, frame.wire_len),
+                    Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, wire_len),
                 }
             }
-            Decoded::NonIp => self.stats.count_non_ip(frame.wire_len),
-            Decoded::Skip(reason) => self.stats.count_skip(reason, frame.wire_len),
+            Decoded::NonIp => self.stats.count_non_ip(wire_len),
+            Decoded::Skip(reason) => self.stats.count_skip(reason, wire_len),
         }
         self.stats.count_anomalies(anomalies);
         if self.flows.has_ended() {
             self.drain(on_end);
         }
-        anomalies
+    }
+
+    /// Moves the flow clock to `ts` without a packet, so that idle flows expire on a quiet link
+    /// (a live capture's wall-clock backstop); flows that ended go to `on_end`. A time behind
+    /// the packet clock changes nothing.
+    pub fn advance_clock(&mut self, ts: Timestamp, on_end: &mut impl FnMut(&FlowRecord)) {
+        if ts > self.flows.now() && self.flows.advance(ts) && self.flows.has_ended() {
+            self.drain(on_end);
+        }
     }
 
     /// Counts a frame a filter left out.
@@ -94,6 +148,7 @@ impl<'t> Pipeline<'t> {
             stats.flow_ended(&rec);
             on_end(&rec);
         }
+        flows.trim_ended();
     }
 
     /// Ends every flow (end of input) and hands them to `on_end`.

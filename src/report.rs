@@ -6,6 +6,7 @@
 //!
 //! What I must not do: count anything (stats did), or know about output formats.
 
+use crate::capture::live::CaptureCounts;
 use crate::decode::{Anomalies, Skip};
 use crate::flow::FlowCounters;
 use crate::services::{ServiceTable, Transport};
@@ -34,6 +35,50 @@ pub struct Report {
     pub other_ip: Vec<ProtocolCount>,
     /// Anomaly tags (they do not change attribution), every tag listed.
     pub anomalies: BTreeMap<&'static str, u64>,
+    /// What the unknown ports cut from `unknown` add up to (interval lines list the top ones
+    /// only); absent when `unknown` is complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_other: Option<UnknownOther>,
+    /// Capture statistics of a live run; absent for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureReport>,
+    /// The figures of one refresh interval of a live run; absent in summaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<IntervalReport>,
+}
+
+/// libpcap's capture statistics of a live run, as 64-bit totals.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureReport {
+    /// Packets the kernel accepted for us (passed the filter), including those it dropped.
+    pub received: u64,
+    /// Dropped by the kernel: its buffer was full because we did not read fast enough.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver (0 where the platform cannot tell).
+    pub if_dropped: u64,
+}
+
+impl From<CaptureCounts> for CaptureReport {
+    fn from(c: CaptureCounts) -> Self {
+        Self { received: c.received, dropped: c.dropped, if_dropped: c.if_dropped }
+    }
+}
+
+impl CaptureReport {
+    /// Packets lost before flowtag saw them.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.dropped.saturating_add(self.if_dropped)
+    }
+}
+
+/// The unknown server ports cut from a report's `unknown` list, added up.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnknownOther {
+    pub ports: u64,
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,17 +312,321 @@ impl Report {
             unknown,
             other_ip,
             anomalies,
+            unknown_other: None,
+            capture: None,
+            interval: None,
         }
+    }
+
+    /// Keeps the `keep` unknown ports with the most bytes and adds the rest up in
+    /// `unknown_other`, so the books still balance.
+    pub fn cut_unknown(&mut self, keep: usize) {
+        if self.unknown.len() <= keep {
+            return;
+        }
+        let rest = self.unknown.split_off(keep);
+        let mut other = self.unknown_other.unwrap_or_default();
+        for u in &rest {
+            other.ports += 1;
+            other.flows += u.flows;
+            other.packets += u.packets;
+            other.bytes += u.bytes;
+        }
+        self.unknown_other = Some(other);
     }
 
     /// The conservation law every report obeys (CATALOGUE.md §3.6).
     #[must_use]
     pub fn conserved(&self) -> bool {
         let rows: u64 = self.services.iter().map(|s| s.packets).sum::<u64>()
-            + self.unknown.iter().map(|u| u.packets).sum::<u64>();
+            + self.unknown.iter().map(|u| u.packets).sum::<u64>()
+            + self.unknown_other.map_or(0, |o| o.packets);
         let t = &self.totals;
         t.packets == rows + t.other_ip_packets + t.non_ip_packets + t.skipped_packets
             && t.skipped_packets == t.skipped.values().sum::<u64>()
             && t.flows == t.flows_expired + t.flows_evicted + t.flows_reused + t.flows_at_end
+    }
+}
+
+/// The counters at the start of a refresh interval, to take the interval's figures from. One
+/// is kept and refilled every interval (its vectors keep their capacity), so a live run holds
+/// one copy of the row counters whatever its length.
+#[derive(Clone, Debug, Default)]
+pub struct IntervalBase {
+    /// Wall-clock start, epoch seconds.
+    start: f64,
+    total: Counts,
+    flows_created: u64,
+    /// Flows and counts of each service row, by row index (rows are never removed).
+    services: Vec<(u64, Counts)>,
+    unknown: Vec<(u64, Counts)>,
+    capture: CaptureReport,
+}
+
+impl IntervalBase {
+    /// A base before anything was counted.
+    #[must_use]
+    pub fn new(start: f64) -> Self {
+        Self { start, ..Self::default() }
+    }
+
+    /// Starts the next interval at `start` from the counters as they are now.
+    pub fn reset(&mut self, stats: &Stats, flows: &FlowCounters, capture: CaptureReport, start: f64) {
+        self.start = start;
+        self.total = stats.total;
+        self.flows_created = flows.created;
+        self.services.clear();
+        self.services.extend(stats.services.iter().map(|r| (r.flows, r.total)));
+        self.unknown.clear();
+        self.unknown.extend(stats.unknown.iter().map(|r| (r.flows, r.total)));
+        self.capture = capture;
+    }
+}
+
+/// One service row's figures in an interval.
+#[derive(Serialize, Clone, Debug)]
+pub struct IntervalService {
+    pub service: String,
+    pub transport: Transport,
+    /// The row appeared in this interval.
+    pub new: bool,
+    /// Flows started in the interval.
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_per_s: f64,
+    pub bits_per_s: f64,
+}
+
+/// One unknown server port's figures in an interval.
+#[derive(Serialize, Clone, Debug)]
+pub struct IntervalUnknown {
+    pub transport: Transport,
+    pub port: u16,
+    pub new: bool,
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_per_s: f64,
+    pub bits_per_s: f64,
+}
+
+/// What happened in one refresh interval of a live run.
+#[derive(Serialize, Clone, Debug)]
+pub struct IntervalReport {
+    /// Wall-clock start and end, epoch seconds.
+    pub start: f64,
+    pub end: f64,
+    /// Its length by the monotonic clock.
+    pub seconds: f64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_per_s: f64,
+    pub bits_per_s: f64,
+    pub flows_started: u64,
+    /// Flows held in the flow table at the end of the interval.
+    pub flows_live: u64,
+    /// Service rows that counted packets or started flows, by bytes.
+    pub services: Vec<IntervalService>,
+    /// The unknown server ports with the most bytes in the interval.
+    pub unknown: Vec<IntervalUnknown>,
+    /// Capture statistics of the interval.
+    pub capture: CaptureReport,
+}
+
+/// What [`IntervalReport::build`] is told besides the counters.
+#[derive(Clone, Copy, Debug)]
+pub struct IntervalEnd {
+    /// Wall-clock end, epoch seconds.
+    pub end: f64,
+    /// Length by the monotonic clock.
+    pub seconds: f64,
+    /// Flows held in the flow table now.
+    pub flows_live: u64,
+    /// Capture statistics now (totals since the start).
+    pub capture: CaptureReport,
+    /// Unknown ports to list.
+    pub top_unknown: usize,
+}
+
+/// Per second, to three decimals (more would be noise in every JSON line).
+#[expect(clippy::cast_precision_loss, reason = "rates for display")]
+fn rate(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { (n as f64 / secs * 1000.0).round() / 1000.0 } else { 0.0 }
+}
+
+impl IntervalReport {
+    /// The figures from `base` to now.
+    #[must_use]
+    pub fn build(
+        base: &IntervalBase,
+        stats: &Stats,
+        flows: &FlowCounters,
+        table: &ServiceTable,
+        now: IntervalEnd,
+    ) -> Self {
+        let secs = now.seconds;
+        let delta = |now: Counts, then: Counts| Counts {
+            packets: now.packets.saturating_sub(then.packets),
+            bytes: now.bytes.saturating_sub(then.bytes),
+        };
+        let mut services: Vec<IntervalService> = stats
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let (then_flows, then) = base.services.get(i).copied().unwrap_or_default();
+                let new = i >= base.services.len();
+                let c = delta(r.total, then);
+                let flows = r.flows.saturating_sub(then_flows);
+                (new || c.packets > 0 || flows > 0).then(|| IntervalService {
+                    service: table.name(r.service).to_owned(),
+                    transport: r.transport,
+                    new,
+                    flows,
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    packets_per_s: rate(c.packets, secs),
+                    bits_per_s: rate(c.bytes.saturating_mul(8), secs),
+                })
+            })
+            .collect();
+        services.sort_by(|a, b| {
+            b.bytes.cmp(&a.bytes).then_with(|| a.service.cmp(&b.service)).then(a.transport.cmp(&b.transport))
+        });
+        let mut unknown: Vec<IntervalUnknown> = stats
+            .unknown
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let (then_flows, then) = base.unknown.get(i).copied().unwrap_or_default();
+                let c = delta(r.total, then);
+                let flows = r.flows.saturating_sub(then_flows);
+                (c.packets > 0 || flows > 0).then_some(IntervalUnknown {
+                    transport: r.transport,
+                    port: r.port,
+                    new: i >= base.unknown.len(),
+                    flows,
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    packets_per_s: rate(c.packets, secs),
+                    bits_per_s: rate(c.bytes.saturating_mul(8), secs),
+                })
+            })
+            .collect();
+        unknown.sort_by(|a, b| {
+            b.bytes.cmp(&a.bytes).then(a.transport.cmp(&b.transport)).then(a.port.cmp(&b.port))
+        });
+        unknown.truncate(now.top_unknown);
+        let c = delta(stats.total, base.total);
+        let capture = now.capture;
+        let cap = CaptureReport {
+            received: capture.received.saturating_sub(base.capture.received),
+            dropped: capture.dropped.saturating_sub(base.capture.dropped),
+            if_dropped: capture.if_dropped.saturating_sub(base.capture.if_dropped),
+        };
+        Self {
+            start: base.start,
+            end: now.end,
+            seconds: (secs * 1e6).round() / 1e6,
+            packets: c.packets,
+            bytes: c.bytes,
+            packets_per_s: rate(c.packets, secs),
+            bits_per_s: rate(c.bytes.saturating_mul(8), secs),
+            flows_started: flows.created.saturating_sub(base.flows_created),
+            flows_live: now.flows_live,
+            services,
+            unknown,
+            capture: cap,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Frame, Linktype, RecordFlags, Timestamp};
+    use crate::flow::FlowConfig;
+    use crate::pipeline::Pipeline;
+
+    /// A raw IPv4 UDP datagram from 10.0.0.1:`sport` to 10.0.0.2:`dport`.
+    fn udp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 8, 0, 0]);
+        p
+    }
+
+    fn push(p: &mut Pipeline<'_>, sport: u16, dport: u16, wire_len: u32) {
+        let data = udp(sport, dport);
+        let ts = p.last_ts.map_or(Timestamp(1_000_000_000), |t| Timestamp(t.0 + 1_000));
+        let frame =
+            Frame { ts, wire_len, linktype: Linktype::RAW, data: &data, flags: RecordFlags::default() };
+        p.push(&frame, &mut |_| {});
+    }
+
+    fn end(capture: CaptureReport) -> IntervalEnd {
+        IntervalEnd { end: 2.0, seconds: 2.0, flows_live: 9, capture, top_unknown: 1 }
+    }
+
+    #[test]
+    fn an_interval_counts_only_what_happened_in_it() {
+        let table = ServiceTable::embedded();
+        let mut p = Pipeline::new(table, FlowConfig::default());
+        push(&mut p, 1025, 53, 100);
+        let mut base = IntervalBase::new(0.0);
+        let cap0 = CaptureReport { received: 1, dropped: 0, if_dropped: 0 };
+        base.reset(&p.stats, &p.flows.counters, cap0, 1.0);
+        push(&mut p, 1025, 53, 100);
+        push(&mut p, 2000, 137, 50);
+        push(&mut p, 40000, 40001, 10);
+        push(&mut p, 40002, 40003, 20);
+        let cap1 = CaptureReport { received: 6, dropped: 1, if_dropped: 0 };
+        let iv = IntervalReport::build(&base, &p.stats, &p.flows.counters, table, end(cap1));
+        assert_eq!((iv.start, iv.end, iv.packets, iv.bytes, iv.flows_started), (1.0, 2.0, 4, 180, 3));
+        assert!((iv.packets_per_s - 2.0).abs() < 1e-9 && (iv.bits_per_s - 720.0).abs() < 1e-9);
+        assert_eq!(iv.capture, CaptureReport { received: 5, dropped: 1, if_dropped: 0 });
+        let names: Vec<(&str, bool, u64)> =
+            iv.services.iter().map(|s| (s.service.as_str(), s.new, s.packets)).collect();
+        assert_eq!(
+            names,
+            [
+                ("Domain Name System (DNS) client to server lookup (varies)", false, 1),
+                ("NetBT name lookups", true, 1)
+            ]
+        );
+        assert_eq!(iv.unknown.len(), 1, "cut to the top");
+        assert_eq!((iv.unknown[0].port, iv.unknown[0].bytes, iv.unknown[0].new), (40003, 20, true));
+
+        // The next interval starts from here: nothing happened since.
+        base.reset(&p.stats, &p.flows.counters, cap1, 2.0);
+        let iv = IntervalReport::build(&base, &p.stats, &p.flows.counters, table, end(cap1));
+        assert_eq!((iv.packets, iv.services.len(), iv.unknown.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn cutting_unknown_ports_keeps_the_books() {
+        let table = ServiceTable::embedded();
+        let mut p = Pipeline::new(table, FlowConfig::default());
+        for port in 40000..40010 {
+            push(&mut p, 50000, port, 60 + u32::from(port - 40000));
+        }
+        push(&mut p, 1025, 53, 100);
+        let mut r = Report::build(&p.stats, &p.flows.counters, table, Vec::new(), None, None);
+        r.totals.flows_at_end = p.flows.active() as u64;
+        assert!(r.conserved());
+        r.cut_unknown(3);
+        assert_eq!(r.unknown.iter().map(|u| u.port).collect::<Vec<_>>(), [40009, 40008, 40007]);
+        let other = r.unknown_other.unwrap();
+        assert_eq!((other.ports, other.flows, other.packets), (7, 7, 7));
+        assert_eq!(other.bytes, (60..67).sum::<u64>());
+        assert!(r.conserved(), "the cut rows are still counted");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["unknown_other"]["ports"], 7);
+        assert!(
+            json.get("capture").is_none() && json.get("interval").is_none(),
+            "absent, not null, for files"
+        );
     }
 }

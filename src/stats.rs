@@ -33,6 +33,11 @@ pub struct Counts {
 }
 
 impl Counts {
+    fn merge(&mut self, other: Counts) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+    }
+
     fn add(&mut self, bytes: u32) {
         self.packets += 1;
         self.bytes += u64::from(bytes);
@@ -279,6 +284,63 @@ impl Stats {
                 r.handshake_rtt_ns.record(rtt);
             }
         }
+    }
+
+    /// Adds another run's counters into these (the shards of one input). Rows are matched by
+    /// their key, so the result is the same as if one `Stats` had counted every packet.
+    pub fn merge(&mut self, other: &Stats) {
+        for r in &other.services {
+            let next = u32::try_from(self.services.len()).unwrap_or(u32::MAX);
+            let i = *self.service_index.entry((r.service, r.transport)).or_insert(next);
+            if i == next {
+                self.services.push(r.clone());
+                continue;
+            }
+            let row = &mut self.services[i as usize];
+            row.flows += r.flows;
+            row.total.merge(r.total);
+            row.dir[TO_SERVER].merge(r.dir[TO_SERVER]);
+            row.dir[TO_CLIENT].merge(r.dir[TO_CLIENT]);
+            for &p in &r.ports {
+                if let Err(at) = row.ports.binary_search(&p) {
+                    row.ports.insert(at, p);
+                }
+            }
+            row.packet_size.merge(&r.packet_size);
+            row.duration_us.merge(&r.duration_us);
+            row.flow_bytes.merge(&r.flow_bytes);
+            row.handshake_rtt_ns.merge(&r.handshake_rtt_ns);
+        }
+        for u in &other.unknown {
+            let next = u32::try_from(self.unknown.len()).unwrap_or(u32::MAX >> 1);
+            let i = *self.unknown_index.entry((u.transport, u.port)).or_insert(next);
+            if i == next {
+                self.unknown.push(*u);
+                continue;
+            }
+            let row = &mut self.unknown[i as usize];
+            row.flows += u.flows;
+            row.total.merge(u.total);
+            row.dir[TO_SERVER].merge(u.dir[TO_SERVER]);
+            row.dir[TO_CLIENT].merge(u.dir[TO_CLIENT]);
+        }
+        self.total.merge(other.total);
+        self.tcp.merge(other.tcp);
+        self.udp.merge(other.udp);
+        self.other_ip.merge(other.other_ip);
+        for (a, b) in self.other_ip_protocols.iter_mut().zip(other.other_ip_protocols.iter()) {
+            *a += b;
+        }
+        self.other_ip_flows += other.other_ip_flows;
+        self.non_ip.merge(other.non_ip);
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
+            *a += b;
+        }
+        self.skipped_bytes += other.skipped_bytes;
+        for (a, b) in self.anomalies.iter_mut().zip(other.anomalies) {
+            *a += b;
+        }
+        self.filtered_out += other.filtered_out;
     }
 
     /// Packets counted in the skipped reasons.

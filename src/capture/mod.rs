@@ -1,16 +1,19 @@
-//! Capture: the only module that reads capture files (and, later, touches libpcap).
+//! Capture: the only module that reads capture files and touches libpcap.
 //!
 //! What I own: turning an input (a path, `-` for stdin) into a stream of [`Frame`]s, each with
 //! its timestamp, wire length, link type and captured bytes, plus record-level anomaly flags.
 //! Classic pcap (µs and ns, both byte orders, Kuznetzov's modified format) and pcapng (several
 //! sections and interfaces, each packet with its own interface's link type) are read by our own
 //! zero-copy reader, because libpcap refuses pcapng files whose interfaces differ in link type.
+//! Live interfaces are opened through libpcap in [`live`], and their packets are handed over as
+//! the same [`Frame`]s.
 //!
 //! What I must not do: decode packet headers, keep a frame past the next call, allocate per
 //! packet, or read the wall clock. A damaged file is not EOF: the first error ends the input and
 //! is reported with the packet number and byte offset, and no further record is trusted.
 
 mod filter;
+pub mod live;
 mod reader;
 
 pub use filter::{Filter, FilterError};
@@ -141,4 +144,42 @@ pub struct Frame<'a> {
     /// The captured bytes (`frame.cap_len` of them).
     pub data: &'a [u8],
     pub flags: RecordFlags,
+}
+
+/// A frame that owns its bytes, for tests, benches and tools that keep frames; never used on
+/// the per-packet path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedFrame {
+    pub ts: Timestamp,
+    pub wire_len: u32,
+    pub linktype: Linktype,
+    pub data: Vec<u8>,
+    pub flags: RecordFlags,
+}
+
+impl Frame<'_> {
+    /// Copies the frame out of the reader's buffer.
+    #[must_use]
+    pub fn to_owned_frame(&self) -> OwnedFrame {
+        OwnedFrame {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            linktype: self.linktype,
+            data: self.data.to_vec(),
+            flags: self.flags,
+        }
+    }
+}
+
+impl OwnedFrame {
+    #[must_use]
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            linktype: self.linktype,
+            data: &self.data,
+            flags: self.flags,
+        }
+    }
 }

@@ -147,6 +147,15 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         self.written
     }
 
+    /// Pushes buffered records to the writer (a live run does this every refresh, so the
+    /// file is current while flows keep ending).
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     /// Flushes and hands back the writer.
     ///
     /// # Errors

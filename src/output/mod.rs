@@ -3,7 +3,10 @@
 //! given.
 pub mod csv;
 pub mod flows;
+pub mod interfaces;
 pub mod json;
+pub mod live;
+pub mod prometheus;
 pub mod services;
 pub mod table;
 pub mod units;

@@ -21,13 +21,18 @@ impl Default for TableOptions {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Align {
+pub(super) enum Align {
     Left,
     Right,
 }
 
 /// Writes rows in aligned columns, two spaces apart, trailing spaces trimmed.
-fn columns(w: &mut impl Write, indent: &str, align: &[Align], rows: &[Vec<String>]) -> io::Result<()> {
+pub(super) fn columns(
+    w: &mut impl Write,
+    indent: &str,
+    align: &[Align],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     let mut width = vec![0usize; align.len()];
     for r in rows {
         for (i, cell) in r.iter().enumerate().take(align.len()) {
@@ -54,7 +59,7 @@ fn columns(w: &mut impl Write, indent: &str, align: &[Align], rows: &[Vec<String
     Ok(())
 }
 
-fn cut(name: &str) -> String {
+pub(super) fn cut(name: &str) -> String {
     if name.chars().count() <= NAME_WIDTH {
         name.to_owned()
     } else {
@@ -64,7 +69,7 @@ fn cut(name: &str) -> String {
     }
 }
 
-fn ports(p: &[u16]) -> String {
+pub(super) fn ports(p: &[u16]) -> String {
     const SHOWN: usize = 4;
     let s = p.iter().take(SHOWN).map(u16::to_string).collect::<Vec<_>>().join(",");
     if p.len() > SHOWN { format!("{s},+{}", p.len() - SHOWN) } else { s }
@@ -124,6 +129,19 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     }
     columns(w, "", &[L, L, L, R, R, L], &rows)?;
     writeln!(w)?;
+    if let Some(c) = r.capture {
+        writeln!(
+            w,
+            "Capture: {} received, {} dropped by the kernel, {} dropped by the interface",
+            thousands(c.received),
+            thousands(c.dropped),
+            thousands(c.if_dropped),
+        )?;
+        if let Some(warning) = super::live::drop_warning(r) {
+            writeln!(w, "{warning}")?;
+        }
+        writeln!(w)?;
+    }
 
     writeln!(w, "Services, by bytes")?;
     if r.services.is_empty() {
@@ -195,7 +213,8 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
     writeln!(w)?;
 
     let unknown_bytes: u64 = r.unknown.iter().map(|u| u.bytes).sum();
-    let unknown_packets: u64 = r.unknown.iter().map(|u| u.packets).sum();
+    let unknown_packets: u64 =
+        r.unknown.iter().map(|u| u.packets).sum::<u64>() + r.unknown_other.map_or(0, |o| o.packets);
     if r.unknown.is_empty() {
         writeln!(w, "Unknown server ports: none")?;
     } else {

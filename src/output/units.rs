@@ -31,6 +31,30 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// A bit rate in SI units: `0 bit/s`, `950 bit/s`, `12.3 kbit/s`, `1.2 Gbit/s`.
+#[must_use]
+pub fn bits_per_s(bps: f64) -> String {
+    const UNITS: [&str; 4] = ["kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+    if !bps.is_finite() || bps < 999.5 {
+        return format!("{:.0} bit/s", bps.max(0.0));
+    }
+    let mut v = bps / 1000.0;
+    let mut unit = 0;
+    while v >= 999.95 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// A rate rounded to a whole number with thousands separators (`1,234`).
+#[must_use]
+pub fn per_s(rate: f64) -> String {
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "display of a finite rate")]
+    let n = if rate.is_finite() && rate > 0.0 { rate.round() as u64 } else { 0 };
+    thousands(n)
+}
+
 /// A duration in seconds as `1h 2m`, `3m 4s`, `5.2 s`, `12 ms`.
 #[must_use]
 pub fn duration_s(secs: f64) -> String {
@@ -113,5 +137,11 @@ mod tests {
         assert_eq!(utc(4_294_967_295.0), "2106-02-07 06:28:15");
         assert_eq!(duration_s(3725.0), "1h 2m");
         assert_eq!(millis(0.314), "0.31 ms");
+        assert_eq!(bits_per_s(0.0), "0 bit/s");
+        assert_eq!(bits_per_s(999.0), "999 bit/s");
+        assert_eq!(bits_per_s(12_345.0), "12.3 kbit/s");
+        assert_eq!(bits_per_s(1_000_000_000.0), "1.0 Gbit/s");
+        assert_eq!(per_s(1234.4), "1,234");
+        assert_eq!(per_s(f64::NAN), "0");
     }
 }

@@ -151,3 +151,46 @@ fn corpus_matches_tshark() {
         failures.join("\n")
     );
 }
+
+/// `--threads` changes how the work is spread, never the report: every corpus capture gives
+/// the same JSON and the same set of flow records on 1, 2 and 3 threads.
+#[test]
+fn threads_give_the_same_results() {
+    let Some(dir) = shared("corpus") else { return };
+    let tmp = std::env::temp_dir().join(format!("flowtag-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 60);
+    for path in &files {
+        let mut outputs = Vec::new();
+        for threads in ["1", "2", "3"] {
+            let flows = tmp.join(format!("{threads}.jsonl"));
+            let out = run(&[
+                "read",
+                "--format",
+                "json",
+                "--threads",
+                threads,
+                "--flows",
+                flows.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ]);
+            let mut records: Vec<String> =
+                std::fs::read_to_string(&flows).unwrap().lines().map(str::to_owned).collect();
+            records.sort();
+            outputs.push((out.code, out.stdout, records));
+        }
+        // Compared whole, reported briefly: the documents are long.
+        for (n, other) in [(2, &outputs[1]), (3, &outputs[2])] {
+            assert!(outputs[0].0 == other.0, "{}: exit code differs on {n} threads", path.display());
+            assert!(outputs[0].1 == other.1, "{}: JSON report differs on {n} threads", path.display());
+            assert!(outputs[0].2 == other.2, "{}: flow records differ on {n} threads", path.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

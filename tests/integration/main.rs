@@ -1,5 +1,6 @@
 //! Runs the real `flowtag` binary: on the project's fixtures, on the shared corpus of real
-//! captures (checked against tshark's figures), and on the catalogue of broken inputs.
+//! captures (checked against tshark's figures), on the catalogue of broken inputs, and, as root,
+//! on live interfaces (`live.rs`).
 
 // Test code: a failed unwrap is a failed test, and long tests read top to bottom.
 #![allow(
@@ -14,6 +15,7 @@ mod cli;
 mod corpus;
 mod fixtures;
 mod hostile;
+mod live;
 mod properties;
 mod reader;
 mod support;

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use flowtag::capture::{CaptureReader, Linktype, OpenError, ReadError, RecordFlags};
+use flowtag::capture::{CaptureReader, Linktype, OpenError, OwnedFrame, ReadError, RecordFlags, Timestamp};
 
 const BADINPUTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/badinputs");
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
@@ -14,14 +14,7 @@ fn shared_dir(dir: &str) -> Option<PathBuf> {
     crate::support::shared(dir.rsplit('/').next().unwrap_or(dir))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Owned {
-    ts: u64,
-    wire_len: u32,
-    linktype: Linktype,
-    data: Vec<u8>,
-    flags: RecordFlags,
-}
+type Owned = OwnedFrame;
 
 struct Outcome {
     frames: Vec<Owned>,
@@ -34,13 +27,7 @@ fn drain(mut r: CaptureReader) -> Outcome {
     let mut frames = Vec::new();
     let error = loop {
         match r.next_frame() {
-            Ok(Some(f)) => frames.push(Owned {
-                ts: f.ts.0,
-                wire_len: f.wire_len,
-                linktype: f.linktype,
-                data: f.data.to_vec(),
-                flags: f.flags,
-            }),
+            Ok(Some(f)) => frames.push(f.to_owned_frame()),
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
@@ -180,7 +167,7 @@ fn badinputs_key_values() {
     // #23: ns precision, never read as 999 s.
     let ns = clean(&dir, "nsec_magic.pcap");
     assert_eq!(ns.format, "pcap-ns");
-    assert_eq!(ns.frames[0].ts, 1_000_000_000_999_999_999);
+    assert_eq!(ns.frames[0].ts.0, 1_000_000_000_999_999_999);
     // #15
     let gt = clean(&dir, "caplen_gt_len.pcap");
     assert_eq!((gt.frames[0].data.len(), gt.frames[0].wire_len), (54, 20));
@@ -204,7 +191,7 @@ fn badinputs_key_values() {
     let zero = clean(&dir, "caplen0.pcap");
     assert!(zero.frames[0].data.is_empty());
     assert_eq!(zero.frames[0].wire_len, 60);
-    assert_eq!(zero.frames[1], Owned { ts: 1_000_000_000_000_000_000, ..base.frames[0].clone() });
+    assert_eq!(zero.frames[1], Owned { ts: Timestamp(1_000_000_000_000_000_000), ..base.frames[0].clone() });
     // #22: FCS bits masked; the 4 FCS bytes stay in the data.
     let fcs = clean(&dir, "linktype_fcs_bits.pcap");
     assert_eq!(fcs.link_types, [Linktype::ETHERNET]);
@@ -239,11 +226,11 @@ fn badinputs_key_values() {
     // #71, #72: flagged, not fatal.
     let huge = clean(&dir, "ts_huge.pcap");
     assert!(huge.frames[0].flags.contains(RecordFlags::BAD_TIMESTAMP));
-    assert_eq!(huge.frames[0].ts, 0xFFFF_FFFF * 1_000_000_000 + 999_999_000);
+    assert_eq!(huge.frames[0].ts.0, 0xFFFF_FFFF * 1_000_000_000 + 999_999_000);
     assert!(!huge.frames[1].flags.contains(RecordFlags::BAD_TIMESTAMP));
     let usec = clean(&dir, "usec_overflow.pcap");
     assert!(usec.frames.iter().all(|f| f.flags.contains(RecordFlags::BAD_TIMESTAMP)));
-    assert_eq!(usec.frames[1].ts, 1_000_000_001_000_000_000);
+    assert_eq!(usec.frames[1].ts.0, 1_000_000_001_000_000_000);
 }
 
 #[test]

@@ -8,17 +8,23 @@
 //! written). A closed stdout pipe ends quietly with the run's own code. Damaged records (bad
 //! timestamps, impossible lengths) are warned about, sampled.
 //!
+//! `flowtag live` has its own module, [`live`]: the capture loop, the refresh timer, signals
+//! and the view; [`http`] serves its Prometheus metrics.
+//!
 //! What I must not do: count or classify (the pipeline does), or panic.
+
+mod http;
+mod live;
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
-use crate::config::ReadConfig;
+use crate::config::{LiveConfig, ReadConfig};
 use crate::decode::Anomalies;
 use crate::interrupt::{Interrupt, Signal};
 use crate::output::flows::FlowWriter;
 use crate::output::table::TableOptions;
 use crate::output::warnings::Warnings;
-use crate::pipeline::Pipeline;
+use crate::parallel::Engine;
 use crate::report::{InputReport, InputStatus, Report};
 use crate::services::ServiceTable;
 use std::fs::File;
@@ -93,8 +99,30 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Read(args) => read(&ReadConfig::from_args(args)),
+        Command::Live(args) => match LiveConfig::from_args(args) {
+            Ok(cfg) => live::run(&cfg),
+            Err(e) => {
+                complain(e.option, &e);
+                Exit::Usage
+            }
+        },
+        Command::Interfaces => interfaces(),
         Command::Services(args) => services(&args),
     }
+}
+
+fn interfaces() -> Exit {
+    let list = match crate::capture::live::interfaces() {
+        Ok(l) => l,
+        Err(e) => {
+            complain("interfaces", &e);
+            return Exit::InputUnreadable;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = crate::output::interfaces::write(&mut out, &list).and_then(|()| out.flush());
+    finish_output(result, "stdout", Exit::Ok)
 }
 
 fn load_table(path: Option<&Path>) -> Result<TableHolder, Exit> {
@@ -290,14 +318,14 @@ impl Progress {
 }
 
 /// One line each for what the counters say the user must know: nothing is lost silently.
-fn warn_about(report: &Report, cfg: &ReadConfig) {
+fn warn_about(report: &Report, max_flows: usize) {
     let t = &report.totals;
     if t.flows_evicted > 0 {
         complain(
             "warning",
             &format!(
                 "flow table full ({} flows): {} flows evicted early (service counters stay exact; raise --max-flows for exact flow records)",
-                cfg.flow.max_flows, t.flows_evicted
+                max_flows, t.flows_evicted
             ),
         );
     }
@@ -357,7 +385,6 @@ fn read(cfg: &ReadConfig) -> Exit {
         }
     };
 
-    let mut pipeline = Pipeline::new(table, cfg.flow);
     let mut inputs = Vec::with_capacity(cfg.inputs.len());
     let mut exit = Exit::Ok;
     let mut progress = Progress::new(cfg.progress);
@@ -371,126 +398,130 @@ fn read(cfg: &ReadConfig) -> Exit {
         Interrupt::none()
     });
     let mut stopped: Option<Signal> = None;
-    for path in &cfg.inputs {
-        let name = path.display().to_string();
-        let mut input = InputReport {
-            path: name.clone(),
-            format: None,
-            link_types: Vec::new(),
-            packets: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            status: InputStatus::Ok,
-            message: None,
-        };
-        if let Some(sig) = stopped {
-            input.status = InputStatus::Interrupted;
-            input.message = Some(format!("not read: interrupted by {}", sig.name()));
-            inputs.push(input);
-            continue;
-        }
-        let mut reader = match CaptureReader::open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                complain(&name, &e);
-                input.status = InputStatus::Error;
-                input.message = Some(e.to_string());
+    let outcome = std::thread::scope(|scope| {
+        let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
+        for path in &cfg.inputs {
+            let name = path.display().to_string();
+            let mut input = InputReport {
+                path: name.clone(),
+                format: None,
+                link_types: Vec::new(),
+                packets: 0,
+                bytes: 0,
+                first_ts: None,
+                last_ts: None,
+                status: InputStatus::Ok,
+                message: None,
+            };
+            if let Some(sig) = stopped {
+                input.status = InputStatus::Interrupted;
+                input.message = Some(format!("not read: interrupted by {}", sig.name()));
                 inputs.push(input);
-                exit = exit.max(Exit::InputUnreadable);
                 continue;
             }
-        };
-        input.format = Some(reader.format());
-        let (mut first, mut last) = (u64::MAX, 0u64);
-        loop {
-            if let Some(sig) = interrupt.signal() {
-                progress.clear();
-                let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
-                complain(&name, &msg);
-                input.status = InputStatus::Interrupted;
-                input.message = Some(msg);
-                stopped = Some(sig);
-                break;
-            }
-            let frame = match reader.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
+            let mut reader = match CaptureReader::open(path) {
+                Ok(r) => r,
                 Err(e) => {
-                    progress.clear();
                     complain(&name, &e);
-                    input.status = InputStatus::Truncated;
+                    input.status = InputStatus::Error;
                     input.message = Some(e.to_string());
-                    exit = exit.max(Exit::InputDamaged);
+                    inputs.push(input);
+                    exit = exit.max(Exit::InputUnreadable);
+                    continue;
+                }
+            };
+            input.format = Some(reader.format());
+            let (mut first, mut last) = (u64::MAX, 0u64);
+            loop {
+                if let Some(sig) = interrupt.signal() {
+                    progress.clear();
+                    let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
+                    complain(&name, &msg);
+                    input.status = InputStatus::Interrupted;
+                    input.message = Some(msg);
+                    stopped = Some(sig);
                     break;
                 }
-            };
-            input.packets += 1;
-            input.bytes += u64::from(frame.wire_len);
-            first = first.min(frame.ts.0);
-            last = last.max(frame.ts.0);
-            let pass = match filter.as_mut().map(|f| f.matches(&frame)) {
-                None | Some(Ok(true)) => true,
-                Some(Ok(false)) => false,
-                Some(Err(e)) => {
-                    if !filter_warned {
-                        complain("warning", &format!("{e}; packets of that link type are left out"));
-                        filter_warned = true;
+                let frame = match reader.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        progress.clear();
+                        complain(&name, &e);
+                        input.status = InputStatus::Truncated;
+                        input.message = Some(e.to_string());
+                        exit = exit.max(Exit::InputDamaged);
+                        break;
                     }
-                    false
-                }
-            };
-            if pass {
-                let tags = pipeline.push(&frame, &mut on_end);
-                if tags.0 != 0 {
-                    for (bit, kind) in WARNED {
-                        if tags.contains(bit) {
-                            let (n, ts, caplen, len) =
-                                (input.packets, frame.ts, frame.data.len(), frame.wire_len);
-                            warnings.warn(kind, || record_warning(kind, &name, n, ts, caplen, len));
+                };
+                input.packets += 1;
+                input.bytes += u64::from(frame.wire_len);
+                first = first.min(frame.ts.0);
+                last = last.max(frame.ts.0);
+                let pass = match filter.as_mut().map(|f| f.matches(&frame)) {
+                    None | Some(Ok(true)) => true,
+                    Some(Ok(false)) => false,
+                    Some(Err(e)) => {
+                        if !filter_warned {
+                            complain("warning", &format!("{e}; packets of that link type are left out"));
+                            filter_warned = true;
+                        }
+                        false
+                    }
+                };
+                if pass {
+                    let tags = engine.push(&frame, &mut on_end);
+                    if tags.0 != 0 {
+                        for (bit, kind) in WARNED {
+                            if tags.contains(bit) {
+                                let (n, ts, caplen, len) =
+                                    (input.packets, frame.ts, frame.data.len(), frame.wire_len);
+                                warnings.warn(kind, || record_warning(kind, &name, n, ts, caplen, len));
+                            }
                         }
                     }
+                } else {
+                    engine.filtered_out();
                 }
-            } else {
-                pipeline.filtered_out();
+                if input.packets.trailing_zeros() >= 16 {
+                    progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
+                }
             }
-            if input.packets.trailing_zeros() >= 16 {
-                progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
+            progress.clear();
+            input.link_types = reader.link_types().iter().map(|l| l.0).collect();
+            if input.packets > 0 {
+                input.first_ts = Some(crate::capture::Timestamp(first).as_secs_f64());
+                input.last_ts = Some(crate::capture::Timestamp(last).as_secs_f64());
             }
+            inputs.push(input);
         }
-        progress.clear();
-        input.link_types = reader.link_types().iter().map(|l| l.0).collect();
-        if input.packets > 0 {
-            input.first_ts = Some(crate::capture::Timestamp(first).as_secs_f64());
-            input.last_ts = Some(crate::capture::Timestamp(last).as_secs_f64());
+        // A signal while the last read was blocked (`slow | flowtag read -` and Ctrl-C, which
+        // also ends the writer) shows up only as that input's end: the run was still
+        // interrupted.
+        if let (None, Some(sig), Some(last)) = (stopped, interrupt.signal(), inputs.last_mut()) {
+            let msg = format!("interrupted by {} after {} packets", sig.name(), last.packets);
+            complain(&last.path, &msg);
+            if last.status == InputStatus::Ok {
+                last.status = InputStatus::Interrupted;
+                last.message = Some(msg);
+            }
+            stopped = Some(sig);
         }
-        inputs.push(input);
-    }
-    // A signal while the last read was blocked (`slow | flowtag read -` and Ctrl-C, which also
-    // ends the writer) shows up only as that input's end: the run was still interrupted.
-    if let (None, Some(sig), Some(last)) = (stopped, interrupt.signal(), inputs.last_mut()) {
-        let msg = format!("interrupted by {} after {} packets", sig.name(), last.packets);
-        complain(&last.path, &msg);
-        if last.status == InputStatus::Ok {
-            last.status = InputStatus::Interrupted;
-            last.message = Some(msg);
-        }
-        stopped = Some(sig);
-    }
-    pipeline.finish(&mut on_end);
+        engine.finish(&mut on_end)
+    });
     warnings.finish();
 
     let mut report = Report::build(
-        &pipeline.stats,
-        &pipeline.flows.counters,
+        &outcome.stats,
+        &outcome.flows,
         table,
         inputs,
-        pipeline.first_ts.map(crate::capture::Timestamp::as_secs_f64),
-        pipeline.last_ts.map(crate::capture::Timestamp::as_secs_f64),
+        outcome.first_ts.map(crate::capture::Timestamp::as_secs_f64),
+        outcome.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     report.interrupted = stopped.map(Signal::name);
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
-    warn_about(&report, cfg);
+    warn_about(&report, cfg.flow.max_flows);
     let mut code = stopped.map_or(exit, Exit::of_signal);
     if let Some(w) = flow_writer {
         let result = match flow_error {
