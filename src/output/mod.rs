@@ -1,5 +1,6 @@
-//! Output: renderers of the [`Report`](crate::report::Report) and of flow records. Each writes
-//! to `&mut impl Write` and knows nothing but the data it is given.
+//! Output: renderers of the [`Report`](crate::report::Report), of flow records, and of the
+//! sampled warnings. Each writes to `&mut impl Write` and knows nothing but the data it is
+//! given.
 pub mod csv;
 pub mod flows;
 pub mod interfaces;
