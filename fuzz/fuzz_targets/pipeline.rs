@@ -174,25 +174,6 @@ fn pcap(case: &Case) -> Vec<u8> {
     out
 }
 
-/// Splits one RFC 4180 line.
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
 fuzz_target!(|case: Case| {
     let bytes = pcap(&case);
     let len = bytes.len() as u64;
@@ -264,7 +245,7 @@ fuzz_target!(|case: Case| {
     let columns = flowtag::output::csv::HEADER.split(',').count();
     let mut packets = 0u64;
     for l in lines {
-        let f = split_csv(l);
+        let f = flowtag::output::csv::split_line(l);
         assert_eq!(f.len(), columns, "{l}");
         packets += f[5].parse::<u64>().unwrap();
     }

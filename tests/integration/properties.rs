@@ -274,25 +274,6 @@ fn item() -> impl Strategy<Value = Item> {
     ]
 }
 
-/// Splits one RFC 4180 line.
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -353,7 +334,7 @@ proptest! {
         let columns = header.split(',').count();
         let mut sum = 0u64;
         for l in lines {
-            let f = split_csv(l);
+            let f = flowtag::output::csv::split_line(l);
             prop_assert_eq!(f.len(), columns, "{}", l);
             sum += f[5].parse::<u64>().unwrap();
         }

@@ -122,7 +122,7 @@ pub fn check_formats_agree(inputs: &[&str], extra: &[&str]) -> Value {
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let (mut packets, mut services, mut unknown, mut skipped) = (0, 0, 0, 0);
     for l in lines {
-        let f = split_csv(l);
+        let f = flowtag::output::csv::split_line(l);
         assert_eq!(f.len(), header.len(), "fixed column count: {l}");
         let n: u64 = f[col("packets")].parse().unwrap();
         packets += n;
@@ -174,25 +174,6 @@ pub fn check_formats_agree(inputs: &[&str], extra: &[&str]) -> Value {
         "table flow line"
     );
     doc
-}
-
-/// Splits one RFC 4180 line.
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
 }
 
 /// A fresh directory under the system's temporary one, removed when dropped.
