@@ -13,7 +13,7 @@
 
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{Addr, Anomalies, Decoded};
-use crate::flow::{FlowConfig, FlowCounters, FlowRecord};
+use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
 use crate::pipeline::{Clock, Packet, Pipeline};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
@@ -37,7 +37,7 @@ pub struct Outcome {
 
 /// A pipeline on this thread, or one split across worker threads.
 pub enum Engine<'scope, 't> {
-    Single(Box<Pipeline<'t>>),
+    Single(Box<Single<'t>>),
     Sharded(Box<Sharded<'scope>>),
 }
 
@@ -51,7 +51,7 @@ impl<'scope, 't: 'scope> Engine<'scope, 't> {
         threads: usize,
     ) -> Self {
         if threads <= 1 {
-            Engine::Single(Box::new(Pipeline::new(table, cfg)))
+            Engine::Single(Box::new(Single { pipeline: Pipeline::new(table, cfg), pending: Vec::new() }))
         } else {
             Engine::Sharded(Box::new(Sharded::new(scope, table, cfg, threads - 1)))
         }
@@ -63,7 +63,7 @@ impl Engine<'_, '_> {
     /// frame's anomaly tags (already counted), for callers that warn about some.
     pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         match self {
-            Engine::Single(p) => p.push(frame, on_end),
+            Engine::Single(s) => s.push(frame, on_end),
             Engine::Sharded(s) => s.push(frame, on_end),
         }
     }
@@ -71,7 +71,7 @@ impl Engine<'_, '_> {
     /// Counts a frame the filter left out.
     pub fn filtered_out(&mut self) {
         match self {
-            Engine::Single(p) => p.filtered_out(),
+            Engine::Single(s) => s.pipeline.filtered_out(),
             Engine::Sharded(s) => s.local.filtered_out += 1,
         }
     }
@@ -79,13 +79,34 @@ impl Engine<'_, '_> {
     /// Ends every flow and returns the merged counters.
     pub fn finish(self, on_end: &mut impl FnMut(&FlowRecord)) -> Outcome {
         match self {
-            Engine::Single(mut p) => {
-                p.finish(on_end);
-                let Pipeline { flows, stats, first_ts, last_ts, .. } = *p;
+            Engine::Single(s) => {
+                let Single { mut pipeline, pending } = *s;
+                pipeline.push_batch(&pending, on_end);
+                pipeline.finish(on_end);
+                let Pipeline { flows, stats, first_ts, last_ts, .. } = pipeline;
                 Outcome { stats, flows: flows.counters, first_ts, last_ts }
             }
             Engine::Sharded(s) => (*s).finish(on_end),
         }
+    }
+}
+
+/// One pipeline on this thread, fed [`WARM`] decoded packets at a time (see
+/// [`Pipeline::push_batch`]).
+pub struct Single<'t> {
+    pipeline: Pipeline<'t>,
+    pending: Vec<Packet>,
+}
+
+impl Single<'_> {
+    fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
+        let packet = self.pipeline.decode(frame);
+        self.pending.push(packet);
+        if self.pending.len() == WARM {
+            self.pipeline.push_batch(&self.pending, on_end);
+            self.pending.clear();
+        }
+        packet.anomalies
     }
 }
 
@@ -250,9 +271,7 @@ fn worker(
     let mut pipeline = Pipeline::new(table, cfg);
     let mut ended = Vec::new();
     while let Ok(mut batch) = rx.recv() {
-        for p in &batch.packets {
-            pipeline.push_decoded(p, &mut |r| ended.push(*r));
-        }
+        pipeline.push_batch(&batch.packets, &mut |r| ended.push(*r));
         pipeline.advance_clock(batch.clock, &mut |r| ended.push(*r));
         batch.packets.clear();
         if ret.send(Returned { packets: batch.packets, ended: std::mem::take(&mut ended) }).is_err() {

@@ -14,10 +14,13 @@
 //! only update a flow's last-seen time, and expiry and eviction settle the queue fronts, so the
 //! cost is amortised O(1) per packet with no table scans.
 
+mod index;
+
 use crate::capture::Timestamp;
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
 use hashbrown::HashMap;
+use index::Index;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
@@ -28,6 +31,9 @@ pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
 pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
 
 const NIL: u32 = u32::MAX;
+/// Most packets [`FlowTable::warm`] loads for at once: enough to keep the core's dozen or two
+/// outstanding cache misses busy.
+pub const WARM: usize = 32;
 /// Ended records whose buffer is kept between drains (a few hundred KiB).
 const ENDED_KEEP: usize = 4096;
 
@@ -64,26 +70,51 @@ pub struct FlowKey {
     pub vlan: u16,
 }
 
-/// Hashed as five words: the derived impl feeds each byte array with its length and came to
-/// about a hundred instructions a packet once it stopped being inlined.
-impl std::hash::Hash for FlowKey {
+/// The flow index's hash: a keyed hash of the key's five words, seeded per process so that
+/// nobody can aim packets at one bucket. Two independent folded multiplies and a third to
+/// join them (the construction of foldhash's long-input path): a short dependency chain, where
+/// feeding the words one by one through a `Hasher` chained five multiplies and came to about
+/// seventy instructions a packet.
+#[derive(Clone, Copy, Debug)]
+struct KeyHasher {
+    seeds: [u64; 6],
+}
+
+impl KeyHasher {
+    fn new() -> Self {
+        let state = foldhash::fast::RandomState::default();
+        let mut seeds = [0; 6];
+        for (i, s) in (0u64..).zip(seeds.iter_mut()) {
+            *s = state.hash_one(i);
+        }
+        Self { seeds }
+    }
+
     #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+    fn hash(&self, k: &FlowKey) -> u64 {
         let word = |a: &Addr, i: usize| {
             let b = &a.0[i * 8..i * 8 + 8];
             u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
         };
-        h.write_u64(word(&self.lo, 0));
-        h.write_u64(word(&self.lo, 1));
-        h.write_u64(word(&self.hi, 0));
-        h.write_u64(word(&self.hi, 1));
-        h.write_u64(
-            u64::from(self.lo_port)
-                | u64::from(self.hi_port) << 16
-                | u64::from(self.proto) << 32
-                | u64::from(self.vlan) << 40,
-        );
+        let s = &self.seeds;
+        let rest = u64::from(k.lo_port)
+            | u64::from(k.hi_port) << 16
+            | u64::from(k.proto) << 32
+            | u64::from(k.vlan) << 40;
+        let lo = folded_multiply(word(&k.lo, 0) ^ s[0], word(&k.lo, 1) ^ s[1]);
+        let hi = folded_multiply(word(&k.hi, 0) ^ s[2], word(&k.hi, 1) ^ s[3]);
+        folded_multiply(lo ^ rest ^ s[4], hi ^ s[5])
     }
+}
+
+/// The 128-bit product of `a` and `b`, its halves XORed: every input bit reaches every output
+/// bit.
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+    let (low, high) = (p as u64, (p >> 64) as u64);
+    low ^ high
 }
 
 impl FlowKey {
@@ -91,11 +122,23 @@ impl FlowKey {
     #[must_use]
     pub fn of(pkt: &IpPacket) -> (Self, bool) {
         let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
-        let src_lo = (pkt.src, sp) <= (pkt.dst, dp);
+        // Big-endian numbers order as the byte arrays do, in two compares instead of a
+        // byte-wise walk.
+        let (s, d) = (u128::from_be_bytes(pkt.src.0), u128::from_be_bytes(pkt.dst.0));
+        let src_lo = s < d || (s == d && sp <= dp);
         let (lo, lo_port, hi, hi_port) =
             if src_lo { (pkt.src, sp, pkt.dst, dp) } else { (pkt.dst, dp, pkt.src, sp) };
         (Self { lo, hi, lo_port, hi_port, proto: pkt.proto, vlan: pkt.vlan }, src_lo)
     }
+}
+
+/// What finding a packet's flow needs: its key, whether its source is the key's `lo` end,
+/// and the key's hash. Made once a packet by [`FlowTable::lookup`].
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup {
+    key: FlowKey,
+    src_lo: bool,
+    hash: u64,
 }
 
 /// Why a flow ended.
@@ -238,7 +281,6 @@ const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache
 
 /// The rest of a flow: read when it starts and ends, and on handshake packets.
 struct Cold {
-    key: FlowKey,
     /// The record as created; packets, bytes, times, state and tag live in [`Hot`] and are
     /// copied in when the flow ends.
     rec: FlowRecord,
@@ -375,7 +417,11 @@ impl FlowCounters {
 pub struct FlowTable<'t> {
     table: &'t ServiceTable,
     cfg: FlowConfig,
-    index: FastMap<FlowKey, u32>,
+    /// Slots by key hash (see [`index`]); the keys themselves are in `keys`, read alongside
+    /// the slot's [`Hot`] line.
+    index: Index,
+    hasher: KeyHasher,
+    keys: Vec<FlowKey>,
     hot: Vec<Hot>,
     cold: Vec<Cold>,
     free: Vec<u32>,
@@ -399,7 +445,9 @@ impl<'t> FlowTable<'t> {
         Self {
             table,
             cfg,
-            index: FastMap::with_capacity_and_hasher(cap, foldhash::fast::RandomState::default()),
+            index: Index::with_capacity(cap),
+            hasher: KeyHasher::new(),
+            keys: Vec::with_capacity(cap),
             hot: Vec::with_capacity(cap),
             cold: Vec::with_capacity(cap),
             free: Vec::new(),
@@ -509,11 +557,54 @@ impl<'t> FlowTable<'t> {
         }
     }
 
+    /// A packet's key, which end its source is, and the key's hash.
+    #[must_use]
+    #[inline]
+    pub fn lookup(&self, pkt: &IpPacket) -> Lookup {
+        let (key, src_lo) = FlowKey::of(pkt);
+        Lookup { key, src_lo, hash: self.hasher.hash(&key) }
+    }
+
+    /// Loads the index entries, keys and [`Hot`] lines that counting these packets will touch
+    /// (at most [`WARM`] of them; the rest are ignored), changing nothing: the loads of all
+    /// packets are issued back to back, so their cache misses overlap, and the counting that
+    /// follows finds the lines in cache. Safe Rust has no prefetch instruction; plain loads
+    /// whose values are kept from the optimiser do the same.
+    pub fn warm<'l>(&self, lookups: impl Iterator<Item = &'l Lookup>) {
+        let mut slots = [0u32; WARM];
+        let mut n = 0;
+        for (s, l) in slots.iter_mut().zip(lookups) {
+            *s = self.index.first_slot(l.hash);
+            n += 1;
+        }
+        let mut sum = 0u64;
+        for &s in &slots[..n] {
+            if let (Some(k), Some(h)) = (self.keys.get(s as usize), self.hot.get(s as usize)) {
+                // A key is 40 bytes and may straddle two lines: load both ends.
+                sum ^= u64::from(k.lo.0[0]) ^ u64::from(k.vlan) ^ h.last.0;
+            }
+        }
+        std::hint::black_box(sum);
+    }
+
     /// Counts one packet. Call [`advance`](Self::advance) first. A flow this packet creates
     /// gets its tag from `tag_of` (the caller's counter row for the flow's verdict).
     pub fn observe(
         &mut self,
         pkt: &IpPacket,
+        ts: Timestamp,
+        wire_len: u32,
+        tag_of: impl FnOnce(&Verdict, u8) -> u32,
+    ) -> Seen {
+        let lookup = self.lookup(pkt);
+        self.observe_with(pkt, &lookup, ts, wire_len, tag_of)
+    }
+
+    /// [`observe`](Self::observe) with the packet's [`lookup`](Self::lookup) already made.
+    pub fn observe_with(
+        &mut self,
+        pkt: &IpPacket,
+        lookup: &Lookup,
         ts: Timestamp,
         wire_len: u32,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
@@ -528,24 +619,25 @@ impl<'t> FlowTable<'t> {
             }
             _ => {}
         }
-        let (key, src_lo) = FlowKey::of(pkt);
+        let Lookup { key, src_lo, hash } = *lookup;
         let syn = pkt.proto == PROTO_TCP && pkt.tcp_flags.is_syn();
-        let (slot, created) = match self.index.get(&key) {
-            Some(&slot) if syn && self.hot[slot as usize].class == Class::Closed => {
+        let keys = &self.keys;
+        let (slot, created) = match self.index.find(hash, |s| keys[s as usize] == key) {
+            Some(slot) if syn && self.hot[slot as usize].class == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(key, src_lo, pkt, ts, tag_of), true)
+                (self.create(key, hash, src_lo, pkt, ts, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
-            Some(&slot) if self.is_expired(slot, self.now.max(ts)) => {
+            Some(slot) if self.is_expired(slot, self.now.max(ts)) => {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(key, src_lo, pkt, ts, tag_of), true)
+                (self.create(key, hash, src_lo, pkt, ts, tag_of), true)
             }
-            Some(&slot) => (slot, false),
-            None => (self.create(key, src_lo, pkt, ts, tag_of), true),
+            Some(slot) => (slot, false),
+            None => (self.create(key, hash, src_lo, pkt, ts, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let s = &self.hot[slot as usize];
@@ -608,12 +700,12 @@ impl<'t> FlowTable<'t> {
             // (start, key, slot) tuples held 56 MB more at the end of a full table, the run's
             // peak (and the in-place collect into slots kept that buffer to the end).
             let mut live: Vec<(Timestamp, u32)> =
-                self.index.values().map(|&i| (self.hot[i as usize].start, i)).collect();
+                self.index.slots().map(|i| (self.hot[i as usize].start, i)).collect();
             live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
             for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
                     run.sort_unstable_by(|x, y| {
-                        self.cold[y.1 as usize].key.cmp(&self.cold[x.1 as usize].key)
+                        self.keys[y.1 as usize].cmp(&self.keys[x.1 as usize])
                     });
                 }
             }
@@ -703,9 +795,11 @@ impl<'t> FlowTable<'t> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // the packet's key and hash, computed once by `observe`
     fn create(
         &mut self,
         key: FlowKey,
+        hash: u64,
         src_lo: bool,
         pkt: &IpPacket,
         ts: Timestamp,
@@ -716,7 +810,7 @@ impl<'t> FlowTable<'t> {
         }
         // A flow evicted earlier keeps what its start proved (its handshake above all): the
         // service counters must not depend on whether the table had room.
-        let ghost = self.ghosts.take(self.index.hasher().hash_one(key));
+        let ghost = self.ghosts.take(hash);
         let verdict = match (ghost, pkt.ports) {
             (Some((v, _)), _) => v,
             (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
@@ -777,21 +871,23 @@ impl<'t> FlowTable<'t> {
             server_is_lo,
             live: true,
         };
-        let cold = Cold { key, rec, syn_ts: None };
+        let cold = Cold { rec, syn_ts: None };
         let idx = if let Some(i) = self.free.pop() {
             let generation = self.hot[i as usize].generation;
             self.hot[i as usize] = Hot { generation, ..hot };
             self.cold[i as usize] = cold;
+            self.keys[i as usize] = key;
             i
         } else {
             let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
             self.hot.push(hot);
             self.cold.push(cold);
+            self.keys.push(key);
             i
         };
         let generation = self.hot[idx as usize].generation;
         self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
-        self.index.insert(key, idx);
+        self.index.insert(hash, idx);
         self.counters.created += 1;
         idx
     }
@@ -808,9 +904,9 @@ impl<'t> FlowTable<'t> {
         }
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
-            let key = self.cold[slot as usize].key;
+            let hash = self.hasher.hash(&self.keys[slot as usize]);
             let entry = (self.cold[slot as usize].rec.verdict, self.hot[slot as usize].server_is_lo);
-            self.ghosts.put(self.index.hasher().hash_one(key), entry, self.cfg.max_flows);
+            self.ghosts.put(hash, entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
         }
@@ -860,13 +956,14 @@ impl<'t> FlowTable<'t> {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason) {
-        let key = self.retire(slot, reason);
-        self.index.remove(&key);
+        self.retire(slot, reason);
+        let hash = self.hasher.hash(&self.keys[slot as usize]);
+        self.index.remove(hash, slot);
     }
 
     /// Ends a flow but leaves its index entry, for the end of input, which clears the index
-    /// at once instead of a lookup per flow. Returns the flow's key.
-    fn retire(&mut self, slot: u32, reason: EndReason) -> FlowKey {
+    /// at once instead of a lookup per flow.
+    fn retire(&mut self, slot: u32, reason: EndReason) {
         let h = &mut self.hot[slot as usize];
         h.live = false;
         h.generation = h.generation.wrapping_add(1);
@@ -881,10 +978,8 @@ impl<'t> FlowTable<'t> {
             end_reason: reason,
             ..c.rec
         };
-        let key = c.key;
         self.free.push(slot);
         self.ended.push(rec);
-        key
     }
 
     /// Whether the flow in `slot` decided its server by this rule (for tests).
