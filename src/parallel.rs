@@ -1,12 +1,13 @@
 //! Parallel: one input stream read and decoded on the calling thread, flows counted on worker
-//! threads, each owning the flows of a share of the address pairs.
+//! threads and on the calling thread, each owning the flows of a share of the address pairs.
 //!
 //! What I own: sharding (by the unordered pair of IP addresses, so both directions of a flow
-//! and every fragment of a datagram meet in the same shard), batching, the input's one clock
-//! (workers expire flows on it, so a quiet shard still ages), and merging the shards' counters
-//! at the end. The report is the one a single pipeline makes, as long as no shard fills its
-//! share of `--max-flows` (the cap is split evenly) or of the fragment table; flow records are
-//! the same set, in an order that interleaves the shards.
+//! and every fragment of a datagram meet in the same shard; the reading thread keeps a small
+//! share, since reading and decoding already take about a third of the work), batching, the
+//! input's one clock (workers expire flows on it, so a quiet shard still ages), and merging the
+//! shards' counters at the end. The report is the one a single pipeline makes, as long as no
+//! shard fills its share of `--max-flows` (the cap is split as the address pairs are) or of the
+//! fragment table; flow records are the same set, in an order that interleaves the shards.
 //!
 //! What I must not do: count anything myself beyond what a [`Pipeline`] counts, or share
 //! mutable state between threads: workers get batches and send back finished flows.
@@ -51,7 +52,7 @@ impl<'scope, 't: 'scope> Engine<'scope, 't> {
         threads: usize,
     ) -> Self {
         if threads <= 1 {
-            Engine::Single(Box::new(Single { pipeline: Pipeline::new(table, cfg), pending: Vec::new() }))
+            Engine::Single(Box::new(Single::new(table, cfg)))
         } else {
             Engine::Sharded(Box::new(Sharded::new(scope, table, cfg, threads - 1)))
         }
@@ -80,10 +81,7 @@ impl Engine<'_, '_> {
     pub fn finish(self, on_end: &mut impl FnMut(&FlowRecord)) -> Outcome {
         match self {
             Engine::Single(s) => {
-                let Single { mut pipeline, pending } = *s;
-                pipeline.push_batch(&pending, on_end);
-                pipeline.finish(on_end);
-                let Pipeline { flows, stats, first_ts, last_ts, .. } = pipeline;
+                let Pipeline { flows, stats, first_ts, last_ts, .. } = s.finish(on_end);
                 Outcome { stats, flows: flows.counters, first_ts, last_ts }
             }
             Engine::Sharded(s) => (*s).finish(on_end),
@@ -98,15 +96,35 @@ pub struct Single<'t> {
     pending: Vec<Packet>,
 }
 
-impl Single<'_> {
+impl<'t> Single<'t> {
+    fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
+        Self { pipeline: Pipeline::new(table, cfg), pending: Vec::with_capacity(WARM) }
+    }
+
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let packet = self.pipeline.decode(frame);
+        self.push_decoded(packet, on_end);
+        packet.anomalies
+    }
+
+    /// Queues a packet decoded and clock-tagged elsewhere.
+    fn push_decoded(&mut self, packet: Packet, on_end: &mut impl FnMut(&FlowRecord)) {
         self.pending.push(packet);
         if self.pending.len() == WARM {
-            self.pipeline.push_batch(&self.pending, on_end);
-            self.pending.clear();
+            self.flush(on_end);
         }
-        packet.anomalies
+    }
+
+    fn flush(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.pipeline.push_batch(&self.pending, on_end);
+        self.pending.clear();
+    }
+
+    /// Counts what is queued and ends every flow.
+    fn finish(mut self, on_end: &mut impl FnMut(&FlowRecord)) -> Pipeline<'t> {
+        self.flush(on_end);
+        self.pipeline.finish(on_end);
+        self.pipeline
     }
 }
 
@@ -123,6 +141,11 @@ struct Returned {
 
 /// The reader side of a sharded run.
 pub struct Sharded<'scope> {
+    /// The flows of the address pairs this thread counts itself, between reads (see
+    /// [`Route`]).
+    own: Single<'scope>,
+    /// Address pairs whose mix is below this are counted on this thread.
+    own_below: u32,
     senders: Vec<SyncSender<Batch>>,
     returns: Receiver<Returned>,
     workers: Vec<ScopedJoinHandle<'scope, (Stats, FlowCounters)>>,
@@ -135,18 +158,41 @@ pub struct Sharded<'scope> {
     last_ts: Option<Timestamp>,
 }
 
-/// Which shard an address pair belongs to: both addresses folded with XOR (so the order does
-/// not matter), then mixed by the splitmix64 finaliser so every input bit reaches the low bits.
-fn shard_of(a: &Addr, b: &Addr, shards: usize) -> usize {
+/// Where an address pair's packets are counted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    /// On the reading thread.
+    Own,
+    Worker(usize),
+}
+
+/// The reading thread's share of the address pairs, as the reciprocal of a fraction of
+/// 1/threads: reading and decoding take about a third of the work, so the reader counts
+/// 1/(2·threads) of the pairs and stays about as busy as each worker.
+const OWN_SHARE_DIVISOR: usize = 3;
+
+/// Routes an address pair: both addresses folded with XOR (so the order does not matter),
+/// mixed by the splitmix64 finaliser so every input bit reaches every output bit; the high half
+/// decides whether the reading thread keeps the pair, the low half picks the worker
+/// (multiply-shift, not a division).
+fn route(a: &Addr, b: &Addr, own_below: u32, workers: usize) -> Route {
     let fold = |x: &Addr| {
-        x.0.chunks_exact(8)
-            .fold(0u64, |h, c| h ^ u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        let v = u128::from_le_bytes(x.0);
+        #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+        let folded = (v as u64) ^ ((v >> 64) as u64);
+        folded
     };
     let mut z = fold(a) ^ fold(b);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    usize::try_from(z % shards as u64).unwrap_or(0)
+    #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+    let (high, low) = ((z >> 32) as u32, z as u32);
+    if high < own_below {
+        Route::Own
+    } else {
+        Route::Worker(usize::try_from((u64::from(low) * workers as u64) >> 32).unwrap_or(0))
+    }
 }
 
 impl<'scope> Sharded<'scope> {
@@ -157,7 +203,13 @@ impl<'scope> Sharded<'scope> {
         shards: usize,
     ) -> Self {
         let (ret_tx, returns) = channel::<Returned>();
-        let share = FlowConfig { max_flows: cfg.max_flows.div_ceil(shards).max(1), ..cfg };
+        let threads = shards + 1;
+        let own_below = u32::try_from((1u64 << 32) / (OWN_SHARE_DIVISOR * threads) as u64).unwrap_or(0);
+        // The flow cap is split as the pairs are.
+        let own_cap = cfg.max_flows.div_ceil(OWN_SHARE_DIVISOR * threads).max(1);
+        let own = Single::new(table, FlowConfig { max_flows: own_cap, ..cfg });
+        let others = cfg.max_flows.saturating_sub(own_cap);
+        let share = FlowConfig { max_flows: others.div_ceil(shards).max(1), ..cfg };
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -167,6 +219,8 @@ impl<'scope> Sharded<'scope> {
             senders.push(tx);
         }
         Self {
+            own,
+            own_below,
             senders,
             returns,
             workers,
@@ -185,13 +239,15 @@ impl<'scope> Sharded<'scope> {
         self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
         self.last_ts = Some(self.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
         match packet.decoded {
-            Decoded::Ip(ip) => {
-                let s = shard_of(&ip.src, &ip.dst, self.senders.len());
-                self.pending[s].push(packet);
-                if self.pending[s].len() == BATCH {
-                    self.send(s, on_end);
+            Decoded::Ip(ip) => match route(&ip.src, &ip.dst, self.own_below, self.senders.len()) {
+                Route::Own => self.own.push_decoded(packet, on_end),
+                Route::Worker(s) => {
+                    self.pending[s].push(packet);
+                    if self.pending[s].len() == BATCH {
+                        self.send(s, on_end);
+                    }
                 }
-            }
+            },
             Decoded::NonIp => {
                 self.local.count_non_ip(packet.wire_len);
                 self.local.count_anomalies(packet.anomalies);
@@ -234,6 +290,7 @@ impl<'scope> Sharded<'scope> {
         for s in 0..self.senders.len() {
             self.send(s, on_end);
         }
+
         // Closing the channels tells each worker to end its flows at the last clock.
         self.senders.clear();
         // The workers send the flows they end in chunks; writing them as they come means a full
@@ -258,6 +315,14 @@ impl<'scope> Sharded<'scope> {
         while let Ok(r) = self.returns.try_recv() {
             self.recycle(r, on_end);
         }
+        // This thread's own flows end at the same clock as the workers'.
+        let clock = self.clock.latest.unwrap_or_default();
+        let Sharded { mut own, .. } = self;
+        own.flush(on_end);
+        own.pipeline.advance_clock(clock, on_end);
+        let own = own.finish(on_end);
+        stats.merge(&own.stats);
+        flows.merge(&own.flows.counters);
         Outcome { stats, flows, first_ts: self.first_ts, last_ts: self.last_ts }
     }
 }
@@ -294,19 +359,30 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::many_single_char_names)]
     fn both_directions_share_a_shard() {
         let a = Addr::v4([10, 0, 0, 1]);
         let b = Addr::v4([192, 168, 7, 200]);
         for n in 1..8 {
-            assert_eq!(shard_of(&a, &b, n), shard_of(&b, &a, n));
-            assert!(shard_of(&a, &b, n) < n);
+            for own in [0, u32::MAX / 6] {
+                assert_eq!(route(&a, &b, own, n), route(&b, &a, own, n));
+                if let Route::Worker(w) = route(&a, &b, own, n) {
+                    assert!(w < n);
+                }
+            }
         }
-        // Many pairs spread over the shards.
+        // Many pairs spread over this thread (a sixth) and three workers.
         let mut seen = [0usize; 4];
-        for i in 0..=255u8 {
-            seen[shard_of(&Addr::v4([10, 0, 0, i]), &b, 4)] += 1;
+        for i in 0..=4095u16 {
+            let [x, y] = i.to_be_bytes();
+            match route(&Addr::v4([10, 0, x, y]), &b, u32::MAX / 6, 3) {
+                Route::Own => seen[3] += 1,
+                Route::Worker(w) => seen[w] += 1,
+            }
         }
-        assert!(seen.iter().all(|&n| n > 30), "{seen:?}");
+        // Expected: 683 here, 1,138 each worker.
+        assert!((600..770).contains(&seen[3]), "{seen:?}");
+        assert!(seen[..3].iter().all(|&n| (1000..1280).contains(&n)), "{seen:?}");
     }
 
     #[test]

@@ -124,10 +124,10 @@ impl Index {
             if e.slot == EMPTY {
                 break;
             }
-            let home = self.home(e.hash);
-            // Distance from home to j and from hole to j, cyclically: the entry may fill the
-            // hole only if the hole lies between its home and j.
-            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
+            let origin = self.home(e.hash);
+            // Distance from its home to j and from the hole to j, cyclically: the entry may
+            // fill the hole only if the hole lies between its home and j.
+            if (j.wrapping_sub(origin) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
                 self.entries[hole] = e;
                 hole = j;
             }

@@ -704,9 +704,7 @@ impl<'t> FlowTable<'t> {
             live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
             for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
-                    run.sort_unstable_by(|x, y| {
-                        self.keys[y.1 as usize].cmp(&self.keys[x.1 as usize])
-                    });
+                    run.sort_unstable_by(|x, y| self.keys[y.1 as usize].cmp(&self.keys[x.1 as usize]));
                 }
             }
             live.iter().map(|&(_, i)| i).collect()
