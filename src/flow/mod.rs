@@ -280,11 +280,14 @@ struct Hot {
 const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache line");
 
 /// The rest of a flow: read when it starts and ends, and on handshake packets.
+/// Only what neither the key nor [`Hot`] holds: the flow's record is put together from the
+/// three when it ends.
 struct Cold {
-    /// The record as created; packets, bytes, times, state and tag live in [`Hot`] and are
-    /// copied in when the flow ends.
-    rec: FlowRecord,
+    verdict: Verdict,
+    /// Non-first fragments counted in this flow.
+    fragments: u64,
     syn_ts: Option<Timestamp>,
+    handshake_rtt: Option<u64>,
 }
 
 /// An entry of an expiry queue: a flow and its last-seen time when it was queued. A flow
@@ -655,7 +658,7 @@ impl<'t> FlowTable<'t> {
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
         match (self.hot.get(slot as usize), self.cold.get(slot as usize)) {
-            (Some(h), Some(c)) if h.live => Some(c.rec.verdict),
+            (Some(h), Some(c)) if h.live => Some(c.verdict),
             _ => None,
         }
     }
@@ -762,7 +765,7 @@ impl<'t> FlowTable<'t> {
         let s = &mut self.hot[e.slot as usize];
         s.packets[dir] += 1;
         s.bytes[dir] += u64::from(wire_len);
-        self.cold[e.slot as usize].rec.fragments += u64::from(nonfirst.is_some());
+        self.cold[e.slot as usize].fragments += u64::from(nonfirst.is_some());
         Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
     }
 
@@ -827,35 +830,12 @@ impl<'t> FlowTable<'t> {
         };
         // The server is the packet's destination or source; map that onto the key's ends.
         let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
-        let (client, client_port, server, server_port) = if server_is_lo {
-            (key.hi, key.hi_port, key.lo, key.lo_port)
-        } else {
-            (key.lo, key.lo_port, key.hi, key.hi_port)
-        };
         let class = match pkt.proto {
             PROTO_TCP => Class::Tcp,
             PROTO_UDP => Class::Udp,
             _ => Class::Other,
         };
         let tag = tag_of(&verdict, pkt.proto);
-        let rec = FlowRecord {
-            start: ts,
-            end: ts,
-            proto: pkt.proto,
-            client,
-            client_port,
-            server,
-            server_port,
-            vlan: key.vlan,
-            verdict,
-            packets: [0; 2],
-            bytes: [0; 2],
-            fragments: 0,
-            state: 0,
-            handshake_rtt: None,
-            end_reason: EndReason::EndOfInput,
-            tag,
-        };
         let hot = Hot {
             last: ts,
             start: ts,
@@ -869,7 +849,7 @@ impl<'t> FlowTable<'t> {
             server_is_lo,
             live: true,
         };
-        let cold = Cold { rec, syn_ts: None };
+        let cold = Cold { verdict, fragments: 0, syn_ts: None, handshake_rtt: None };
         let idx = if let Some(i) = self.free.pop() {
             let generation = self.hot[i as usize].generation;
             self.hot[i as usize] = Hot { generation, ..hot };
@@ -903,7 +883,7 @@ impl<'t> FlowTable<'t> {
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
             let hash = self.hasher.hash(&self.keys[slot as usize]);
-            let entry = (self.cold[slot as usize].rec.verdict, self.hot[slot as usize].server_is_lo);
+            let entry = (self.cold[slot as usize].verdict, self.hot[slot as usize].server_is_lo);
             self.ghosts.put(hash, entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
@@ -932,8 +912,8 @@ impl<'t> FlowTable<'t> {
             s.state |= ST_SYNACK;
             // The RTT as seen at the capture point: first SYN to first SYN/ACK.
             let c = &mut self.cold[slot as usize];
-            if let (Some(syn), None, false) = (c.syn_ts, c.rec.handshake_rtt, to_server) {
-                c.rec.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
+            if let (Some(syn), None, false) = (c.syn_ts, c.handshake_rtt, to_server) {
+                c.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
             }
         }
         if flags.has(TcpFlags::FIN) {
@@ -966,15 +946,29 @@ impl<'t> FlowTable<'t> {
         h.live = false;
         h.generation = h.generation.wrapping_add(1);
         let c = &self.cold[slot as usize];
+        let key = &self.keys[slot as usize];
+        let (client, client_port, server, server_port) = if h.server_is_lo {
+            (key.hi, key.hi_port, key.lo, key.lo_port)
+        } else {
+            (key.lo, key.lo_port, key.hi, key.hi_port)
+        };
         let rec = FlowRecord {
             start: h.start,
             end: h.last,
+            proto: h.proto,
+            client,
+            client_port,
+            server,
+            server_port,
+            vlan: key.vlan,
+            verdict: c.verdict,
             packets: h.packets,
             bytes: h.bytes,
+            fragments: c.fragments,
             state: h.state,
-            tag: h.tag,
+            handshake_rtt: c.handshake_rtt,
             end_reason: reason,
-            ..c.rec
+            tag: h.tag,
         };
         self.free.push(slot);
         self.ended.push(rec);
