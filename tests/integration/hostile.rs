@@ -651,8 +651,17 @@ fn stdin_empty_and_truncated() {
     let out = crate::support::flowtag().args(["read", "-"]).write_stdin(Vec::new()).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("flowtag: -: not a capture file (0 bytes)"));
-    // Truncated stdin: partial results, exit 4, no seeking needed.
+    // The whole file through stdin: the same report as the file.
     let bytes = std::fs::read(&path).unwrap();
+    let out = crate::support::flowtag()
+        .args(["read", "--format", "json", "-"])
+        .write_stdin(bytes.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&doc["totals"], &doc["services"]), (&file["totals"], &file["services"]));
+    // Truncated stdin: partial results, exit 4, no seeking needed.
     let cut = &bytes[..bytes.len() - 30];
     let out = crate::support::flowtag()
         .args(["read", "--format", "json", "-"])
