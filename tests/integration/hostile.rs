@@ -341,7 +341,8 @@ fn structured_keys_do_not_collapse_the_flow_table() {
     // test can check is that key sets that collide under the usual weak or unseeded hashes
     // (only high address bits vary; ports whose XOR is constant; addresses whose sum is
     // constant; mirrored pairs) cost what random keys cost. A collapse would be quadratic:
-    // 50,000 keys in one bucket chain are about 10^9 probes, not within 3x.
+    // 50,000 keys in one bucket chain are about 10^9 probes, hundreds of times slower; the
+    // margin of 5x is for other tests running beside this one.
     const N: u32 = 50_000;
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut random = || {
@@ -377,7 +378,7 @@ fn structured_keys_do_not_collapse_the_flow_table() {
         ("mirrored", &mirrored),
     ] {
         let took = seconds_for(keys);
-        assert!(took <= 3.0 * base, "{name}: {took:.3} s for {N} flows, random keys {base:.3} s");
+        assert!(took <= 5.0 * base, "{name}: {took:.3} s for {N} flows, random keys {base:.3} s");
     }
 }
 
