@@ -56,9 +56,15 @@ const CASES: &[Case] = &[
     case("ng_epb_before_idb.pcapng", 3, Some("before any Interface Description Block"), None),
     case("ng_bad_ifid.pcapng", 4, Some("interface 7"), None),
     case("ng_mixed_linktypes.pcapng", 0, None, None),
+    case("ng_idb_linktype147.pcapng", 0, None, Some(1)),
+    case("ng_blocklen_not_mult4.pcapng", 3, Some("not a multiple of 4"), None),
+    case("ng_blocklen_huge.pcapng", 4, Some("after 0 packets"), Some(0)),
+    case("ng_trailer_mismatch.pcapng", 4, Some("don't match"), Some(0)),
     case("ng_truncated.pcapng", 4, Some("after 1 packets"), Some(1)),
     case("ng_epb_caplen_gt_block.pcapng", 4, None, None),
     case("ng_tsresol_too_high.pcapng", 3, Some("too high"), None),
+    // Sections may differ in byte order (README: read in full, not exit 4 as the catalogue said).
+    case("ng_two_sections_mixed_endian.pcapng", 0, None, Some(1)),
 ];
 
 #[test]
@@ -127,6 +133,14 @@ fn record_level_faults_are_counted_not_fatal() {
     assert_eq!(anomaly(&d, "pcap_len_implausible"), 3);
     // #12 caplen above the file's snaplen: clipped like libpcap, tagged.
     assert!(anomaly(&doc_of(&dir, "snaplen_small_caplen_bigger.pcap"), "snaplen_truncated") >= 1);
+    // #19 and #30 a pcapng interface of link type 147: its packet is skipped as
+    // unsupported_linktype, never decoded as Ethernet (which would "find" TCP 445), one warning.
+    let out = read_json(&[&dir.join("ng_idb_linktype147.pcapng")]);
+    let d = out.json();
+    check_totals(&d);
+    assert_eq!(skipped(&d, "unsupported_linktype"), 1);
+    assert_eq!(service_packets(&d, "tcp", 445), 0);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     // #23 nanosecond magic: the fraction is nanoseconds, never 999 seconds.
     let d = doc_of(&dir, "nsec_magic.pcap");
     let ts = d["inputs"][0]["first_ts"].as_f64().unwrap();
