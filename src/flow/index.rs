@@ -142,6 +142,17 @@ impl Index {
         self.entries.iter().filter(|e| e.slot != EMPTY).map(|e| e.slot)
     }
 
+    /// The farthest any entry sits from its home position (for tests: a hash that collapsed
+    /// on some key set would show as runs thousands long).
+    #[cfg(test)]
+    pub(super) fn longest_displacement(&self) -> usize {
+        (0..self.entries.len())
+            .filter(|&i| self.entries[i].slot != EMPTY)
+            .map(|i| i.wrapping_sub(self.home(self.entries[i].hash)) & self.mask)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub(super) fn clear(&mut self) {
         self.entries.fill(VACANT);
         self.len = 0;
