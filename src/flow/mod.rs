@@ -1020,9 +1020,9 @@ mod tests {
         // is constant; addresses whose sum is constant; mirrored pairs; one port range) spread
         // like random keys. Linear probing at most half full keeps every entry within a few
         // dozen places of its home for random keys; a collapse puts 50,000 in one run.
+        type Key = ([u8; 4], u16, [u8; 4], u16);
         const N: u32 = 50_000;
         let v4 = |x: u32| x.to_be_bytes();
-        type Key = ([u8; 4], u16, [u8; 4], u16);
         let sets: [(&str, Vec<Key>); 5] = [
             ("high address bits", (0..N).map(|i| (v4((i << 12) | 1), 40_000, B, 445)).collect()),
             ("xor of ports", (1024..1024 + 50_000u16).map(|p| (A, p, B, p ^ 0x5a5a)).collect()),
