@@ -1,15 +1,17 @@
-//! Benchmarks of the per-packet path on real bytes held in memory: decode alone, and decode +
-//! flows + classification + counters (the whole pipeline). The capture is
+//! Benchmarks of the per-packet path on real bytes held in memory: decode alone, the server
+//! rule and table lookup alone (classify), the flow table alone on decoded packets, and the
+//! whole pipeline (decode, flows, classification, counters), one packet at a time and in the
+//! warmed batches `flowtag read` uses. The capture is
 //! `fixtures/windows-lan.pcap`, or the file named by `FLOWTAG_BENCH_PCAP` (for instance a
 //! capture from `../shared/bench`'s generator).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowtag::capture::{CaptureReader, OwnedFrame};
-use flowtag::decode::{Anomalies, decode};
-use flowtag::flow::FlowConfig;
-use flowtag::pipeline::Pipeline;
-use flowtag::services::ServiceTable;
+use flowtag::decode::{Anomalies, Decoded, IpPacket, PROTO_TCP, decode};
+use flowtag::flow::{FlowConfig, FlowTable, WARM, transport_of};
+use flowtag::pipeline::{Packet, Pipeline};
+use flowtag::services::{self, Opening, ServiceTable};
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -38,6 +40,46 @@ fn benches(c: &mut Criterion) {
             }
         });
     });
+    let packets: Vec<(IpPacket, u32, flowtag::capture::Timestamp)> = frames
+        .iter()
+        .filter_map(|f| {
+            let frame = f.as_frame();
+            match Packet::decode(&frame).decoded {
+                Decoded::Ip(ip) => Some((ip, frame.wire_len, frame.ts)),
+                _ => None,
+            }
+        })
+        .collect();
+    g.bench_function("classify", |b| {
+        let table = ServiceTable::embedded();
+        b.iter(|| {
+            for (ip, _, _) in &packets {
+                let v = match ip.ports {
+                    Some(p) => {
+                        let opening = if ip.proto == PROTO_TCP && ip.tcp_flags.is_syn() {
+                            Opening::Syn
+                        } else {
+                            Opening::Other
+                        };
+                        services::decide(table, transport_of(ip.proto), p.src, p.dst, opening)
+                    }
+                    None => services::decide_ip(table, ip.proto),
+                };
+                black_box(v);
+            }
+        });
+    });
+    g.bench_function("flow table", |b| {
+        b.iter(|| {
+            let mut t = FlowTable::new(ServiceTable::embedded(), FlowConfig::default());
+            for &(ip, len, ts) in &packets {
+                t.advance(ts);
+                black_box(t.observe(&ip, ts, len, |_, _| 0));
+                t.drain_ended().for_each(drop);
+            }
+            black_box(t.counters.created);
+        });
+    });
     g.bench_function("pipeline", |b| {
         b.iter(|| {
             let mut p = Pipeline::new(ServiceTable::embedded(), FlowConfig::default());
@@ -45,6 +87,23 @@ fn benches(c: &mut Criterion) {
             for f in &frames {
                 p.push(&f.as_frame(), &mut |_| ended += 1);
             }
+            p.finish(&mut |_| ended += 1);
+            black_box((ended, p.stats.total));
+        });
+    });
+    g.bench_function("pipeline, warmed batches", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(ServiceTable::embedded(), FlowConfig::default());
+            let mut ended = 0u64;
+            let mut batch = Vec::with_capacity(WARM);
+            for f in &frames {
+                batch.push(p.decode(&f.as_frame()));
+                if batch.len() == WARM {
+                    p.push_batch(&batch, &mut |_| ended += 1);
+                    batch.clear();
+                }
+            }
+            p.push_batch(&batch, &mut |_| ended += 1);
             p.finish(&mut |_| ended += 1);
             black_box((ended, p.stats.total));
         });
