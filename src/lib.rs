@@ -18,9 +18,12 @@
 //!   libpcap ([`capture::live`]); BPF filters.
 //! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
 //! - [`services`]: the table (built at compile time) and the rule that picks the server side.
-//! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction.
+//! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction. Its index
+//!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
-//! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path.
+//! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
+//!   feeds it 32 decoded packets at a time, whose flow lines it loads together first so that
+//!   their cache misses overlap.
 //! - [`parallel`]: the same on worker threads (`--threads`), sharded by address pair, merged.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
 //! - [`interrupt`]: SIGINT/SIGTERM as a flag the read loop polls, so a stopped run still reports.
