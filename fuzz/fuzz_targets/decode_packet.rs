@@ -8,23 +8,12 @@ use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
 use flowtag::decode::{Anomalies, Decoded, Fragment, PROTO_TCP, PROTO_UDP, decode};
 use libfuzzer_sys::fuzz_target;
 
-const LINKTYPES: [Linktype; 11] = [
-    Linktype::ETHERNET,
-    Linktype::NULL,
-    Linktype::LOOP,
-    Linktype::RAW,
-    Linktype::RAW_DLT12,
-    Linktype::RAW_DLT14,
-    Linktype::IPV4,
-    Linktype::IPV6,
-    Linktype::LINUX_SLL,
-    Linktype::LINUX_SLL2,
-    Linktype(147),
-];
-
 fuzz_target!(|input: &[u8]| {
     let Some((&selector, packet)) = input.split_first() else { return };
-    let linktype = LINKTYPES[usize::from(selector & 0x0f) % LINKTYPES.len()];
+    // Every supported link type, and one that is not (147, a user type).
+    let n = Linktype::SUPPORTED.len();
+    let linktype =
+        Linktype::SUPPORTED.get(usize::from(selector & 0x0f) % (n + 1)).copied().unwrap_or(Linktype(147));
     let data = packet.to_vec();
     let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
     // 0: wire length = captured length; otherwise up to 15 * 97 bytes were cut by the snaplen.

@@ -40,22 +40,24 @@ impl Linktype {
     pub const IPV6: Self = Self(229);
     pub const LINUX_SLL2: Self = Self(276);
 
+    /// Every link type the decoder knows.
+    pub const SUPPORTED: [Self; 10] = [
+        Self::NULL,
+        Self::ETHERNET,
+        Self::RAW_DLT12,
+        Self::RAW_DLT14,
+        Self::RAW,
+        Self::LOOP,
+        Self::LINUX_SLL,
+        Self::IPV4,
+        Self::IPV6,
+        Self::LINUX_SLL2,
+    ];
+
     /// Whether the decoder knows this link type.
     #[must_use]
     pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            Self::NULL
-                | Self::ETHERNET
-                | Self::RAW_DLT12
-                | Self::RAW_DLT14
-                | Self::RAW
-                | Self::LOOP
-                | Self::LINUX_SLL
-                | Self::IPV4
-                | Self::IPV6
-                | Self::LINUX_SLL2
-        )
+        Self::SUPPORTED.contains(&self)
     }
 
     /// The short name tcpdump and tshark use, or `None` for types we do not name.

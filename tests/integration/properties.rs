@@ -9,24 +9,16 @@ use flowtag::decode::{Anomalies, Decoded, Ports, Skip, decode};
 use flowtag::flow::FlowConfig;
 use flowtag::output::table::TableOptions;
 use flowtag::pipeline::Pipeline;
-use flowtag::report::{InputReport, InputStatus, Report};
+use flowtag::report::{InputReport, Report};
 use flowtag::services::ServiceTable;
 use proptest::prelude::*;
 
-const ALL_LINKTYPES: [Linktype; 12] = [
-    Linktype::ETHERNET,
-    Linktype::NULL,
-    Linktype::LOOP,
-    Linktype::RAW,
-    Linktype::RAW_DLT12,
-    Linktype::RAW_DLT14,
-    Linktype::IPV4,
-    Linktype::IPV6,
-    Linktype::LINUX_SLL,
-    Linktype::LINUX_SLL2,
-    Linktype(147),
-    Linktype(65_535),
-];
+/// Every supported link type, and two that are not.
+fn all_linktypes() -> Vec<Linktype> {
+    let mut v = Linktype::SUPPORTED.to_vec();
+    v.extend([Linktype(147), Linktype(65_535)]);
+    v
+}
 
 fn frame(linktype: Linktype, data: &[u8], wire_len: usize, ts: u64) -> Frame<'_> {
     Frame {
@@ -211,7 +203,7 @@ proptest! {
 
     #[test]
     fn decode_never_panics_on_any_bytes(
-        lt in prop::sample::select(ALL_LINKTYPES.to_vec()),
+        lt in prop::sample::select(all_linktypes()),
         bytes in prop::collection::vec(any::<u8>(), 0..200),
         extra in 0..2000usize,
     ) {
@@ -269,7 +261,7 @@ fn item() -> impl Strategy<Value = Item> {
     prop_oneof![
         4 => (valid(), dt.clone()).prop_map(|(v, dt)| Item::Valid(v, dt)),
         2 => (valid(), any::<usize>(), any::<u8>(), dt.clone()).prop_map(|(v, at, b, dt)| Item::Flipped(v, at, b, dt)),
-        1 => (prop::sample::select(ALL_LINKTYPES.to_vec()), prop::collection::vec(any::<u8>(), 0..80), dt)
+        1 => (prop::sample::select(all_linktypes()), prop::collection::vec(any::<u8>(), 0..80), dt)
             .prop_map(|(lt, b, dt)| Item::Noise(lt, b, dt)),
     ]
 }
@@ -311,10 +303,7 @@ proptest! {
         let c = pipeline.flows.counters;
         prop_assert_eq!(ended, c.created, "every flow ends exactly once");
         let packets = items.len() as u64;
-        let input = InputReport {
-            path: "prop".into(), format: Some("pcap"), link_types: vec![], packets, bytes,
-            first_ts: None, last_ts: None, status: InputStatus::Ok, message: None,
-        };
+        let input = InputReport { packets, bytes, ..InputReport::new("prop".into(), Some("pcap"), vec![]) };
         let report = Report::build(&pipeline.stats, &c, table, vec![input], None, None);
         prop_assert!(report.conserved(), "{:?}", report.totals);
         prop_assert_eq!(report.totals.packets, packets);
