@@ -106,6 +106,24 @@ pub struct InputReport {
     pub message: Option<String>,
 }
 
+impl InputReport {
+    /// An input read without trouble so far, nothing counted yet.
+    #[must_use]
+    pub fn new(path: String, format: Option<&'static str>, link_types: Vec<u32>) -> Self {
+        Self {
+            path,
+            format,
+            link_types,
+            packets: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            status: InputStatus::Ok,
+            message: None,
+        }
+    }
+}
+
 #[derive(Serialize, Clone, Debug)]
 pub struct Totals {
     /// Packets counted (read, and passed the filter). Equals the sum of the service and

@@ -212,16 +212,11 @@ fuzz_target!(|case: Case| {
     assert_eq!(pipeline.flows.active(), 0);
     let c = pipeline.flows.counters;
     assert_eq!(ended, c.created, "every flow created ends exactly once");
+    let link_types = reader.link_types().iter().map(|l| l.0).collect();
     let input = InputReport {
-        path: "fuzz".into(),
-        format: Some(reader.format()),
-        link_types: reader.link_types().iter().map(|l| l.0).collect(),
         packets: read,
-        bytes: 0,
-        first_ts: None,
-        last_ts: None,
         status,
-        message: None,
+        ..InputReport::new("fuzz".into(), Some(reader.format()), link_types)
     };
     let report = Report::build(
         &pipeline.stats,

@@ -405,17 +405,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
         for path in &cfg.inputs {
             let name = path.display().to_string();
-            let mut input = InputReport {
-                path: name.clone(),
-                format: None,
-                link_types: Vec::new(),
-                packets: 0,
-                bytes: 0,
-                first_ts: None,
-                last_ts: None,
-                status: InputStatus::Ok,
-                message: None,
-            };
+            let mut input = InputReport::new(name.clone(), None, Vec::new());
             if let Some(sig) = stopped {
                 input.status = InputStatus::Interrupted;
                 input.message = Some(format!("not read: interrupted by {}", sig.name()));

@@ -22,13 +22,19 @@ pub fn bytes(n: u64) -> String {
     if n < 1000 {
         return format!("{n} B");
     }
-    let mut v = n as f64 / 1000.0;
+    scaled(n as f64, &UNITS)
+}
+
+/// `v` (at least 1000) divided by 1000 until it is below 1000 with one decimal, and the unit
+/// that names that many thousands (`units[0]` for one thousand).
+fn scaled(v: f64, units: &[&str]) -> String {
+    let mut v = v / 1000.0;
     let mut unit = 0;
-    while v >= 999.95 && unit + 1 < UNITS.len() {
+    while v >= 999.95 && unit + 1 < units.len() {
         v /= 1000.0;
         unit += 1;
     }
-    format!("{v:.1} {}", UNITS[unit])
+    format!("{v:.1} {}", units[unit])
 }
 
 /// A bit rate in SI units: `0 bit/s`, `950 bit/s`, `12.3 kbit/s`, `1.2 Gbit/s`.
@@ -38,13 +44,7 @@ pub fn bits_per_s(bps: f64) -> String {
     if !bps.is_finite() || bps < 999.5 {
         return format!("{:.0} bit/s", bps.max(0.0));
     }
-    let mut v = bps / 1000.0;
-    let mut unit = 0;
-    while v >= 999.95 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    scaled(bps, &UNITS)
 }
 
 /// A rate rounded to a whole number with thousands separators (`1,234`).
