@@ -19,7 +19,8 @@
 //! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
 //! - [`services`]: the table (built at compile time) and the rule that picks the server side.
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction. Its index
-//!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry.
+//!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry; the slot's
+//!   64-byte line (`hot` module) holds all a packet touches, an IPv4 key included.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
 //!   feeds it 32 decoded packets at a time, whose flow lines it loads together first so that

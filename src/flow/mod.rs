@@ -13,13 +13,21 @@
 //! here has a hard cap. Each timeout class has a lazy expiry queue (see [`Queued`]): packets
 //! only update a flow's last-seen time, and expiry and eviction settle the queue fronts, so the
 //! cost is amortised O(1) per packet with no table scans.
+//!
+//! Layout: a packet finds its slot through the [`index`] (8 bytes an entry, at most half
+//! full), then reads and writes that slot's 64-byte line ([`hot`]): the key of an IPv4 flow,
+//! its counters, times, flags and verdict. IPv6 keys, the handshake times and counters past
+//! 32 bits live out of line. Measured on 3.58M held flows, 146 bytes a flow in all (the line,
+//! the index, the expiry queues, and the slack of growing arrays).
 
+mod hot;
 mod index;
 
 use crate::capture::Timestamp;
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
 use hashbrown::HashMap;
+use hot::{Class, Extra, Handshake, Hot, Packed};
 use index::Index;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -105,6 +113,15 @@ impl KeyHasher {
         let hi = folded_multiply(word(&k.hi, 0) ^ s[2], word(&k.hi, 1) ^ s[3]);
         folded_multiply(lo ^ rest ^ s[4], hi ^ s[5])
     }
+
+    /// The hash of a key packed in two words (an IPv4 key, see [`Packed`]): one folded
+    /// multiply of the keyed words, and one more to spread it over the low bits the index
+    /// uses.
+    #[inline]
+    fn hash_packed(&self, k: Packed) -> u64 {
+        let s = &self.seeds;
+        folded_multiply(folded_multiply(k.addrs ^ s[0], k.ends ^ s[1]) ^ s[2], s[3])
+    }
 }
 
 /// The 128-bit product of `a` and `b`, its halves XORed: every input bit reaches every output
@@ -136,7 +153,7 @@ impl FlowKey {
 /// and the key's hash. Made once a packet by [`FlowTable::lookup`].
 #[derive(Clone, Copy, Debug)]
 pub struct Lookup {
-    key: FlowKey,
+    packed: Packed,
     src_lo: bool,
     hash: u64,
 }
@@ -247,47 +264,6 @@ pub fn transport_of(proto: u8) -> Transport {
         PROTO_UDP => Transport::Udp,
         _ => Transport::Ip,
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Class {
-    Tcp = 0,
-    Udp = 1,
-    Other = 2,
-    Closed = 3,
-}
-
-/// What every packet of a flow reads and writes, in one cache line: after the index lookup,
-/// counting a packet touches this line only.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Hot {
-    last: Timestamp,
-    start: Timestamp,
-    packets: [u64; 2],
-    bytes: [u64; 2],
-    tag: u32,
-    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
-    generation: u32,
-    state: u8,
-    class: Class,
-    proto: u8,
-    /// Whether the key's `lo` end is the server.
-    server_is_lo: bool,
-    live: bool,
-}
-
-const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache line");
-
-/// The rest of a flow: read when it starts and ends, and on handshake packets.
-/// Only what neither the key nor [`Hot`] holds: the flow's record is put together from the
-/// three when it ends.
-struct Cold {
-    verdict: Verdict,
-    /// Non-first fragments counted in this flow.
-    fragments: u64,
-    syn_ts: Option<Timestamp>,
-    handshake_rtt: Option<u64>,
 }
 
 /// An entry of an expiry queue: a flow and its last-seen time when it was queued. A flow
@@ -420,13 +396,18 @@ impl FlowCounters {
 pub struct FlowTable<'t> {
     table: &'t ServiceTable,
     cfg: FlowConfig,
-    /// Slots by key hash (see [`index`]); the keys themselves are in `keys`, read alongside
-    /// the slot's [`Hot`] line.
+    /// Slots by key hash (see [`index`]); the keys themselves are in the slots' [`Hot`]
+    /// lines, or in `wide` for IPv6 keys.
     index: Index,
     hasher: KeyHasher,
-    keys: Vec<FlowKey>,
     hot: Vec<Hot>,
-    cold: Vec<Cold>,
+    /// By slot, beside `hot`: read on a TCP flow's handshake packets only.
+    handshake: Vec<Handshake>,
+    /// The keys that do not fit in a line (IPv6), and their free places.
+    wide: Vec<FlowKey>,
+    wide_free: Vec<u32>,
+    /// By slot, for the few flows whose counters passed 2^32 or that counted fragments.
+    extra: FastMap<u32, Extra>,
     free: Vec<u32>,
     queues: [VecDeque<Queued>; 4],
     ghosts: Ghosts,
@@ -450,9 +431,11 @@ impl<'t> FlowTable<'t> {
             cfg,
             index: Index::with_capacity(cap),
             hasher: KeyHasher::new(),
-            keys: Vec::with_capacity(cap),
             hot: Vec::with_capacity(cap),
-            cold: Vec::with_capacity(cap),
+            handshake: Vec::with_capacity(cap),
+            wide: Vec::new(),
+            wide_free: Vec::new(),
+            extra: FastMap::default(),
             free: Vec::new(),
             queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
             ghosts: Ghosts::default(),
@@ -494,7 +477,7 @@ impl<'t> FlowTable<'t> {
 
     /// Ends every flow idle past its timeout at `ts`, and forgets old fragments.
     fn sweep(&mut self, ts: Timestamp) {
-        for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
+        for class in Class::ALL {
             let timeout = self.timeout(class);
             while let Some(slot) = self.settled_front(class) {
                 if self.hot[slot as usize].last.0.saturating_add(timeout) >= ts.0 {
@@ -523,7 +506,7 @@ impl<'t> FlowTable<'t> {
         let q = &mut self.queues[class as usize];
         while let Some(&e) = q.front() {
             let s = &self.hot[e.slot as usize];
-            if !s.live || s.generation != e.generation || s.class != class {
+            if !s.live() || s.generation != e.generation || s.class() != class {
                 q.pop_front();
             } else if s.last > e.last {
                 q.pop_front();
@@ -546,7 +529,7 @@ impl<'t> FlowTable<'t> {
 
     fn is_expired(&self, slot: u32, ts: Timestamp) -> bool {
         let s = &self.hot[slot as usize];
-        s.last.0.saturating_add(self.timeout(s.class)) < ts.0
+        s.last.0.saturating_add(self.timeout(s.class())) < ts.0
     }
 
     fn closed_reason(&self, slot: u32) -> Option<EndReason> {
@@ -564,11 +547,34 @@ impl<'t> FlowTable<'t> {
     #[must_use]
     #[inline]
     pub fn lookup(&self, pkt: &IpPacket) -> Lookup {
+        if let (Some(s), Some(d)) = (hot::v4_of(&pkt.src), hot::v4_of(&pkt.dst)) {
+            // IPv4: the key packed straight from the packet, ordered as `FlowKey::of` orders.
+            let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
+            let src_lo = s < d || (s == d && sp <= dp);
+            let packed = if src_lo {
+                Packed::narrow(s, d, sp, dp, pkt.vlan, pkt.proto)
+            } else {
+                Packed::narrow(d, s, dp, sp, pkt.vlan, pkt.proto)
+            };
+            return Lookup { packed, src_lo, hash: self.hasher.hash_packed(packed) };
+        }
         let (key, src_lo) = FlowKey::of(pkt);
-        Lookup { key, src_lo, hash: self.hasher.hash(&key) }
+        Lookup { packed: Packed::of(&key), src_lo, hash: self.hasher.hash(&key) }
     }
 
-    /// Loads the index entries, keys and [`Hot`] lines that counting these packets will touch
+    /// The index hash of the flow in `slot`: of its two packed words when its key fits in its
+    /// line, else of the whole key (as [`lookup`](Self::lookup) hashes).
+    fn hash_of(&self, slot: u32) -> u64 {
+        let packed = self.hot[slot as usize].key;
+        if packed.is_wide() { self.hasher.hash(&self.key_of(slot)) } else { self.hasher.hash_packed(packed) }
+    }
+
+    /// The key of the flow in `slot`.
+    fn key_of(&self, slot: u32) -> FlowKey {
+        self.hot[slot as usize].key.unpack(&self.wide)
+    }
+
+    /// Loads the index entries and [`Hot`] lines that counting these packets will touch
     /// (at most [`WARM`] of them; the rest are ignored), changing nothing: the loads of all
     /// packets are issued back to back, so their cache misses overlap, and the counting that
     /// follows finds the lines in cache. Safe Rust has no prefetch instruction; plain loads
@@ -582,9 +588,8 @@ impl<'t> FlowTable<'t> {
         }
         let mut sum = 0u64;
         for &s in &slots[..n] {
-            if let (Some(k), Some(h)) = (self.keys.get(s as usize), self.hot.get(s as usize)) {
-                // A key is 40 bytes and may straddle two lines: load both ends.
-                sum ^= u64::from(k.lo.0[0]) ^ u64::from(k.vlan) ^ h.last.0;
+            if let Some(h) = self.hot.get(s as usize) {
+                sum ^= h.last.0;
             }
         }
         std::hint::black_box(sum);
@@ -622,14 +627,23 @@ impl<'t> FlowTable<'t> {
             }
             _ => {}
         }
-        let Lookup { key, src_lo, hash } = *lookup;
+        let Lookup { packed, src_lo, hash } = *lookup;
         let syn = pkt.proto == PROTO_TCP && pkt.tcp_flags.is_syn();
-        let keys = &self.keys;
-        let (slot, created) = match self.index.find(hash, |s| keys[s as usize] == key) {
-            Some(slot) if syn && self.hot[slot as usize].class == Class::Closed => {
+        let (hot, wide) = (&self.hot, &self.wide);
+        let wide_key = packed.is_wide().then(|| FlowKey::of(pkt).0);
+        let is_key = |s: u32| {
+            let k = hot[s as usize].key;
+            k.ends == packed.ends
+                && match &wide_key {
+                    Some(key) => wide.get(usize::try_from(k.addrs).unwrap_or(usize::MAX)) == Some(key),
+                    None => k.addrs == packed.addrs,
+                }
+        };
+        let (slot, created) = match self.index.find(hash, is_key) {
+            Some(slot) if syn && self.hot[slot as usize].class() == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(key, hash, src_lo, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
@@ -637,10 +651,10 @@ impl<'t> FlowTable<'t> {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(key, hash, src_lo, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, tag_of), true)
             }
             Some(slot) => (slot, false),
-            None => (self.create(key, hash, src_lo, pkt, ts, tag_of), true),
+            None => (self.create(lookup, pkt, ts, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let s = &self.hot[slot as usize];
@@ -657,10 +671,7 @@ impl<'t> FlowTable<'t> {
     /// The verdict of a live flow.
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
-        match (self.hot.get(slot as usize), self.cold.get(slot as usize)) {
-            (Some(h), Some(c)) if h.live => Some(c.verdict),
-            _ => None,
-        }
+        self.hot.get(slot as usize).filter(|h| h.live()).map(Hot::verdict)
     }
 
     /// Records that ended since the last call.
@@ -707,7 +718,7 @@ impl<'t> FlowTable<'t> {
             live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
             for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
-                    run.sort_unstable_by(|x, y| self.keys[y.1 as usize].cmp(&self.keys[x.1 as usize]));
+                    run.sort_unstable_by_key(|x| std::cmp::Reverse(self.key_of(x.1)));
                 }
             }
             live.iter().map(|&(_, i)| i).collect()
@@ -757,15 +768,17 @@ impl<'t> FlowTable<'t> {
         e.complete |= nonfirst == Some(true);
         let e = *e;
         self.counters.fragments_attributed += 1;
-        let live = self.hot.get(e.slot as usize).is_some_and(|s| s.live && s.generation == e.generation);
+        let live = self.hot.get(e.slot as usize).is_some_and(|s| s.live() && s.generation == e.generation);
         if !live {
             return Seen::Tag { tag: e.tag, to_server: e.to_server };
         }
         let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
-        let s = &mut self.hot[e.slot as usize];
-        s.packets[dir] += 1;
-        s.bytes[dir] += u64::from(wire_len);
-        self.cold[e.slot as usize].fragments += u64::from(nonfirst.is_some());
+        let wrapped = self.hot[e.slot as usize].add(dir, wire_len);
+        if wrapped != (false, false) || nonfirst.is_some() {
+            let x = self.extra_of(e.slot);
+            x.carry(dir, wrapped);
+            x.fragments += u64::from(nonfirst.is_some());
+        }
         Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
     }
 
@@ -796,16 +809,14 @@ impl<'t> FlowTable<'t> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // the packet's key and hash, computed once by `observe`
     fn create(
         &mut self,
-        key: FlowKey,
-        hash: u64,
-        src_lo: bool,
+        lookup: &Lookup,
         pkt: &IpPacket,
         ts: Timestamp,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> u32 {
+        let &Lookup { mut packed, src_lo, hash } = lookup;
         if self.index.len() >= self.cfg.max_flows {
             self.evict_one();
         }
@@ -835,32 +846,27 @@ impl<'t> FlowTable<'t> {
             PROTO_UDP => Class::Udp,
             _ => Class::Other,
         };
-        let tag = tag_of(&verdict, pkt.proto);
-        let hot = Hot {
-            last: ts,
-            start: ts,
-            packets: [0; 2],
-            bytes: [0; 2],
-            tag,
-            generation: 0,
-            state: 0,
-            class,
-            proto: pkt.proto,
-            server_is_lo,
-            live: true,
-        };
-        let cold = Cold { verdict, fragments: 0, syn_ts: None, handshake_rtt: None };
+        if packed.is_wide() {
+            let key = FlowKey::of(pkt).0;
+            packed.addrs = u64::from(if let Some(w) = self.wide_free.pop() {
+                self.wide[w as usize] = key;
+                w
+            } else {
+                self.wide.push(key);
+                u32::try_from(self.wide.len() - 1).unwrap_or(NIL)
+            });
+        }
+        let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
+        hot.tag = tag_of(&verdict, pkt.proto);
         let idx = if let Some(i) = self.free.pop() {
-            let generation = self.hot[i as usize].generation;
-            self.hot[i as usize] = Hot { generation, ..hot };
-            self.cold[i as usize] = cold;
-            self.keys[i as usize] = key;
+            hot.generation = self.hot[i as usize].generation;
+            self.hot[i as usize] = hot;
+            self.handshake[i as usize] = Handshake::None;
             i
         } else {
             let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
             self.hot.push(hot);
-            self.cold.push(cold);
-            self.keys.push(key);
+            self.handshake.push(Handshake::None);
             i
         };
         let generation = self.hot[idx as usize].generation;
@@ -872,7 +878,7 @@ impl<'t> FlowTable<'t> {
 
     fn evict_one(&mut self) {
         let mut best: Option<(Timestamp, Class, u32)> = None;
-        for class in [Class::Tcp, Class::Udp, Class::Other, Class::Closed] {
+        for class in Class::ALL {
             if let Some(slot) = self.settled_front(class) {
                 let last = self.hot[slot as usize].last;
                 if best.is_none_or(|(b, _, _)| last < b) {
@@ -882,8 +888,9 @@ impl<'t> FlowTable<'t> {
         }
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
-            let hash = self.hasher.hash(&self.keys[slot as usize]);
-            let entry = (self.cold[slot as usize].verdict, self.hot[slot as usize].server_is_lo);
+            let hash = self.hash_of(slot);
+            let h = &self.hot[slot as usize];
+            let entry = (h.verdict(), h.server_is_lo());
             self.ghosts.put(hash, entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
@@ -893,27 +900,30 @@ impl<'t> FlowTable<'t> {
     /// Counts a packet in a flow; returns whether it went to the server.
     fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
         let s = &mut self.hot[slot as usize];
-        let to_server = src_lo != s.server_is_lo;
+        let to_server = src_lo != s.server_is_lo();
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
-        s.packets[dir] += 1;
-        s.bytes[dir] += u64::from(wire_len);
+        let wrapped = s.add(dir, wire_len);
         s.start = s.start.min(ts);
         s.last = s.last.max(ts);
-        if s.proto != PROTO_TCP || flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) == 0 {
+        let tcp = s.proto() == PROTO_TCP && flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) != 0;
+        if wrapped != (false, false) {
+            self.extra_of(slot).carry(dir, wrapped);
+        }
+        if !tcp {
             return to_server;
         }
+        let s = &mut self.hot[slot as usize];
+        let hs = &mut self.handshake[slot as usize];
         if flags.is_syn() {
             s.state |= ST_SYN;
-            let c = &mut self.cold[slot as usize];
-            if c.syn_ts.is_none() {
-                c.syn_ts = Some(ts);
+            if *hs == Handshake::None {
+                *hs = Handshake::Syn(ts);
             }
         } else if flags.is_syn_ack() {
             s.state |= ST_SYNACK;
             // The RTT as seen at the capture point: first SYN to first SYN/ACK.
-            let c = &mut self.cold[slot as usize];
-            if let (Some(syn), None, false) = (c.syn_ts, c.handshake_rtt, to_server) {
-                c.handshake_rtt = Some(ts.0.saturating_sub(syn.0));
+            if let (Handshake::Syn(syn), false) = (*hs, to_server) {
+                *hs = Handshake::Rtt(ts.0.saturating_sub(syn.0));
             }
         }
         if flags.has(TcpFlags::FIN) {
@@ -924,52 +934,66 @@ impl<'t> FlowTable<'t> {
         }
         let st = s.state;
         let closed = st & ST_RST != 0 || (st & ST_FIN_TO_SERVER != 0 && st & ST_FIN_TO_CLIENT != 0);
-        if closed && s.class != Class::Closed {
+        if closed && s.class() != Class::Closed {
             // Its entry in the old class's queue goes stale; the closed queue gets one.
-            s.class = Class::Closed;
+            s.set_class(Class::Closed);
             let e = Queued { slot, generation: s.generation, last: s.last };
             self.queues[Class::Closed as usize].push_back(e);
         }
         to_server
     }
 
+    /// The out-of-line counters of the flow in `slot`, made on first use.
+    fn extra_of(&mut self, slot: u32) -> &mut Extra {
+        self.hot[slot as usize].set_has_extra();
+        self.extra.entry(slot).or_default()
+    }
+
     fn end(&mut self, slot: u32, reason: EndReason) {
+        let hash = self.hash_of(slot);
         self.retire(slot, reason);
-        let hash = self.hasher.hash(&self.keys[slot as usize]);
         self.index.remove(hash, slot);
     }
 
     /// Ends a flow but leaves its index entry, for the end of input, which clears the index
     /// at once instead of a lookup per flow.
     fn retire(&mut self, slot: u32, reason: EndReason) {
+        let key = self.key_of(slot);
         let h = &mut self.hot[slot as usize];
-        h.live = false;
-        h.generation = h.generation.wrapping_add(1);
-        let c = &self.cold[slot as usize];
-        let key = &self.keys[slot as usize];
-        let (client, client_port, server, server_port) = if h.server_is_lo {
+        let x = if h.has_extra() { self.extra.remove(&slot).unwrap_or_default() } else { Extra::default() };
+        let wide = h.key.is_wide().then_some(h.key.addrs);
+        let (client, client_port, server, server_port) = if h.server_is_lo() {
             (key.hi, key.hi_port, key.lo, key.lo_port)
         } else {
             (key.lo, key.lo_port, key.hi, key.hi_port)
         };
+        let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
         let rec = FlowRecord {
             start: h.start,
             end: h.last,
-            proto: h.proto,
+            proto: key.proto,
             client,
             client_port,
             server,
             server_port,
             vlan: key.vlan,
-            verdict: c.verdict,
-            packets: h.packets,
-            bytes: h.bytes,
-            fragments: c.fragments,
+            verdict: h.verdict(),
+            packets: [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])],
+            bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
+            fragments: x.fragments,
             state: h.state,
-            handshake_rtt: c.handshake_rtt,
+            handshake_rtt: match self.handshake[slot as usize] {
+                Handshake::Rtt(ns) => Some(ns),
+                _ => None,
+            },
             end_reason: reason,
             tag: h.tag,
         };
+        h.retire();
+        if let Some(w) = wide {
+            #[allow(clippy::cast_possible_truncation)] // wide places are u32
+            self.wide_free.push(w as u32);
+        }
         self.free.push(slot);
         self.ended.push(rec);
     }
@@ -1223,5 +1247,74 @@ mod tests {
             (1, 3),
             "one non-first fragment; the overlap counts as a packet"
         );
+    }
+
+    /// A flow with IPv6 ends (its key out of line) or IPv4 ends (its key in its line).
+    fn pkt6(src: u128, sp: u16, dst: u128, dp: u16, proto: u8, flags: u8) -> IpPacket {
+        IpPacket {
+            src: Addr(src.to_be_bytes()),
+            dst: Addr(dst.to_be_bytes()),
+            ..pkt(A, sp, B, dp, proto, flags)
+        }
+    }
+
+    #[test]
+    fn wide_and_narrow_keys_survive_the_reuse_of_their_places() {
+        // Rounds of flows, IPv6 and IPv4 mixed, each round idling out the one before, so that
+        // every round reuses the slots and wide-key places the last one freed. Every packet
+        // must find its own flow, and every record must give back the ends it was fed.
+        let mut t = FlowTable::new(
+            ServiceTable::embedded(),
+            FlowConfig { udp_timeout: Timestamp::NANOS_PER_SEC, ..FlowConfig::default() },
+        );
+        let v6 = |i: u32| 0x2001_0db8_u128 << 96 | u128::from(i);
+        let mut want = Vec::new();
+        for round in 0..4u32 {
+            let at = f64::from(round) * 10.0;
+            for i in 0..300u32 {
+                let port = u16::try_from(1024 + i).unwrap_or(0);
+                let p = if i % 3 == 0 {
+                    pkt(A, port, [10, 1, 0, u8::try_from(round).unwrap_or(0)], 53, PROTO_UDP, 0)
+                } else {
+                    pkt6(v6(round * 1000 + i), port, v6(7), 53, PROTO_UDP, 0)
+                };
+                assert!(matches!(feed(&mut t, &p, at), Seen::Flow { created: true, .. }));
+                for _ in 0..=i % 4 {
+                    assert!(matches!(feed(&mut t, &p, at + 0.5), Seen::Flow { created: false, .. }));
+                }
+                want.push((p.src, port, p.dst, u64::from(i % 4) + 2));
+            }
+            assert_eq!(t.active(), 300);
+        }
+        t.finish();
+        let mut got: Vec<_> =
+            t.drain_ended().map(|r| (r.client, r.client_port, r.server, r.packets[TO_SERVER])).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert!(t.wide.len() <= 200, "the wide places of one round are reused: {}", t.wide.len());
+    }
+
+    #[test]
+    fn counters_carry_past_32_bits() {
+        let mut t = table();
+        let p = pkt(A, 40_000, B, 445, PROTO_TCP, TcpFlags::ACK);
+        let Seen::Flow { slot, .. } = feed(&mut t, &p, 1.0) else { panic!("a flow") };
+        // Three packets of 2^31 bytes: the byte count passes 2^32.
+        for i in 0..3 {
+            let ts = Timestamp(2_000_000_000 + i);
+            t.advance(ts);
+            t.observe(&p, ts, 1 << 31, |_, _| 0);
+        }
+        // And the packet count, set just short of 2^32 (four billion packets would take a while).
+        t.hot[slot as usize].packets[TO_SERVER] = u32::MAX;
+        feed(&mut t, &p, 3.0);
+        feed(&mut t, &p, 3.0);
+        t.finish();
+        let r: Vec<FlowRecord> = t.drain_ended().collect();
+        assert_eq!(r[0].bytes[TO_SERVER], 100 + 3 * (1 << 31) + 200);
+        assert_eq!(r[0].packets[TO_SERVER], (1 << 32) + 1);
+        assert_eq!(r[0].fragments, 0);
+        assert!(t.extra.is_empty(), "an ended flow leaves nothing out of line");
     }
 }

@@ -1,0 +1,315 @@
+//! A flow's line: all of a flow that counting a packet reads and writes, its IPv4 key and its
+//! verdict included, in one 64-byte cache line.
+//!
+//! After the index entry, a packet touches this line only. What does not fit stays out of
+//! line and is touched rarely: the key of an IPv6 flow (the line holds its index in the
+//! table's wide keys), the handshake times (a TCP flow's first packets), and the high halves
+//! of the counters (see [`Extra`]), which are u32 here and carry into `Extra` when they wrap.
+
+use super::FlowKey;
+use crate::capture::Timestamp;
+use crate::decode::Addr;
+use crate::services::{DecidedBy, ServiceId, Verdict};
+
+/// The timeout class of a flow: which expiry queue it is in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Class {
+    Tcp = 0,
+    Udp = 1,
+    Other = 2,
+    Closed = 3,
+}
+
+impl Class {
+    pub(super) const ALL: [Class; 4] = [Class::Tcp, Class::Udp, Class::Other, Class::Closed];
+}
+
+/// A key as the line holds it: two words compared at once. `ends` carries the ports, VLAN
+/// and protocol, and [`WIDE`] for an IPv6 key, whose `addrs` is then its index among the wide
+/// keys instead of the two IPv4 addresses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Packed {
+    pub(super) addrs: u64,
+    pub(super) ends: u64,
+}
+
+/// `ends` bit of a key whose addresses are held out of line.
+const WIDE: u64 = 1 << 56;
+
+/// The IPv4 address of an IPv4-mapped [`Addr`].
+#[inline]
+pub(super) fn v4_of(a: &Addr) -> Option<u32> {
+    let b = &a.0;
+    let head = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let mid = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+    (head == 0 && mid == u32::from_ne_bytes([0, 0, 0xff, 0xff]))
+        .then(|| u32::from_be_bytes([b[12], b[13], b[14], b[15]]))
+}
+
+impl Packed {
+    /// The packed form of `k`; an IPv6 key's `addrs` is left 0 for the caller to fill in.
+    pub(super) fn of(k: &FlowKey) -> Self {
+        if let (Some(lo), Some(hi)) = (v4_of(&k.lo), v4_of(&k.hi)) {
+            return Self::narrow(lo, hi, k.lo_port, k.hi_port, k.vlan, k.proto);
+        }
+        let ends = Self::narrow(0, 0, k.lo_port, k.hi_port, k.vlan, k.proto).ends;
+        Self { addrs: 0, ends: ends | WIDE }
+    }
+
+    /// The packed key of two IPv4 ends, the lower first.
+    #[inline]
+    pub(super) fn narrow(lo: u32, hi: u32, lo_port: u16, hi_port: u16, vlan: u16, proto: u8) -> Self {
+        let ends =
+            u64::from(lo_port) | u64::from(hi_port) << 16 | u64::from(vlan) << 32 | u64::from(proto) << 48;
+        Self { addrs: u64::from(lo) << 32 | u64::from(hi), ends }
+    }
+
+    pub(super) fn is_wide(self) -> bool {
+        self.ends & WIDE != 0
+    }
+
+    /// The key back, given the wide keys for an IPv6 one.
+    #[allow(clippy::cast_possible_truncation)] // fields packed by `of`
+    pub(super) fn unpack(self, wide: &[FlowKey]) -> FlowKey {
+        if self.is_wide() {
+            return wide[self.addrs as usize];
+        }
+        let e = self.ends;
+        FlowKey {
+            lo: Addr::v4(((self.addrs >> 32) as u32).to_be_bytes()),
+            hi: Addr::v4((self.addrs as u32).to_be_bytes()),
+            lo_port: e as u16,
+            hi_port: (e >> 16) as u16,
+            vlan: (e >> 32) as u16,
+            proto: (e >> 48) as u8,
+        }
+    }
+}
+
+/// The high halves of a flow's counters, and its fragment count: kept only for the flows that
+/// need them (a direction past 2^32 bytes or packets, or fragments seen).
+#[derive(Clone, Copy, Default, Debug)]
+pub(super) struct Extra {
+    pub(super) packets_hi: [u32; 2],
+    pub(super) bytes_hi: [u32; 2],
+    /// Non-first fragments counted in this flow.
+    pub(super) fragments: u64,
+}
+
+impl Extra {
+    /// Carries the wraps [`Hot::add`] reported for direction `dir`.
+    pub(super) fn carry(&mut self, dir: usize, (packets, bytes): (bool, bool)) {
+        self.packets_hi[dir] += u32::from(packets);
+        self.bytes_hi[dir] += u32::from(bytes);
+    }
+}
+
+// `bits`: the class in the low two bits, then how the server was decided, then flags.
+const CLASS_MASK: u8 = 0b11;
+const DECIDED_SHIFT: u8 = 2;
+const DECIDED_MASK: u8 = 0b11 << DECIDED_SHIFT;
+const SERVER_IS_LO: u8 = 1 << 4;
+const LIVE: u8 = 1 << 5;
+const SERVER_IS_DST: u8 = 1 << 6;
+const HAS_EXTRA: u8 = 1 << 7;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct Hot {
+    pub(super) last: Timestamp,
+    pub(super) start: Timestamp,
+    /// Low halves, by direction (to server, to client).
+    pub(super) packets: [u32; 2],
+    pub(super) bytes: [u32; 2],
+    /// The caller's tag (its counter row).
+    pub(super) tag: u32,
+    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
+    pub(super) generation: u32,
+    pub(super) key: Packed,
+    service: Option<ServiceId>,
+    server_port: u16,
+    /// TCP flags seen (`ST_*`).
+    pub(super) state: u8,
+    bits: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot must stay one cache line");
+
+impl Hot {
+    /// A live flow's line, its counters at zero.
+    pub(super) fn new(
+        key: Packed,
+        ts: Timestamp,
+        class: Class,
+        verdict: Verdict,
+        server_is_lo: bool,
+    ) -> Self {
+        let decided = match verdict.decided_by {
+            DecidedBy::Handshake => 0,
+            DecidedBy::Table => 1,
+            DecidedBy::FirstPacket => 2,
+            DecidedBy::LowerPort => 3,
+        };
+        let mut bits = class as u8 | decided << DECIDED_SHIFT | LIVE;
+        if server_is_lo {
+            bits |= SERVER_IS_LO;
+        }
+        if verdict.server_is_dst {
+            bits |= SERVER_IS_DST;
+        }
+        Self {
+            last: ts,
+            start: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            tag: 0,
+            generation: 0,
+            key,
+            service: verdict.service,
+            server_port: verdict.server_port,
+            state: 0,
+            bits,
+        }
+    }
+
+    pub(super) fn class(&self) -> Class {
+        Class::ALL[usize::from(self.bits & CLASS_MASK)]
+    }
+
+    pub(super) fn set_class(&mut self, c: Class) {
+        self.bits = self.bits & !CLASS_MASK | c as u8;
+    }
+
+    pub(super) fn verdict(&self) -> Verdict {
+        let decided_by = match (self.bits & DECIDED_MASK) >> DECIDED_SHIFT {
+            0 => DecidedBy::Handshake,
+            1 => DecidedBy::Table,
+            2 => DecidedBy::FirstPacket,
+            _ => DecidedBy::LowerPort,
+        };
+        Verdict {
+            server_is_dst: self.bits & SERVER_IS_DST != 0,
+            decided_by,
+            server_port: self.server_port,
+            service: self.service,
+        }
+    }
+
+    pub(super) fn proto(&self) -> u8 {
+        #[allow(clippy::cast_possible_truncation)] // the protocol's byte of `ends`
+        let p = (self.key.ends >> 48) as u8;
+        p
+    }
+
+    /// Whether the key's `lo` end is the server.
+    pub(super) fn server_is_lo(&self) -> bool {
+        self.bits & SERVER_IS_LO != 0
+    }
+
+    pub(super) fn live(&self) -> bool {
+        self.bits & LIVE != 0
+    }
+
+    /// Marks the flow ended: its slot and generation move on.
+    pub(super) fn retire(&mut self) {
+        self.bits &= !(LIVE | HAS_EXTRA);
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    pub(super) fn has_extra(&self) -> bool {
+        self.bits & HAS_EXTRA != 0
+    }
+
+    pub(super) fn set_has_extra(&mut self) {
+        self.bits |= HAS_EXTRA;
+    }
+
+    /// Adds a packet in direction `dir`; returns which low halves wrapped (packets, bytes),
+    /// whose carry the caller adds to the flow's [`Extra`].
+    #[inline]
+    pub(super) fn add(&mut self, dir: usize, wire_len: u32) -> (bool, bool) {
+        let (p, pw) = self.packets[dir].overflowing_add(1);
+        let (b, bw) = self.bytes[dir].overflowing_add(wire_len);
+        self.packets[dir] = p;
+        self.bytes[dir] = b;
+        (pw, bw)
+    }
+}
+
+/// What a TCP flow's first packets tell: nothing yet, its first SYN's time, or then the RTT
+/// from that SYN to the first SYN/ACK towards the client.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Handshake {
+    None,
+    Syn(Timestamp),
+    Rtt(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn addr(v6: bool, x: u128) -> Addr {
+        if v6 {
+            Addr(x.to_be_bytes())
+        } else {
+            Addr::v4(u32::try_from(x & 0xffff_ffff).unwrap_or(0).to_be_bytes())
+        }
+    }
+
+    proptest! {
+        /// Packing keeps every field of an IPv4 key, tells IPv6 keys apart, and two keys pack
+        /// the same only if they are the same.
+        #[test]
+        fn keys_pack_and_unpack(a in any::<u128>(), b in any::<u128>(), v6 in any::<bool>(),
+                                lp in any::<u16>(), hp in any::<u16>(), vlan in any::<u16>(), proto in any::<u8>(),
+                                other in any::<(u16, u16, u8)>()) {
+            let k = FlowKey { lo: addr(v6, a), hi: addr(v6 && b % 2 == 0, b), lo_port: lp, hi_port: hp, proto, vlan };
+            let p = Packed::of(&k);
+            let wide = p.is_wide();
+            prop_assert_eq!(wide, v4_of(&k.lo).is_none() || v4_of(&k.hi).is_none());
+            let held = vec![k];
+            prop_assert_eq!(p.unpack(&held), k);
+            let k2 = FlowKey { lo_port: other.0, hi_port: other.1, proto: other.2, ..k };
+            prop_assert_eq!(Packed::of(&k2) == p, k2 == k || wide && (k2.lo_port, k2.hi_port, k2.proto) == (lp, hp, proto));
+        }
+    }
+
+    #[test]
+    fn a_line_keeps_its_verdict_and_flags() {
+        for (i, decided_by) in
+            [DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort]
+                .into_iter()
+                .enumerate()
+        {
+            let v = Verdict {
+                server_is_dst: i % 2 == 0,
+                decided_by,
+                server_port: 445,
+                service: Some(ServiceId(7)),
+            };
+            let class = Class::ALL[i];
+            let mut h = Hot::new(Packed { addrs: 1, ends: 2 }, Timestamp(5), class, v, i >= 2);
+            assert_eq!((h.verdict(), h.class(), h.server_is_lo(), h.live()), (v, class, i >= 2, true));
+            h.set_class(Class::Closed);
+            h.set_has_extra();
+            assert_eq!((h.verdict(), h.class(), h.has_extra()), (v, Class::Closed, true));
+            h.retire();
+            assert!(!h.live() && !h.has_extra() && h.generation == 1);
+        }
+    }
+
+    #[test]
+    fn counters_report_their_wraps() {
+        let v = Verdict { server_is_dst: true, decided_by: DecidedBy::Table, server_port: 80, service: None };
+        let mut h = Hot::new(Packed { addrs: 0, ends: 0 }, Timestamp(0), Class::Tcp, v, false);
+        h.bytes[1] = u32::MAX - 9;
+        assert_eq!(h.add(1, 9), (false, false));
+        assert_eq!(h.add(1, 2), (false, true));
+        assert_eq!((h.packets[1], h.bytes[1]), (2, 1));
+        h.packets[0] = u32::MAX;
+        assert_eq!(h.add(0, 0), (true, false));
+        assert_eq!(h.packets[0], 0);
+    }
+}
