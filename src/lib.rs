@@ -30,7 +30,8 @@
 //! - [`interrupt`]: SIGINT/SIGTERM as a flag the read loop polls, so a stopped run still reports.
 //! - [`cli`] (clap types only) → [`config`] (validated) → [`app`] (runs it, maps exit codes);
 //!   `flowtag live` runs the same pipeline on an interface, refreshing a view, JSON lines and
-//!   Prometheus metrics from the same report every interval.
+//!   Prometheus metrics from the same report every interval; its packet times are kept on a
+//!   timeline without the system clock's steps (`app`'s `timeline` module).
 //!
 //! The library runs without the CLI: feed frames to a [`pipeline::Pipeline`] and read its stats.
 //!

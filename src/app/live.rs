@@ -9,15 +9,20 @@
 //! complete, exit 0. The Prometheus responder runs on its own thread ([`super::http`]).
 //!
 //! Packets go through the same [`Pipeline`] as `flowtag read`, and every output is rendered
-//! from the same [`Report`]. Idle flows expire on packet time; when the kernel's buffer is
-//! empty at a refresh, the flow clock is also moved to the wall clock less [`BACKSTOP_LAG_NS`], so
-//! flows still expire on a quiet link. Per-interval state is one [`IntervalBase`], refilled
-//! every refresh, so memory stays flat however long the run.
+//! from the same [`Report`]. Idle flows expire on packet time, kept free of steps of the
+//! system clock ([`super::timeline`]): the loop looks at the clocks after every wait and at
+//! every refresh, and each packet enters the pipeline at its step-free time. When the
+//! kernel's buffer is empty at a refresh, the flow clock is also moved to the step-free
+//! present less [`BACKSTOP_LAG_NS`], so flows still expire on a quiet link. Flow records and
+//! the report's first and last packet times show the packets' own stamps, as tcpdump does.
+//! Per-interval state is one [`IntervalBase`], refilled every refresh, so memory stays flat
+//! however long the run.
 
 use super::http::Metrics;
+use super::timeline::{Look, StepFreeClock};
 use super::{Exit, complain, load_table, warn_about};
 use crate::capture::live::{LiveCapture, LiveError, READ_TIMEOUT_MS, ReadFault};
-use crate::capture::{Filter, Timestamp};
+use crate::capture::{Filter, RecordFlags, Timestamp};
 use crate::cli::Format;
 use crate::config::LiveConfig;
 use crate::flow::FlowRecord;
@@ -37,9 +42,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest single wait for packets: how late a signal can be seen.
 const MAX_WAIT: Duration = Duration::from_millis(200);
-/// How far behind the wall clock the flow clock is moved on a quiet link: packets still in
-/// flight through the kernel carry earlier times, and must not look like time going backwards.
+/// How far behind the (step-free) present the flow clock is moved on a quiet link: packets
+/// still in flight through the kernel carry earlier times, and must not look like time going
+/// backwards.
 const BACKSTOP_LAG_NS: u64 = Timestamp::NANOS_PER_SEC;
+/// Steps of the system clock told on stderr; a clock that keeps stepping is not a log.
+const STEP_NOTES: u64 = 10;
 /// Longest time spent taking in what the kernel already holds once a stop was asked for.
 const STOP_DRAIN: Duration = Duration::from_millis(600);
 /// The input format named in reports.
@@ -74,9 +82,20 @@ fn dumb_terminal() -> bool {
     std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb")
 }
 
+/// The wall clock, for what reports as the time of day of a refresh (interval ends).
 fn wall_now() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp::from_parts(d.as_secs(), u64::from(d.subsec_nanos()))
+}
+
+/// The real-time clock (through libc, as the wall clock) and CLOCK_BOOTTIME, read together.
+fn look() -> Look {
+    let realtime = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let steady = boot.tv_sec.saturating_mul(1_000_000_000).saturating_add(boot.tv_nsec);
+    Look { realtime, steady }
 }
 
 /// The terminal's size, or 80×24 when it cannot be asked.
@@ -173,11 +192,16 @@ struct FlowSink<'t> {
 }
 
 impl FlowSink<'_> {
-    fn write(&mut self, rec: &FlowRecord) {
-        if let (Some(w), None) = (self.writer.as_mut(), self.error.as_ref())
-            && let Err(e) = w.write(rec)
-        {
-            self.error = Some(e);
+    /// Writes a record whose times are on `timeline`'s step-free timeline, with the packets'
+    /// own stamps instead.
+    fn write(&mut self, rec: &FlowRecord, timeline: &StepFreeClock) {
+        if let (Some(w), None) = (self.writer.as_mut(), self.error.as_ref()) {
+            let mut shown = *rec;
+            shown.start = timeline.stamp_of(rec.start);
+            shown.end = timeline.stamp_of(rec.end);
+            if let Err(e) = w.write(&shown) {
+                self.error = Some(e);
+            }
         }
     }
 
@@ -200,27 +224,60 @@ struct Run<'a, 't> {
     started: Instant,
     base: IntervalBase,
     base_at: Instant,
+    /// Packet time without the system clock's steps; the pipeline runs on it.
+    timeline: StepFreeClock,
+    /// The earliest and latest of the packets' own stamps (the pipeline's are step-free).
+    stamps: Option<(Timestamp, Timestamp)>,
+    /// Steps told on stderr so far, and the offset then.
+    noted: (u64, i64),
 }
 
 impl Run<'_, '_> {
+    /// Reads the clocks: a step of the system clock since the last look moves the timeline.
+    fn look(&mut self) {
+        self.timeline.observe(look());
+        self.note_steps();
+    }
+
+    /// Tells stderr about steps of the system clock not told yet (the first [`STEP_NOTES`]):
+    /// records written after one show times on its far side. Several steps between two calls
+    /// are told as one, by their sum.
+    fn note_steps(&mut self) {
+        let (steps, offset) = (self.timeline.steps(), self.timeline.offset());
+        if steps == self.noted.0 {
+            return;
+        }
+        if self.noted.0 < STEP_NOTES {
+            let by = offset.saturating_sub(self.noted.1);
+            #[expect(clippy::cast_precision_loss, reason = "a step in seconds, for a person")]
+            let secs = by.unsigned_abs() as f64 / 1e9;
+            let way = if by < 0 { "back" } else { "forward" };
+            let more = if steps >= STEP_NOTES { "; further steps are not reported" } else { "" };
+            complain(
+                "note",
+                &format!(
+                    "{}: the system clock stepped {way} {secs:.3} s; flows keep ageing on packet \
+                     time without the step, flow records show the packets' own times{more}",
+                    self.cfg.capture.interface
+                ),
+            );
+        }
+        self.noted = (steps, offset);
+    }
+
     /// The running report as of now, with the capture statistics.
     fn report(&mut self, capture: CaptureReport, finished: bool) -> Report {
         let p = &self.pipeline;
-        self.input.first_ts = p.first_ts.map(Timestamp::as_secs_f64);
-        self.input.last_ts = p.last_ts.map(Timestamp::as_secs_f64);
+        let first = self.stamps.map(|(first, _)| first.as_secs_f64());
+        let last = self.stamps.map(|(_, last)| last.as_secs_f64());
+        self.input.first_ts = first;
+        self.input.last_ts = last;
         let mut counters = p.flows.counters;
         if !finished {
             // Mid-run, "at the end" means "open now", so the flow books balance in every line.
             counters.at_end = p.flows.active() as u64;
         }
-        let mut r = Report::build(
-            &p.stats,
-            &counters,
-            self.table,
-            vec![self.input.clone()],
-            p.first_ts.map(Timestamp::as_secs_f64),
-            p.last_ts.map(Timestamp::as_secs_f64),
-        );
+        let mut r = Report::build(&p.stats, &counters, self.table, vec![self.input.clone()], first, last);
         r.capture = Some(capture);
         r
     }
@@ -291,6 +348,9 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         started,
         base: IntervalBase::new(wall_now().as_secs_f64()),
         base_at: started,
+        timeline: StepFreeClock::new(look()),
+        stamps: None,
+        noted: (0, 0),
     };
     let mut screen = None;
     if stream == Stream::View {
@@ -328,9 +388,10 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
             break End::Stopped;
         }
         if now >= next_tick {
+            run.look();
             if idle {
-                let ts = Timestamp(wall_now().0.saturating_sub(BACKSTOP_LAG_NS));
-                run.pipeline.advance_clock(ts, &mut |r| flows.write(r));
+                let ts = Timestamp(run.timeline.present().0.saturating_sub(BACKSTOP_LAG_NS));
+                run.pipeline.advance_clock(ts, &mut |r| flows.write(r, &run.timeline));
             }
             let capture = CaptureReport::from(cap.stats());
             let (report, iv) = refresh(&mut run, capture);
@@ -356,7 +417,11 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
             // The descriptor may keep reporting the error: look again at the next refresh.
             std::thread::sleep(wait);
         }
-        match cap.wait(wait) {
+        let ready = cap.wait(wait);
+        // After every wait (at least every MAX_WAIT), so that the two clocks are compared
+        // often and the present stays current for the packets read next.
+        run.look();
+        match ready {
             Ok(true) => {}
             Ok(false) => {
                 idle = true;
@@ -366,7 +431,9 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         }
         let limit =
             cfg.count.map_or(usize::MAX, |c| usize::try_from(c - run.input.packets).unwrap_or(usize::MAX));
-        match read_batch(&mut cap, &mut run, &mut flows, limit) {
+        let batch = read_batch(&mut cap, &mut run, &mut flows, limit);
+        run.note_steps();
+        match batch {
             Ok(0) => {}
             Ok(_) => {
                 idle = false;
@@ -395,14 +462,17 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
             if !cap.wait(quiet.min(left)).unwrap_or(false) {
                 break;
             }
+            run.look();
             let limit = cfg.count.map_or(usize::MAX, |c| usize::try_from(c - run.input.packets).unwrap_or(0));
-            if read_batch(&mut cap, &mut run, &mut flows, limit).is_err() {
+            let batch = read_batch(&mut cap, &mut run, &mut flows, limit);
+            run.note_steps();
+            if batch.is_err() {
                 break;
             }
         }
     }
     let capture = CaptureReport::from(cap.stats());
-    run.pipeline.finish(&mut |r| flows.write(r));
+    run.pipeline.finish(&mut |r| flows.write(r, &run.timeline));
     let mut code = Exit::Ok;
     if let End::Failed(e) = &end {
         run.input.status = InputStatus::Truncated;
@@ -453,18 +523,24 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
     super::finish_output(result, "stdout", code)
 }
 
-/// Reads one batch of ready packets into the pipeline.
+/// Reads one batch of ready packets into the pipeline, each at its step-free time.
 fn read_batch(
     cap: &mut LiveCapture,
     run: &mut Run<'_, '_>,
     flows: &mut FlowSink<'_>,
     limit: usize,
 ) -> Result<usize, ReadFault> {
-    let Run { pipeline, input, .. } = run;
+    let Run { pipeline, input, timeline, stamps, .. } = run;
     cap.dispatch(limit, |frame| {
         input.packets += 1;
         input.bytes += u64::from(frame.wire_len);
-        pipeline.push(frame, &mut |r| flows.write(r));
+        let own = frame.ts;
+        *stamps = Some(stamps.map_or((own, own), |(first, last)| (first.min(own), last.max(own))));
+        // A stamp flagged out of range never moves the flow clock (`Clock::tag`): leave it be.
+        let ts =
+            if frame.flags.contains(RecordFlags::BAD_TIMESTAMP) { own } else { timeline.place(own, look) };
+        let frame = crate::capture::Frame { ts, ..*frame };
+        pipeline.push(&frame, &mut |r| flows.write(r, timeline));
     })
 }
 

@@ -9,12 +9,14 @@
 //! timestamps, impossible lengths) are warned about, sampled.
 //!
 //! `flowtag live` has its own module, [`live`]: the capture loop, the refresh timer, signals
-//! and the view; [`http`] serves its Prometheus metrics.
+//! and the view; [`http`] serves its Prometheus metrics; [`timeline`] keeps its packet times
+//! free of steps of the system clock.
 //!
 //! What I must not do: count or classify (the pipeline does), or panic.
 
 mod http;
 mod live;
+mod timeline;
 
 use crate::capture::{CaptureReader, Filter};
 use crate::cli::{Cli, Command, Format, ServicesArgs};
