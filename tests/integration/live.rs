@@ -218,8 +218,19 @@ fn service<'a>(doc: &'a Value, name: &str, transport: &str) -> &'a Value {
 /// (a FIN exchange's packet count depends on delayed ACKs). The server's socket sees the reset
 /// before this returns.
 fn connect_and_reset(listener: &TcpListener) {
+    let (client, server) = connect(listener);
+    reset(client, server);
+}
+
+/// An established TCP connection: (client, server).
+fn connect(listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (mut server, _) = listener.accept().unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// Ends a connection with a reset from the client, seen by the server before this returns.
+fn reset(client: TcpStream, mut server: TcpStream) {
     rustix::net::sockopt::set_socket_linger(&client, Some(Duration::ZERO)).unwrap();
     drop(client);
     server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -1036,4 +1047,125 @@ fn wall_clock_steps_do_not_disturb_the_refresh() {
     let (code, lines, err) = live.finish(Duration::from_secs(10));
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary(&lines)["totals"]["packets"], packets);
+}
+
+/// A listener on a free TCP port of 127.0.0.1 in the SQL session range (1024-5000), a range
+/// entry that labels a flow only when its handshake is seen: a flow cut in two by a clock
+/// step would show its second half as an unknown port.
+fn sql_range_listener() -> TcpListener {
+    (4455..4655)
+        .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        .expect("a free TCP port in 4455-4654")
+}
+
+/// CATALOGUE #74, the flows: flowtag's wall clock steps forward an hour, back, and back another
+/// hour (libfaketime) while the kernel's stamps do not, as with stamps that do not follow the
+/// system clock. One connection stays open across all three steps, two more start and end
+/// between them. Before the step-free timeline, the step forward moved the flow clock an hour
+/// ahead through the quiet link's backstop: the open flow expired there and then, and every
+/// later packet counted as late, a flow of its own (2 connections made 8 flows, half their
+/// packets under an unknown port). What a real step does to the kernel's stamps, which this
+/// cannot reach, is covered by the unit tests of `src/app/timeline.rs`.
+#[test]
+fn flows_stay_whole_when_the_wall_clock_steps() {
+    if !can_run("flows_stay_whole_when_the_wall_clock_steps", &["faketime"]) {
+        return;
+    }
+    let Some(lib) = libfaketime() else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "libfaketimeMT.so.1 not found");
+        eprintln!("note: libfaketimeMT.so.1 not found; skipping");
+        return;
+    };
+    let _lo = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let offset = dir.path().join("offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let flows = dir.path().join("flows.jsonl");
+    let app = sql_range_listener();
+    let port = app.local_addr().unwrap().port();
+    let filter = format!("host 127.0.0.1 and tcp port {port}");
+    let prefix = faked_wall_clock(&lib, &offset);
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let mut live = Live::start(
+        &prefix,
+        &[
+            "live",
+            "-i",
+            "lo",
+            "--interval",
+            "0.2",
+            "--format",
+            "json",
+            "--filter",
+            &filter,
+            "--flows",
+            flows.to_str().unwrap(),
+        ],
+    );
+    live.started();
+    let begun = epoch_now();
+    let (held_client, held_server) = connect(&app);
+    let mut packets = 3;
+    live.until_packets(packets, Duration::from_secs(5)).expect("the handshake is counted");
+    for (step, shift) in [("+3600", 3600.0), ("+0", 0.0), ("-3600", -3600.0)] {
+        std::fs::write(&offset, format!("{step}\n")).unwrap();
+        // Refreshes on a quiet link: each moves the flow clock to the present less a second.
+        let mut last = Value::Null;
+        for _ in 0..4 {
+            last = live.line(Duration::from_secs(1)).expect("a refresh within 1 s after the step");
+            assert_eq!(last["interval"]["packets"], 0, "{last}");
+        }
+        // The step did reach flowtag: its interval ends are on the stepped clock.
+        let end = last["interval"]["end"].as_f64().unwrap();
+        assert!((end - epoch_now() - shift).abs() < 5.0, "step {step}: interval end {end}");
+        assert_eq!(last["totals"]["flows_expired"], 0, "step {step}: the held connection is open: {last}");
+        connect_and_reset(&app);
+        packets += 4;
+        live.until_packets(packets, Duration::from_secs(5)).expect("the connection is counted");
+    }
+    reset(held_client, held_server);
+    packets += 1;
+    live.until_packets(packets, Duration::from_secs(5)).expect("the reset is counted");
+    let ended = epoch_now();
+    live.interrupt();
+    let (code, lines, err) = live.finish(Duration::from_secs(10));
+    assert_eq!(code, 0, "{err}");
+    for way in ["forward 3600.", "back 3600.", "back 3600."] {
+        assert!(err.contains(&format!("the system clock stepped {way}")), "{err}");
+    }
+    assert_eq!(err.matches("the system clock stepped").count(), 3, "{err}");
+
+    let doc = summary(&lines);
+    let t = &doc["totals"];
+    assert_eq!((t["packets"].as_u64(), t["flows"].as_u64()), (Some(packets), Some(4)), "{t}");
+    let sql = service(&doc, "SQL session", "tcp");
+    assert_eq!((sql["flows"].as_u64(), sql["packets"].as_u64()), (Some(4), Some(packets)), "{sql}");
+    assert_eq!(doc["unknown"].as_array().unwrap().len(), 0, "{}", doc["unknown"]);
+    // Times of day are the packets' own, the kernel's: the real clock, not flowtag's.
+    for key in ["first_ts", "last_ts"] {
+        let ts = doc[key].as_f64().unwrap();
+        assert!(begun - 1.0 <= ts && ts <= ended + 1.0, "{key} {ts} outside {begun}..{ended}");
+    }
+
+    let records: Vec<Value> =
+        std::fs::read_to_string(&flows).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 4, "{records:?}");
+    for r in &records {
+        assert_eq!(
+            (r["service"].as_str(), r["decided_by"].as_str()),
+            (Some("SQL session"), Some("handshake"))
+        );
+        assert_eq!(
+            (r["server_port"].as_u64(), r["tcp_state"].as_str()),
+            (Some(u64::from(port)), Some("reset"))
+        );
+        assert_eq!((r["packets_to_server"].as_u64(), r["packets_to_client"].as_u64()), (Some(3), Some(1)));
+        let (start, end) = (r["start"].as_f64().unwrap(), r["end"].as_f64().unwrap());
+        assert!(begun - 1.0 <= start && start <= end && end <= ended + 1.0, "{r}");
+    }
+    // The held connection, the first to start: its handshake before the first step, its reset
+    // after the last, a dozen refreshes later.
+    let held = records.iter().min_by(|a, b| a["start"].as_f64().partial_cmp(&b["start"].as_f64()).unwrap());
+    let held = held.unwrap();
+    assert!(held["end"].as_f64().unwrap() - held["start"].as_f64().unwrap() > 1.0, "{held}");
 }
