@@ -92,7 +92,7 @@ pub mod cmd {
 
 /// An SMB1 message: 32-byte header, word block, byte block (MS-CIFS 2.2.3).
 pub fn smb(command: u8, response: bool, ids: Ids, words: &[u8], bytes: &[u8]) -> Vec<u8> {
-    assert!(words.len() % 2 == 0);
+    assert!(words.len().is_multiple_of(2));
     let mut m = b"\xffSMB".to_vec();
     m.push(command);
     m.extend_from_slice(&[0, 0, 0, 0]); // status: success

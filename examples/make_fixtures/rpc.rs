@@ -129,7 +129,7 @@ fn ndr_tower(t: &[u8]) -> Vec<u8> {
     let mut v = (t.len() as u32).to_le_bytes().to_vec();
     v.extend_from_slice(&(t.len() as u32).to_le_bytes());
     v.extend_from_slice(t);
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
     v

@@ -576,10 +576,8 @@ impl Trace {
             let ipv4_at = (et == ethertype::IPV4).then_some((l2, s));
             let len = f.len();
             self.push(t, link, f, kind, Some(datagram), ipv4_at);
-            if fragmented {
-                if let Some(r) = self.records.last_mut() {
-                    r.fragment = Some(i == 0);
-                }
+            if fragmented && let Some(r) = self.records.last_mut() {
+                r.fragment = Some(i == 0);
             }
             t += gap(len);
         }

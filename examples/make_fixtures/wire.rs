@@ -96,7 +96,7 @@ pub struct TcpHeader {
 
 /// A whole TCP segment with a correct checksum.
 pub fn tcp(src: IpAddr, dst: IpAddr, h: &TcpHeader, payload: &[u8]) -> Vec<u8> {
-    assert!(h.options.len() % 4 == 0 && h.options.len() <= 40);
+    assert!(h.options.len().is_multiple_of(4) && h.options.len() <= 40);
     let hlen = 20 + h.options.len();
     let mut s = Vec::with_capacity(hlen + payload.len());
     s.extend_from_slice(&h.sport.to_be_bytes());

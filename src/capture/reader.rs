@@ -831,10 +831,10 @@ impl Interface {
     #[inline]
     fn timestamp(&self, ticks: u64, flags: &mut RecordFlags) -> Timestamp {
         // The common case (µs or ns ticks, no offset) stays in 64 bits.
-        if let (TsScale::Mul(m), 0) = (self.scale, self.offset_secs) {
-            if let Some(ns) = ticks.checked_mul(m) {
-                return Timestamp(ns);
-            }
+        if let (TsScale::Mul(m), 0) = (self.scale, self.offset_secs)
+            && let Some(ns) = ticks.checked_mul(m)
+        {
+            return Timestamp(ns);
         }
         let nanos_per_sec = u128::from(Timestamp::NANOS_PER_SEC);
         let nanos = match self.scale {
@@ -842,10 +842,10 @@ impl Interface {
             TsScale::Div(d) => u128::from(ticks / d),
             TsScale::Shift(s) => (u128::from(ticks) * nanos_per_sec) >> s,
         };
-        if self.offset_secs == 0 {
-            if let Ok(ns) = u64::try_from(nanos) {
-                return Timestamp(ns);
-            }
+        if self.offset_secs == 0
+            && let Ok(ns) = u64::try_from(nanos)
+        {
+            return Timestamp(ns);
         }
         // |nanos| < 2^94 and |offset| * 10^9 < 2^94: the sum fits an i128.
         let total = i128::try_from(nanos).unwrap_or(i128::MAX)
@@ -1016,7 +1016,7 @@ impl NgFormat {
         if len < MIN_BLOCK_LEN {
             return Err(ReadErrorKind::BlockTooShort { block_type, len, min: MIN_BLOCK_LEN });
         }
-        if len % 4 != 0 {
+        if !len.is_multiple_of(4) {
             return Err(ReadErrorKind::BlockLenNotMultipleOf4 { len });
         }
         if len > MAX_BLOCK_LEN {
@@ -1031,11 +1031,11 @@ impl NgFormat {
 
     fn note_linktype(&mut self, raw: u16, link_types: &mut Vec<Linktype>) {
         let (word, bit) = (usize::from(raw / 64), raw % 64);
-        if let Some(w) = self.seen.get_mut(word) {
-            if *w & (1 << bit) == 0 {
-                *w |= 1 << bit;
-                link_types.push(Linktype(u32::from(raw)));
-            }
+        if let Some(w) = self.seen.get_mut(word)
+            && *w & (1 << bit) == 0
+        {
+            *w |= 1 << bit;
+            link_types.push(Linktype(u32::from(raw)));
         }
     }
 
@@ -1775,7 +1775,7 @@ mod tests {
             self.state ^= self.state << 13;
             self.state ^= self.state >> 7;
             self.state ^= self.state << 17;
-            if self.state % 11 == 0 {
+            if self.state.is_multiple_of(11) {
                 return Err(io::Error::from(io::ErrorKind::Interrupted));
             }
             let want = usize::try_from(self.state % 7).unwrap() + 1;
