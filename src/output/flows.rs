@@ -38,6 +38,34 @@ struct Line<'a> {
     end_reason: &'static str,
 }
 
+impl<'a> Line<'a> {
+    fn of(table: &'a ServiceTable, rec: &FlowRecord) -> Self {
+        let has_ports = rec.transport() != Transport::Ip;
+        Line {
+            start: secs(rec.start.0),
+            end: secs(rec.end.0),
+            transport: rec.transport().as_str(),
+            ip_proto: rec.proto,
+            client_ip: rec.client.to_ip().to_string(),
+            client_port: has_ports.then_some(rec.client_port),
+            server_ip: rec.server.to_ip().to_string(),
+            server_port: has_ports.then_some(rec.server_port),
+            vlan: rec.vlan,
+            service: rec.verdict.service.map(|s| table.name(s)),
+            candidates: candidates(table, rec),
+            decided_by: rec.verdict.decided_by.as_str(),
+            packets_to_server: rec.packets[TO_SERVER],
+            bytes_to_server: rec.bytes[TO_SERVER],
+            packets_to_client: rec.packets[TO_CLIENT],
+            bytes_to_client: rec.bytes[TO_CLIENT],
+            tcp_state: rec.tcp_state(),
+            handshake_rtt_ms: rtt_ms(rec),
+            fragments: rec.fragments,
+            end_reason: rec.end_reason.as_str(),
+        }
+    }
+}
+
 const CSV_HEADER: &str = "start,end,transport,ip_proto,client_ip,client_port,server_ip,server_port,vlan,\
 service,candidates,decided_by,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
 tcp_state,handshake_rtt_ms,fragments,end_reason";
@@ -53,6 +81,21 @@ pub struct FlowWriter<'t, W: Write> {
 #[expect(clippy::cast_precision_loss, reason = "epoch seconds with µs precision fit in f64")]
 fn secs(ns: u64) -> f64 {
     (ns / 1_000) as f64 / 1e6
+}
+
+/// The handshake round trip in ms, rounded to the µs.
+#[expect(clippy::cast_precision_loss, reason = "RTT in ms for display")]
+fn rtt_ms(rec: &FlowRecord) -> Option<f64> {
+    rec.handshake_rtt.map(|ns| (ns as f64 / 1000.0).round() / 1000.0)
+}
+
+/// Every service the table lists for the flow's server port; for other IP protocols, the
+/// flow's own service.
+fn candidates<'t>(table: &'t ServiceTable, rec: &FlowRecord) -> Vec<&'t str> {
+    match rec.transport() {
+        Transport::Ip => rec.verdict.service.map(|s| table.name(s)).into_iter().collect(),
+        t => table.candidates(t, rec.server_port).iter().map(|&c| table.name(c)).collect(),
+    }
 }
 
 impl<'t, W: Write> FlowWriter<'t, W> {
@@ -72,73 +115,45 @@ impl<'t, W: Write> FlowWriter<'t, W> {
     /// # Errors
     /// The writer's error.
     pub fn write(&mut self, rec: &FlowRecord) -> io::Result<()> {
-        let t = rec.transport();
-        let has_ports = t != Transport::Ip;
-        let service = rec.verdict.service.map(|s| self.table.name(s));
-        let candidates: Vec<&str> = if has_ports {
-            self.table.candidates(t, rec.server_port).iter().map(|&c| self.table.name(c)).collect()
-        } else {
-            service.into_iter().collect()
-        };
-        #[expect(clippy::cast_precision_loss, reason = "RTT in ms for display")]
-        let rtt = rec.handshake_rtt.map(|ns| (ns as f64 / 1000.0).round() / 1000.0);
-        let line = Line {
-            start: secs(rec.start.0),
-            end: secs(rec.end.0),
-            transport: t.as_str(),
-            ip_proto: rec.proto,
-            client_ip: rec.client.to_ip().to_string(),
-            client_port: has_ports.then_some(rec.client_port),
-            server_ip: rec.server.to_ip().to_string(),
-            server_port: has_ports.then_some(rec.server_port),
-            vlan: rec.vlan,
-            service,
-            candidates,
-            decided_by: rec.verdict.decided_by.as_str(),
-            packets_to_server: rec.packets[TO_SERVER],
-            bytes_to_server: rec.bytes[TO_SERVER],
-            packets_to_client: rec.packets[TO_CLIENT],
-            bytes_to_client: rec.bytes[TO_CLIENT],
-            tcp_state: rec.tcp_state(),
-            handshake_rtt_ms: rtt,
-            fragments: rec.fragments,
-            end_reason: rec.end_reason.as_str(),
-        };
         match self.format {
             FlowFormat::JsonLines => {
+                let line = Line::of(self.table, rec);
                 serde_json::to_writer(&mut self.out, &line).map_err(io::Error::from)?;
                 self.out.write_all(b"\n")?;
             }
-            FlowFormat::Csv => {
-                let opt = |v: Option<u16>| v.map_or(String::new(), |p| p.to_string());
-                writeln!(
-                    self.out,
-                    "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    line.start,
-                    line.end,
-                    line.transport,
-                    line.ip_proto,
-                    line.client_ip,
-                    opt(line.client_port),
-                    line.server_ip,
-                    opt(line.server_port),
-                    line.vlan,
-                    field(line.service.unwrap_or("")),
-                    field(&line.candidates.join("; ")),
-                    line.decided_by,
-                    line.packets_to_server,
-                    line.bytes_to_server,
-                    line.packets_to_client,
-                    line.bytes_to_client,
-                    line.tcp_state.unwrap_or(""),
-                    line.handshake_rtt_ms.map_or(String::new(), |v| v.to_string()),
-                    line.fragments,
-                    line.end_reason,
-                )?;
-            }
+            FlowFormat::Csv => self.write_csv(rec)?,
         }
         self.written += 1;
         Ok(())
+    }
+
+    fn write_csv(&mut self, rec: &FlowRecord) -> io::Result<()> {
+        let has_ports = rec.transport() != Transport::Ip;
+        let port = |p: u16| if has_ports { p.to_string() } else { String::new() };
+        writeln!(
+            self.out,
+            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            secs(rec.start.0),
+            secs(rec.end.0),
+            rec.transport().as_str(),
+            rec.proto,
+            rec.client.to_ip(),
+            port(rec.client_port),
+            rec.server.to_ip(),
+            port(rec.server_port),
+            rec.vlan,
+            field(rec.verdict.service.map_or("", |s| self.table.name(s))),
+            field(&candidates(self.table, rec).join("; ")),
+            rec.verdict.decided_by.as_str(),
+            rec.packets[TO_SERVER],
+            rec.bytes[TO_SERVER],
+            rec.packets[TO_CLIENT],
+            rec.bytes[TO_CLIENT],
+            rec.tcp_state().unwrap_or(""),
+            rtt_ms(rec).map_or(String::new(), |v| v.to_string()),
+            rec.fragments,
+            rec.end_reason.as_str(),
+        )
     }
 
     /// Records written.
