@@ -168,7 +168,7 @@ enum Route {
 
 /// The reading thread's share of the address pairs, as the reciprocal of a fraction of
 /// 1/threads: reading and decoding take about a third of the work, so the reader counts
-/// 1/(2·threads) of the pairs and stays about as busy as each worker.
+/// 1/(3·threads) of the pairs and stays about as busy as each worker.
 const OWN_SHARE_DIVISOR: usize = 3;
 
 /// Routes an address pair: both addresses folded with XOR (so the order does not matter),
