@@ -991,6 +991,25 @@ fn faked_wall_clock(lib: &std::path::Path, file: &std::path::Path) -> Vec<String
     ]
 }
 
+/// What a test of flowtag under a faked wall clock needs: a directory, the file libfaketime
+/// reads the offset from (`+0` to begin with), and the command prefix; `None` when the test
+/// cannot run here (it says why; under `CI=true` a missing libfaketime fails instead).
+fn faked_clock_run(test: &str) -> Option<(tempfile::TempDir, std::path::PathBuf, Vec<String>)> {
+    if !can_run(test, &["faketime"]) {
+        return None;
+    }
+    let Some(lib) = libfaketime() else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "libfaketimeMT.so.1 not found");
+        eprintln!("note: libfaketimeMT.so.1 not found; skipping");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let offset = dir.path().join("offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let prefix = faked_wall_clock(&lib, &offset);
+    Some((dir, offset, prefix))
+}
+
 fn epoch_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
 }
@@ -1000,21 +1019,12 @@ fn epoch_now() -> f64 {
 /// (never negative, never an hour long), rates stay non-negative, packets are still counted.
 #[test]
 fn wall_clock_steps_do_not_disturb_the_refresh() {
-    if !can_run("wall_clock_steps_do_not_disturb_the_refresh", &["faketime"]) {
-        return;
-    }
-    let Some(lib) = libfaketime() else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "libfaketimeMT.so.1 not found");
-        eprintln!("note: libfaketimeMT.so.1 not found; skipping");
+    let Some((_dir, offset, prefix)) = faked_clock_run("wall_clock_steps_do_not_disturb_the_refresh") else {
         return;
     };
     let _lo = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let offset = dir.path().join("offset");
-    std::fs::write(&offset, "+0\n").unwrap();
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let filter = format!("host 127.0.0.1 and udp port {}", sink.local_addr().unwrap().port());
-    let prefix = faked_wall_clock(&lib, &offset);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let mut live = Live::start(
         &prefix,
@@ -1068,23 +1078,14 @@ fn sql_range_listener() -> TcpListener {
 /// cannot reach, is covered by the unit tests of `src/app/timeline.rs`.
 #[test]
 fn flows_stay_whole_when_the_wall_clock_steps() {
-    if !can_run("flows_stay_whole_when_the_wall_clock_steps", &["faketime"]) {
-        return;
-    }
-    let Some(lib) = libfaketime() else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "libfaketimeMT.so.1 not found");
-        eprintln!("note: libfaketimeMT.so.1 not found; skipping");
+    let Some((dir, offset, prefix)) = faked_clock_run("flows_stay_whole_when_the_wall_clock_steps") else {
         return;
     };
     let _lo = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let offset = dir.path().join("offset");
-    std::fs::write(&offset, "+0\n").unwrap();
     let flows = dir.path().join("flows.jsonl");
     let app = sql_range_listener();
     let port = app.local_addr().unwrap().port();
     let filter = format!("host 127.0.0.1 and tcp port {port}");
-    let prefix = faked_wall_clock(&lib, &offset);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let mut live = Live::start(
         &prefix,
