@@ -149,8 +149,9 @@ impl FlowKey {
     }
 }
 
-/// What finding a packet's flow needs: its key, whether its source is the key's `lo` end,
-/// and the key's hash. Made once a packet by [`FlowTable::lookup`].
+/// What finding a packet's flow needs: its key packed as a line holds it (an IPv6 key's
+/// addresses left out), whether its source is the key's `lo` end, and the key's hash. Made
+/// once a packet by [`FlowTable::lookup`].
 #[derive(Clone, Copy, Debug)]
 pub struct Lookup {
     packed: Packed,
