@@ -161,6 +161,17 @@ impl Addr {
         Self(b)
     }
 
+    /// The IPv4 address of an IPv4-mapped address (how IPv4 is held), as a number.
+    #[must_use]
+    #[inline]
+    pub fn ipv4(&self) -> Option<u32> {
+        let b = &self.0;
+        let head = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let mid = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+        (head == 0 && mid == u32::from_ne_bytes([0, 0, 0xff, 0xff]))
+            .then(|| u32::from_be_bytes([b[12], b[13], b[14], b[15]]))
+    }
+
     #[must_use]
     pub fn to_ip(self) -> std::net::IpAddr {
         let v6 = std::net::Ipv6Addr::from(self.0);

@@ -36,20 +36,10 @@ pub(super) struct Packed {
 /// `ends` bit of a key whose addresses are held out of line.
 const WIDE: u64 = 1 << 56;
 
-/// The IPv4 address of an IPv4-mapped [`Addr`].
-#[inline]
-pub(super) fn v4_of(a: &Addr) -> Option<u32> {
-    let b = &a.0;
-    let head = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let mid = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-    (head == 0 && mid == u32::from_ne_bytes([0, 0, 0xff, 0xff]))
-        .then(|| u32::from_be_bytes([b[12], b[13], b[14], b[15]]))
-}
-
 impl Packed {
     /// The packed form of `k`; an IPv6 key's `addrs` is left 0 for the caller to fill in.
     pub(super) fn of(k: &FlowKey) -> Self {
-        if let (Some(lo), Some(hi)) = (v4_of(&k.lo), v4_of(&k.hi)) {
+        if let (Some(lo), Some(hi)) = (k.lo.ipv4(), k.hi.ipv4()) {
             return Self::narrow(lo, hi, k.lo_port, k.hi_port, k.vlan, k.proto);
         }
         let ends = Self::narrow(0, 0, k.lo_port, k.hi_port, k.vlan, k.proto).ends;
@@ -268,7 +258,7 @@ mod tests {
             let k = FlowKey { lo: addr(v6, a), hi: addr(v6 && b % 2 == 0, b), lo_port: lp, hi_port: hp, proto, vlan };
             let p = Packed::of(&k);
             let wide = p.is_wide();
-            prop_assert_eq!(wide, v4_of(&k.lo).is_none() || v4_of(&k.hi).is_none());
+            prop_assert_eq!(wide, k.lo.ipv4().is_none() || k.hi.ipv4().is_none());
             let held = vec![k];
             prop_assert_eq!(p.unpack(&held), k);
             let k2 = FlowKey { lo_port: other.0, hi_port: other.1, proto: other.2, ..k };

@@ -548,26 +548,21 @@ impl<'t> FlowTable<'t> {
     #[must_use]
     #[inline]
     pub fn lookup(&self, pkt: &IpPacket) -> Lookup {
-        if let (Some(s), Some(d)) = (hot::v4_of(&pkt.src), hot::v4_of(&pkt.dst)) {
-            // IPv4: the key packed straight from the packet, ordered as `FlowKey::of` orders.
-            let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
-            let src_lo = s < d || (s == d && sp <= dp);
-            let packed = if src_lo {
-                Packed::narrow(s, d, sp, dp, pkt.vlan, pkt.proto)
-            } else {
-                Packed::narrow(d, s, dp, sp, pkt.vlan, pkt.proto)
-            };
-            return Lookup { packed, src_lo, hash: self.hasher.hash_packed(packed) };
-        }
         let (key, src_lo) = FlowKey::of(pkt);
-        Lookup { packed: Packed::of(&key), src_lo, hash: self.hasher.hash(&key) }
+        let packed = Packed::of(&key);
+        Lookup { packed, src_lo, hash: self.hash(packed, || key) }
     }
 
-    /// The index hash of the flow in `slot`: of its two packed words when its key fits in its
-    /// line, else of the whole key (as [`lookup`](Self::lookup) hashes).
+    /// The index hash of a key: of its two packed words when it fits in a line, else of the
+    /// whole key (`key` is asked for only then).
+    #[inline]
+    fn hash(&self, packed: Packed, key: impl FnOnce() -> FlowKey) -> u64 {
+        if packed.is_wide() { self.hasher.hash(&key()) } else { self.hasher.hash_packed(packed) }
+    }
+
+    /// The index hash of the flow in `slot`.
     fn hash_of(&self, slot: u32) -> u64 {
-        let packed = self.hot[slot as usize].key;
-        if packed.is_wide() { self.hasher.hash(&self.key_of(slot)) } else { self.hasher.hash_packed(packed) }
+        self.hash(self.hot[slot as usize].key, || self.key_of(slot))
     }
 
     /// The key of the flow in `slot`.
