@@ -20,12 +20,14 @@
 //! 32 bits live out of line. Measured on 3.58M held flows, 146 bytes a flow in all (the line,
 //! the index, the expiry queues, and the slack of growing arrays).
 
+mod fifo;
 mod hot;
 mod index;
 
 use crate::capture::Timestamp;
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
+use fifo::Fifo;
 use hashbrown::HashMap;
 use hot::{Class, Extra, Handshake, Hot, Packed};
 use index::Index;
@@ -410,7 +412,7 @@ pub struct FlowTable<'t> {
     /// By slot, for the few flows whose counters passed 2^32 or that counted fragments.
     extra: FastMap<u32, Extra>,
     free: Vec<u32>,
-    queues: [VecDeque<Queued>; 4],
+    queues: [Fifo<Queued>; 4],
     ghosts: Ghosts,
     next_sweep: Timestamp,
     frags: FastMap<FragKey, FragEntry>,
@@ -438,7 +440,7 @@ impl<'t> FlowTable<'t> {
             wide_free: Vec::new(),
             extra: FastMap::default(),
             free: Vec::new(),
-            queues: [VecDeque::new(), VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            queues: Default::default(),
             ghosts: Ghosts::default(),
             next_sweep: Timestamp(0),
             frags: FastMap::default(),
@@ -453,7 +455,7 @@ impl<'t> FlowTable<'t> {
     /// Flows currently held.
     #[must_use]
     pub fn active(&self) -> usize {
-        // At the end of input the index is cleared only once every flow has ended.
+        // At the end of input the index is let go of at once; the flows left to end are held.
         self.closing.as_ref().map_or(self.index.len(), Vec::len)
     }
 
@@ -704,13 +706,19 @@ impl<'t> FlowTable<'t> {
     /// the first call and the last.
     pub fn finish_some(&mut self, n: usize) -> bool {
         let mut closing = self.closing.take().unwrap_or_else(|| {
+            // No packet comes after this, so the index and the expiry queues are done with:
+            // their memory (24 bytes a flow or more) goes back before the order below is built
+            // (20 bytes a flow at its peak), so that ending a full table is never the run's
+            // peak. The live flows are read off their lines instead.
+            self.index = Index::with_capacity(0);
+            self.queues = Default::default();
             // Ordered by (start, key): keys are unique, so an unstable sort is still one fixed
             // order; reversed, so that popping from the end yields the oldest first. Sorted as
             // 16-byte (start, slot) pairs with keys compared only within runs of equal start:
-            // (start, key, slot) tuples held 56 MB more at the end of a full table, the run's
-            // peak (and the in-place collect into slots kept that buffer to the end).
+            // (start, key, slot) tuples held 56 MB more at the end of a full table (and the
+            // in-place collect into slots kept that buffer to the end).
             let mut live: Vec<(Timestamp, u32)> =
-                self.index.slots().map(|i| (self.hot[i as usize].start, i)).collect();
+                (0..).zip(&self.hot).filter(|(_, h)| h.live()).map(|(i, h)| (h.start, i)).collect();
             live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
             for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
@@ -735,7 +743,6 @@ impl<'t> FlowTable<'t> {
             }
         }
         if closing.is_empty() {
-            self.index.clear();
             self.frags.clear();
             self.frag_order.clear();
             return false;
@@ -857,12 +864,12 @@ impl<'t> FlowTable<'t> {
         let idx = if let Some(i) = self.free.pop() {
             hot.generation = self.hot[i as usize].generation;
             self.hot[i as usize] = hot;
-            self.handshake[i as usize] = Handshake::None;
+            self.handshake[i as usize] = Handshake::NONE;
             i
         } else {
             let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
             self.hot.push(hot);
-            self.handshake.push(Handshake::None);
+            self.handshake.push(Handshake::NONE);
             i
         };
         let generation = self.hot[idx as usize].generation;
@@ -912,14 +919,14 @@ impl<'t> FlowTable<'t> {
         let hs = &mut self.handshake[slot as usize];
         if flags.is_syn() {
             s.state |= ST_SYN;
-            if *hs == Handshake::None {
-                *hs = Handshake::Syn(ts);
+            if *hs == Handshake::NONE {
+                *hs = Handshake::syn(ts);
             }
         } else if flags.is_syn_ack() {
             s.state |= ST_SYNACK;
             // The RTT as seen at the capture point: first SYN to first SYN/ACK.
-            if let (Handshake::Syn(syn), false) = (*hs, to_server) {
-                *hs = Handshake::Rtt(ts.0.saturating_sub(syn.0));
+            if let (Some(syn), false) = (hs.syn_time(), to_server) {
+                *hs = Handshake::rtt(ts.0.saturating_sub(syn.0));
             }
         }
         if flags.has(TcpFlags::FIN) {
@@ -978,10 +985,7 @@ impl<'t> FlowTable<'t> {
             bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
             fragments: x.fragments,
             state: h.state,
-            handshake_rtt: match self.handshake[slot as usize] {
-                Handshake::Rtt(ns) => Some(ns),
-                _ => None,
-            },
+            handshake_rtt: self.handshake[slot as usize].rtt_ns(),
             end_reason: reason,
             tag: h.tag,
         };
@@ -1038,7 +1042,7 @@ mod tests {
         // cannot compute colliding keys; what a test can check is that key sets that collide
         // under the usual weak or unseeded hashes (only high address bits vary; ports whose XOR
         // is constant; addresses whose sum is constant; mirrored pairs; one port range) spread
-        // like random keys. Linear probing at most half full keeps every entry within a few
+        // like random keys. Linear probing at most two thirds full keeps every entry within a few
         // dozen places of its home for random keys; a collapse puts 50,000 in one run.
         type Key = ([u8; 4], u16, [u8; 4], u16);
         const N: u32 = 50_000;
