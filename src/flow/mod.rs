@@ -14,11 +14,12 @@
 //! only update a flow's last-seen time, and expiry and eviction settle the queue fronts, so the
 //! cost is amortised O(1) per packet with no table scans.
 //!
-//! Layout: a packet finds its slot through the [`index`] (8 bytes an entry, at most half
-//! full), then reads and writes that slot's 64-byte line ([`hot`]): the key of an IPv4 flow,
-//! its counters, times, flags and verdict. IPv6 keys, the handshake times and counters past
-//! 32 bits live out of line. Measured on 3.58M held flows, 146 bytes a flow in all (the line,
-//! the index, the expiry queues, and the slack of growing arrays).
+//! Layout: a packet finds its slot through the [`index`] (8 bytes an entry, at most two
+//! thirds full), then reads and writes that slot's 64-byte line ([`hot`]): the key of an IPv4
+//! flow, its counters, times, flags and verdict. IPv6 keys, the handshake (8 bytes) and
+//! counters past 32 bits live out of line; the expiry queues hold 16 bytes an entry in blocks
+//! ([`fifo`]). Measured on 3.58M held flows, 115 bytes a flow in all (peak resident memory
+//! over flows held, the line 64 of them).
 
 mod fifo;
 mod hot;
