@@ -430,13 +430,26 @@ impl<'t> FlowTable<'t> {
     #[must_use]
     pub fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
         let cap = cfg.max_flows.min(65_536);
+        // The lines and handshakes get room for the whole cap at once, as address space only:
+        // a page is touched when its first slot is used, so a small run stays small, and the
+        // arrays never grow by copying. A Vec of 64-byte-aligned lines cannot grow in place
+        // (the allocator's realloc keeps 16-byte alignment only), so growing held every line
+        // twice: at 8.4M flows a 537 MB copy into a 1 GB array, the run's peak. Where the
+        // address space is refused (a cap of billions), they grow as before.
+        let (mut hot, mut handshake) = (Vec::new(), Vec::new());
+        if hot.try_reserve_exact(cfg.max_flows).is_err()
+            || handshake.try_reserve_exact(cfg.max_flows).is_err()
+        {
+            hot.reserve(cap);
+            handshake.reserve(cap);
+        }
         Self {
             table,
             cfg,
             index: Index::with_capacity(cap),
             hasher: KeyHasher::new(),
-            hot: Vec::with_capacity(cap),
-            handshake: Vec::with_capacity(cap),
+            hot,
+            handshake,
             wide: Vec::new(),
             wide_free: Vec::new(),
             extra: FastMap::default(),
