@@ -69,6 +69,24 @@ impl Engine<'_, '_> {
         }
     }
 
+    /// The input's clock: the latest packet time read (`None` before the first packet).
+    #[must_use]
+    pub fn clock(&self) -> Option<Timestamp> {
+        match self {
+            Engine::Single(s) => s.pipeline.clock(),
+            Engine::Sharded(s) => s.clock.latest,
+        }
+    }
+
+    /// Ends every flow as at the end of input and starts a new timeline (see
+    /// [`Pipeline::restart`]), on every shard at the same point of the stream.
+    pub fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        match self {
+            Engine::Single(s) => s.restart(on_end),
+            Engine::Sharded(s) => s.restart(on_end),
+        }
+    }
+
     /// Counts a frame the filter left out.
     pub fn filtered_out(&mut self) {
         match self {
@@ -120,6 +138,11 @@ impl<'t> Single<'t> {
         self.pending.clear();
     }
 
+    fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.flush(on_end);
+        self.pipeline.restart(on_end);
+    }
+
     /// Counts what is queued and ends every flow.
     fn finish(mut self, on_end: &mut impl FnMut(&FlowRecord)) -> Pipeline<'t> {
         self.flush(on_end);
@@ -132,6 +155,8 @@ struct Batch {
     packets: Vec<Packet>,
     /// The input's clock after this batch was read.
     clock: Timestamp,
+    /// After counting the packets, end every flow and start a new timeline.
+    restart: bool,
 }
 
 struct Returned {
@@ -267,7 +292,22 @@ impl<'scope> Sharded<'scope> {
         let clock = self.clock.latest.unwrap_or_default();
         // A worker only stops when its channel closes, so this send fails only if the worker
         // died; its join in `finish` reports that.
-        let _ = self.senders[shard].send(Batch { packets, clock });
+        let _ = self.senders[shard].send(Batch { packets, clock, restart: false });
+    }
+
+    /// Sends every worker what is pending with the order to restart after it, then restarts
+    /// this thread's own flows and the clock. Each worker counts its batches in order, so the
+    /// restart falls at the same point of the stream on every shard.
+    fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.collect(on_end);
+        let clock = self.clock.latest.unwrap_or_default();
+        for (tx, pending) in self.senders.iter().zip(&mut self.pending) {
+            let packets =
+                std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH)));
+            let _ = tx.send(Batch { packets, clock, restart: true });
+        }
+        self.own.restart(on_end);
+        self.clock = Clock::default();
     }
 
     /// Writes the flows workers finished and takes their empty batches back.
@@ -327,6 +367,18 @@ impl<'scope> Sharded<'scope> {
     }
 }
 
+/// Where a worker ends a whole table: the records go back in chunks as they come, so that
+/// they are never all held at once.
+fn in_chunks<'a>(ended: &'a mut Vec<FlowRecord>, ret: &'a Sender<Returned>) -> impl FnMut(&FlowRecord) + 'a {
+    move |r| {
+        ended.push(*r);
+        if ended.len() == FINISH_CHUNK {
+            let chunk = std::mem::replace(ended, Vec::with_capacity(FINISH_CHUNK));
+            let _ = ret.send(Returned { packets: Vec::new(), ended: chunk });
+        }
+    }
+}
+
 fn worker(
     table: &ServiceTable,
     cfg: FlowConfig,
@@ -338,18 +390,15 @@ fn worker(
     while let Ok(mut batch) = rx.recv() {
         pipeline.push_batch(&batch.packets, &mut |r| ended.push(*r));
         pipeline.advance_clock(batch.clock, &mut |r| ended.push(*r));
+        if batch.restart {
+            pipeline.restart(&mut in_chunks(&mut ended, ret));
+        }
         batch.packets.clear();
         if ret.send(Returned { packets: batch.packets, ended: std::mem::take(&mut ended) }).is_err() {
             break;
         }
     }
-    pipeline.finish(&mut |r| {
-        ended.push(*r);
-        if ended.len() == FINISH_CHUNK {
-            let chunk = std::mem::replace(&mut ended, Vec::with_capacity(FINISH_CHUNK));
-            let _ = ret.send(Returned { packets: Vec::new(), ended: chunk });
-        }
-    });
+    pipeline.finish(&mut in_chunks(&mut ended, ret));
     let _ = ret.send(Returned { packets: Vec::new(), ended });
     (pipeline.stats, pipeline.flows.counters)
 }

@@ -183,6 +183,22 @@ impl<'t> Pipeline<'t> {
         flows.trim_ended();
     }
 
+    /// The input's clock: the latest packet time read (`None` before the first packet).
+    #[must_use]
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock.latest
+    }
+
+    /// Starts a new timeline, for an input that begins long before the packets read so far
+    /// (files given out of order): ends every flow as at the end of input (to `on_end`) and
+    /// forgets the clock, so the new input's flows age on their own times. Without it, the
+    /// clock stays ahead and every later packet finds its flow past its timeout.
+    pub fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.finish(on_end);
+        self.flows.restart_clock();
+        self.clock = Clock::default();
+    }
+
     /// Ends every flow (end of input) and hands them to `on_end`.
     pub fn finish(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
         // In batches, so that the records of a full table are never all held at once.

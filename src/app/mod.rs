@@ -99,6 +99,38 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
     let _ = writeln!(io::stderr().lock(), "flowtag: {what}: {msg}");
 }
 
+/// At the first packet an input counts: if it is earlier than the packets counted so far by
+/// more than the shortest idle timeout (files given out of order), the flows open so far end
+/// there, as at the end of an input, and the clock starts again from this packet, with one
+/// warning. Otherwise the clock would stay ahead, and every later packet would find its flow
+/// past its timeout and start another (one flow a packet). A small step back, within a file
+/// or between overlapping files, keeps the one clock (`ts_backwards`, CATALOGUE.md #70).
+fn new_timeline_if_earlier(
+    engine: &mut Engine<'_, '_>,
+    frame: &crate::capture::Frame<'_>,
+    cfg: &ReadConfig,
+    name: &str,
+    on_end: &mut impl FnMut(&crate::flow::FlowRecord),
+) {
+    let gap = cfg.flow.tcp_timeout.min(cfg.flow.udp_timeout).min(cfg.flow.other_timeout);
+    let Some(clock) = engine.clock() else { return };
+    if frame.flags.contains(crate::capture::RecordFlags::BAD_TIMESTAMP)
+        || frame.ts.0.saturating_add(gap) >= clock.0
+    {
+        return;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "a duration shown to people")]
+    let back = crate::output::units::duration_s((clock.0 - frame.ts.0) as f64 / 1e9);
+    complain(
+        "warning",
+        &format!(
+            "{name} begins {back} before the packets read so far (inputs are read in the order given): \
+             the flows open until then end there, as at the end of an input"
+        ),
+    );
+    engine.restart(on_end);
+}
+
 /// Runs the command line.
 #[must_use]
 pub fn run(cli: Cli) -> Exit {
@@ -427,6 +459,7 @@ fn read(cfg: &ReadConfig) -> Exit {
             };
             input.format = Some(reader.format());
             let (mut first, mut last) = (u64::MAX, 0u64);
+            let mut counted_here = false;
             loop {
                 if let Some(sig) = interrupt.signal() {
                     progress.clear();
@@ -465,6 +498,9 @@ fn read(cfg: &ReadConfig) -> Exit {
                     }
                 };
                 if pass {
+                    if !std::mem::replace(&mut counted_here, true) {
+                        new_timeline_if_earlier(&mut engine, &frame, cfg, &name, &mut on_end);
+                    }
                     let tags = engine.push(&frame, &mut on_end);
                     if tags.0 & WARNED_BITS != 0 {
                         for (bit, kind) in WARNED {

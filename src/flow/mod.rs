@@ -686,6 +686,14 @@ impl<'t> FlowTable<'t> {
         self.hot.get(slot as usize).filter(|h| h.live()).map(Hot::verdict)
     }
 
+    /// Sets the packet clock back to zero once [`finish`](Self::finish) has ended every flow,
+    /// so that the table can count a new timeline (see `Pipeline::restart`).
+    pub fn restart_clock(&mut self) {
+        debug_assert_eq!(self.active(), 0, "flows are still held");
+        self.now = Timestamp(0);
+        self.next_sweep = Timestamp(0);
+    }
+
     /// Records that ended since the last call.
     pub fn drain_ended(&mut self) -> std::vec::Drain<'_, FlowRecord> {
         self.ended.drain(..)
