@@ -306,8 +306,17 @@ impl<'scope> Sharded<'scope> {
                 std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH)));
             let _ = tx.send(Batch { packets, clock, restart: true });
         }
+        self.own_to_clock(on_end);
         self.own.restart(on_end);
         self.clock = Clock::default();
+    }
+
+    /// Counts what this thread holds and brings its flows to the input's clock, as each
+    /// worker's are by its last batch: flows end at the same clock on every shard.
+    fn own_to_clock(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        let clock = self.clock.latest.unwrap_or_default();
+        self.own.flush(on_end);
+        self.own.pipeline.advance_clock(clock, on_end);
     }
 
     /// Writes the flows workers finished and takes their empty batches back.
@@ -355,11 +364,8 @@ impl<'scope> Sharded<'scope> {
         while let Ok(r) = self.returns.try_recv() {
             self.recycle(r, on_end);
         }
-        // This thread's own flows end at the same clock as the workers'.
-        let clock = self.clock.latest.unwrap_or_default();
-        let Sharded { mut own, .. } = self;
-        own.flush(on_end);
-        own.pipeline.advance_clock(clock, on_end);
+        self.own_to_clock(on_end);
+        let Sharded { own, .. } = self;
         let own = own.finish(on_end);
         stats.merge(&own.stats);
         flows.merge(&own.flows.counters);

@@ -370,8 +370,13 @@ fn inputs_given_out_of_order_start_a_new_timeline() {
     // flow two hours idle (a flow a packet); every one of them would be tagged ts_backwards.
     let tmp = TempDir::new("order");
     let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
-    let write = |name: &str, t0: f64, ports: &[u16]| {
+    // The late file opens with 40 DNS exchanges, idle past the UDP timeout when it ends: they
+    // end as expired on every shard, this thread's included, as on one thread.
+    let write = |name: &str, t0: f64, ports: &[u16], dns: u8| {
         let mut p = Pcap::new();
+        for i in 0..dns {
+            p.at(t0 - 100.0, &udp_frame([10, 1, 0, i], 5353, [10, 2, 0, 1], 53, 20));
+        }
         for (i, flags) in [SYN, ACK, ACK].into_iter().enumerate() {
             for &port in ports {
                 p.at(t0 + f64::from(u8::try_from(i).unwrap()), &tcp_frame(a, port, b, 445, flags, 10));
@@ -381,24 +386,25 @@ fn inputs_given_out_of_order_start_a_new_timeline() {
         p.write(&path);
         path.to_str().unwrap().to_owned()
     };
-    let late = write("late.pcap", 1_000_007_200.0, &[49152]);
-    let early = write("early.pcap", 1_000_000_000.0, &[49152, 49153]);
+    let late = write("late.pcap", 1_000_007_200.0, &[49152], 40);
+    let early = write("early.pcap", 1_000_000_000.0, &[49152, 49153], 0);
     for threads in ["1", "3"] {
         let out = run(&["read", "--format", "json", "--threads", threads, &late, &early]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let doc = out.json();
         check_totals(&doc);
-        assert_eq!(doc["totals"]["flows"], 3, "{threads} threads: one flow a 5-tuple and file");
-        assert_eq!(doc["totals"]["flows_at_end"], 3, "each ends with its input");
+        assert_eq!(doc["totals"]["flows"], 43, "{threads} threads: one flow a 5-tuple and file");
+        assert_eq!(doc["totals"]["flows_at_end"], 3, "{threads} threads: each ends with its input");
+        assert_eq!(doc["totals"]["flows_expired"], 40, "{threads} threads: idle at the restart");
         assert_eq!(service_packets(&doc, "tcp", 445), 9);
         assert_eq!(anomaly(&doc, "ts_backwards"), 0, "a new timeline, not packets going back");
         let warning = "early.pcap begins 2h 0m before the packets read so far";
         assert_eq!(out.stderr.matches(warning).count(), 1, "{}", out.stderr);
     }
-    // In time order: the same three flows, the first idle for two hours when the last starts.
+    // In time order: the same flows, the first file's idle for two hours when the last starts.
     let out = run(&["read", "--format", "json", &early, &late]);
     let doc = out.json();
-    assert_eq!((&doc["totals"]["flows"], &doc["totals"]["flows_expired"]), (&3.into(), &2.into()));
+    assert_eq!((&doc["totals"]["flows"], &doc["totals"]["flows_expired"]), (&43.into(), &42.into()));
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
 
