@@ -18,8 +18,8 @@
 //! thirds full), then reads and writes that slot's 64-byte line ([`hot`]): the key of an IPv4
 //! flow, its counters, times, flags and verdict. IPv6 keys, the handshake (8 bytes) and
 //! counters past 32 bits live out of line; the expiry queues hold 16 bytes an entry in blocks
-//! ([`fifo`]). Measured on 3.58M held flows, 115 bytes a flow in all (peak resident memory
-//! over flows held, the line 64 of them).
+//! ([`fifo`]). Measured in all (peak resident memory over flows held, the line 64 of them):
+//! 115 bytes a flow for 3.58M held flows, 107 for 8.84M.
 
 mod fifo;
 mod hot;
