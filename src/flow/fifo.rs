@@ -55,6 +55,12 @@ impl<T: Copy> Fifo<T> {
         Some(x)
     }
 
+    /// The first `n` entries, oldest first (for loads ahead of their use).
+    pub(super) fn first(&self, n: usize) -> impl Iterator<Item = &T> {
+        let head = self.head;
+        self.blocks.iter().enumerate().flat_map(move |(i, b)| &b[if i == 0 { head } else { 0 }..]).take(n)
+    }
+
     /// The entries held (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {

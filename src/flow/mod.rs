@@ -101,6 +101,18 @@ impl KeyHasher {
         Self { seeds }
     }
 
+    /// The same hash with seeds fixed at build time, for a place whose collisions decide what
+    /// is counted (see [`Ghosts`]): a run must give the same report every time.
+    fn fixed() -> Self {
+        let mut seeds = [0; 6];
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for s in &mut seeds {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            *s = folded_multiply(x ^ 0xbf58_476d_1ce4_e5b9, x | 1);
+        }
+        Self { seeds }
+    }
+
     #[inline]
     fn hash(&self, k: &FlowKey) -> u64 {
         let word = |a: &Addr, i: usize| {
@@ -309,15 +321,32 @@ struct FragEntry {
 /// was. Direct-mapped and bounded (a newer ghost overwrites an older one in its slot);
 /// allocated on the first eviction only, at [`GHOST_BYTES`] a slot, one slot per 4 flows of
 /// the cap (at most 2^20 slots).
+///
+/// Which ghost a collision keeps decides how a resumed flow is counted, so the hash here is
+/// the fixed-seed one: with the index's per-process seed, two runs on one file at the cap gave
+/// different service counts. Nobody gains by aiming keys at one place: a slot holds one ghost,
+/// with no chain to lengthen.
 const GHOST_BYTES: usize = 24;
 const _: () = assert!(std::mem::size_of::<Option<(u64, Verdict, bool)>>() == GHOST_BYTES);
 
-#[derive(Default)]
 struct Ghosts {
+    hasher: KeyHasher,
     slots: Vec<Option<(u64, Verdict, bool)>>,
 }
 
+impl Default for Ghosts {
+    fn default() -> Self {
+        Self { hasher: KeyHasher::fixed(), slots: Vec::new() }
+    }
+}
+
 impl Ghosts {
+    /// The ghost hash of a key, as `FlowTable::hash` (`key` is asked for only when wide).
+    #[inline]
+    fn hash(&self, packed: Packed, key: impl FnOnce() -> FlowKey) -> u64 {
+        if packed.is_wide() { self.hasher.hash(&key()) } else { self.hasher.hash_packed(packed) }
+    }
+
     fn put(&mut self, hash: u64, entry: (Verdict, bool), max_flows: usize) {
         if self.slots.is_empty() {
             let n = (max_flows / 4).clamp(1024, 1 << 20).next_power_of_two();
@@ -339,6 +368,14 @@ impl Ghosts {
             }
             _ => None,
         }
+    }
+
+    /// Loads the place `hash` would take (for `FlowTable::warm`); 0 when there is none.
+    fn peek(&self, hash: u64) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        self.slots.get(self.index(hash)).and_then(|e| e.map(|(h, _, _)| h)).unwrap_or(0)
     }
 
     fn index(&self, hash: u64) -> usize {
@@ -423,6 +460,8 @@ pub struct FlowTable<'t> {
     /// At the end of input: the slots of the flows still to end, last first (see
     /// [`FlowTable::finish_some`]).
     closing: Option<Vec<u32>>,
+    /// `counters.evicted` at the last [`warm`](Self::warm): whether the last batch evicted.
+    evicted_at_warm: u64,
     pub counters: FlowCounters,
 }
 
@@ -462,6 +501,7 @@ impl<'t> FlowTable<'t> {
             now: Timestamp(0),
             ended: Vec::new(),
             closing: None,
+            evicted_at_warm: 0,
             counters: FlowCounters::default(),
         }
     }
@@ -591,17 +631,55 @@ impl<'t> FlowTable<'t> {
     /// packets are issued back to back, so their cache misses overlap, and the counting that
     /// follows finds the lines in cache. Safe Rust has no prefetch instruction; plain loads
     /// whose values are kept from the optimiser do the same.
-    pub fn warm<'l>(&self, lookups: impl Iterator<Item = &'l Lookup>) {
-        let mut slots = [0u32; WARM];
+    ///
+    /// At the cap, a packet that starts a flow first evicts the longest-idle one, which sits
+    /// at a queue's front. When the last batch evicted, the lines, handshakes, index entries
+    /// and ghost places of as many queued flows (from each queue's front), and the ghost
+    /// places of these packets, are loaded too: otherwise a flood stalls on each of them in
+    /// turn, one eviction after another.
+    pub fn warm<'l>(&mut self, lookups: impl Iterator<Item = &'l Lookup>) {
+        let mut hashes = [0u64; WARM];
+        let mut packed = [None; WARM];
         let mut n = 0;
-        for (s, l) in slots.iter_mut().zip(lookups) {
-            *s = self.index.first_slot(l.hash);
+        for ((h, p), l) in hashes.iter_mut().zip(&mut packed).zip(lookups) {
+            *h = l.hash;
+            *p = Some(l.packed).filter(|p| !p.is_wide());
             n += 1;
         }
+        let hashes = &hashes[..n];
         let mut sum = 0u64;
+        let mut slots = [0u32; WARM];
+        for (s, &h) in slots.iter_mut().zip(hashes) {
+            *s = self.index.first_slot(h);
+        }
+        let evicted = std::mem::replace(&mut self.evicted_at_warm, self.counters.evicted);
+        let expected = usize::try_from(self.counters.evicted - evicted).unwrap_or(WARM).min(n);
+        let mut victims = [NIL; 2 * WARM];
+        if expected > 0 {
+            let queued = self.queues.iter().flat_map(|q| q.first(expected));
+            for (v, e) in victims.iter_mut().zip(queued) {
+                *v = e.slot;
+            }
+            for &p in packed[..n].iter().flatten() {
+                sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(p));
+            }
+        }
+        let victims = &victims[..victims.iter().position(|&v| v == NIL).unwrap_or(victims.len())];
+        for &v in victims {
+            if let (Some(h), Some(hs)) = (self.hot.get(v as usize), self.handshake.get(v as usize)) {
+                sum ^= h.last.0 ^ hs.word();
+            }
+        }
         for &s in &slots[..n] {
             if let Some(h) = self.hot.get(s as usize) {
                 sum ^= h.last.0;
+            }
+        }
+        for &v in victims {
+            if let Some(h) = self.hot.get(v as usize).filter(|h| !h.key.is_wide()) {
+                let hash = self.hasher.hash_packed(h.key);
+                sum ^= u64::from(self.index.first_slot(hash));
+                sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(h.key));
             }
         }
         std::hint::black_box(sum);
@@ -847,7 +925,7 @@ impl<'t> FlowTable<'t> {
         }
         // A flow evicted earlier keeps what its start proved (its handshake above all): the
         // service counters must not depend on whether the table had room.
-        let ghost = self.ghosts.take(hash);
+        let ghost = self.ghosts.take(self.ghosts.hash(packed, || FlowKey::of(pkt).0));
         let verdict = match (ghost, pkt.ports) {
             (Some((v, _)), _) => v,
             (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
@@ -913,8 +991,8 @@ impl<'t> FlowTable<'t> {
         }
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
-            let hash = self.hash_of(slot);
             let h = &self.hot[slot as usize];
+            let hash = self.ghosts.hash(h.key, || h.key.unpack(&self.wide));
             let entry = (h.verdict(), h.server_is_lo());
             self.ghosts.put(hash, entry, self.cfg.max_flows);
             self.end(slot, EndReason::Evicted);
@@ -1211,6 +1289,39 @@ mod tests {
         let r = resumed.expect("the resumed flow");
         assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
         assert!(r.verdict.service.is_some(), "still SQL session");
+    }
+
+    /// Ghosts collide once evicted flows outnumber their places; which one a collision keeps
+    /// decides how a resumed flow is counted. Two tables (each with its own index seed) fed the
+    /// same packets must end the same flows the same way.
+    #[test]
+    fn eviction_at_the_cap_counts_the_same_every_run() {
+        let run = || {
+            let mut t = FlowTable::new(
+                ServiceTable::embedded(),
+                FlowConfig { max_flows: 8, ..FlowConfig::default() },
+            );
+            // Only the SYN says the unknown high port is the server; resumed without its
+            // ghost, a flow goes to the lower port (the client's) instead.
+            for i in 0..3000u16 {
+                feed(&mut t, &pkt(A, 3000 + i, B, 40000 + i, PROTO_TCP, TcpFlags::SYN), f64::from(i) * 1e-3);
+            }
+            for i in 0..3000u16 {
+                let data = pkt(B, 40000 + i, A, 3000 + i, PROTO_TCP, TcpFlags::ACK);
+                feed(&mut t, &data, 3.0 + f64::from(i) * 1e-3);
+            }
+            t.finish();
+            t.drain_ended().map(|r| (r.client_port, r.server_port, r.verdict.decided_by)).collect::<Vec<_>>()
+        };
+        let first = run();
+        let resumed_by_ghost = first.iter().filter(|r| r.1 >= 40000).count();
+        assert!(
+            resumed_by_ghost > 3000 && resumed_by_ghost < 6000,
+            "{resumed_by_ghost} records with the SYN's server"
+        );
+        for _ in 0..3 {
+            assert!(run() == first, "the same packets ended differently");
+        }
     }
 
     #[test]
