@@ -362,7 +362,7 @@ fn warn_about(report: &Report, max_flows: usize) {
         complain(
             "warning",
             &format!(
-                "flow table full ({} flows): {} flows evicted early (service counters stay exact; raise --max-flows for exact flow records)",
+                "flow table full ({} flows): {} flows evicted early; raise --max-flows for exact flow records (and exact counters, if many evicted flows came back)",
                 max_flows, t.flows_evicted
             ),
         );

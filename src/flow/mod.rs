@@ -992,12 +992,35 @@ impl<'t> FlowTable<'t> {
         if let Some((_, class, slot)) = best {
             self.queues[class as usize].pop_front();
             let h = &self.hot[slot as usize];
-            let hash = self.ghosts.hash(h.key, || h.key.unpack(&self.wide));
             let entry = (h.verdict(), h.server_is_lo());
-            self.ghosts.put(hash, entry, self.cfg.max_flows);
+            let key = h.key.unpack(&self.wide);
+            if self.resumes_elsewhere(&key, entry) {
+                let hash = self.ghosts.hash(h.key, || key);
+                self.ghosts.put(hash, entry, self.cfg.max_flows);
+            }
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
         }
+    }
+
+    /// Whether a packet of this evicted flow, decided again by the rule as a packet met
+    /// mid-stream (from either end), could go to another server end or service than the flow's
+    /// `(verdict, server_is_lo)`: only then is its ghost kept. A flow the table decided is
+    /// decided the same way from any packet; one the handshake decided on a well-known port
+    /// too. This leaves the ghosts to the flows that need them (a handshake to a range or
+    /// unlisted port, a UDP flow decided by its first packet), so that they last. A resumed
+    /// flow without a ghost says `table` or `lower_port` in its record.
+    fn resumes_elsewhere(&self, key: &FlowKey, (verdict, server_is_lo): (Verdict, bool)) -> bool {
+        if key.proto != PROTO_TCP && key.proto != PROTO_UDP {
+            return false;
+        }
+        let t = transport_of(key.proto);
+        [(key.lo_port, key.hi_port, true), (key.hi_port, key.lo_port, false)].into_iter().any(
+            |(src, dst, src_lo)| {
+                let v = services::decide(self.table, t, src, dst, Opening::Other);
+                (v.server_is_dst != src_lo) != server_is_lo || v.service != verdict.service
+            },
+        )
     }
 
     /// Counts a packet in a flow; returns whether it went to the server.
@@ -1322,6 +1345,25 @@ mod tests {
         for _ in 0..3 {
             assert!(run() == first, "the same packets ended differently");
         }
+    }
+
+    /// A flow its ports decide keeps no ghost: any of its packets is decided the same way.
+    #[test]
+    fn an_evicted_flow_on_a_listed_port_resumes_without_a_ghost() {
+        let mut t =
+            FlowTable::new(ServiceTable::embedded(), FlowConfig { max_flows: 1, ..FlowConfig::default() });
+        feed(&mut t, &pkt(A, 3500, B, 445, PROTO_TCP, TcpFlags::SYN), 1.0);
+        feed(&mut t, &pkt(A, 4000, B, 1026, PROTO_TCP, TcpFlags::ACK), 2.0);
+        assert_eq!(t.counters.evicted, 1);
+        assert!(t.ghosts.slots.is_empty(), "no ghost for a flow to port 445");
+        let data = pkt(B, 445, A, 3500, PROTO_TCP, TcpFlags::ACK);
+        let Seen::Flow { created, to_server, .. } = feed(&mut t, &data, 3.0) else { panic!("a flow") };
+        assert!(created && !to_server);
+        t.finish();
+        let r = t.drain_ended().find(|r| r.server_port == 445 && r.start.0 == 3_000_000_000);
+        let r = r.expect("the resumed flow");
+        assert_eq!((r.client_port, r.verdict.decided_by), (3500, DecidedBy::Table));
+        assert_eq!(r.verdict.service, ServiceTable::embedded().lookup(Transport::Tcp, 445).service);
     }
 
     #[test]
