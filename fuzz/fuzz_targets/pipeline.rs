@@ -8,7 +8,7 @@
 
 use arbitrary::Arbitrary;
 use flowtag::capture::{CaptureReader, Timestamp};
-use flowtag::flow::FlowConfig;
+use flowtag::flow::{FlowConfig, WARM};
 use flowtag::output::table::TableOptions;
 use flowtag::pipeline::Pipeline;
 use flowtag::report::{InputReport, InputStatus, Report};
@@ -18,6 +18,9 @@ use std::io::Cursor;
 
 #[derive(Arbitrary, Debug)]
 struct Case {
+    /// Packets counted a batch at a time (`Pipeline::push_batch`, which warms the table ahead,
+    /// eviction candidates included), modulo `WARM + 1`; 0 counts them one by one (`push`).
+    batch: u8,
     /// Index into the link types below.
     linktype: u8,
     snaplen: u32,
@@ -191,14 +194,25 @@ fuzz_target!(|case: Case| {
     let mut ended = 0u64;
     let mut read = 0u64;
     let mut status = InputStatus::Ok;
+    let batch = usize::from(case.batch) % (WARM + 1);
+    let mut pending = Vec::with_capacity(batch);
+    let mut on_end = |r: &flowtag::flow::FlowRecord| {
+        assert!(r.end >= r.start);
+        ended += 1;
+    };
     loop {
         match reader.next_frame() {
             Ok(Some(frame)) => {
                 read += 1;
-                pipeline.push(&frame, &mut |r| {
-                    assert!(r.end >= r.start);
-                    ended += 1;
-                });
+                if batch == 0 {
+                    pipeline.push(&frame, &mut on_end);
+                } else {
+                    pending.push(pipeline.decode(&frame));
+                    if pending.len() == batch {
+                        pipeline.push_batch(&pending, &mut on_end);
+                        pending.clear();
+                    }
+                }
                 assert!(pipeline.flows.active() <= 64, "the flow cap holds");
             }
             Ok(None) => break,
@@ -208,7 +222,8 @@ fuzz_target!(|case: Case| {
             }
         }
     }
-    pipeline.finish(&mut |_| ended += 1);
+    pipeline.push_batch(&pending, &mut on_end);
+    pipeline.finish(&mut on_end);
     assert_eq!(pipeline.flows.active(), 0);
     let c = pipeline.flows.counters;
     assert_eq!(ended, c.created, "every flow created ends exactly once");

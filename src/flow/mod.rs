@@ -653,7 +653,7 @@ impl<'t> FlowTable<'t> {
             *s = self.index.first_slot(h);
         }
         let evicted = std::mem::replace(&mut self.evicted_at_warm, self.counters.evicted);
-        let expected = usize::try_from(self.counters.evicted - evicted).unwrap_or(WARM).min(n);
+        let expected = usize::try_from(self.counters.evicted.saturating_sub(evicted)).unwrap_or(WARM).min(n);
         let mut victims = [NIL; 2 * WARM];
         if expected > 0 {
             let queued = self.queues.iter().flat_map(|q| q.first(expected));
