@@ -356,10 +356,12 @@ impl Ghosts {
         self.slots[i] = Some((hash, entry.0, entry.1));
     }
 
-    fn take(&mut self, hash: u64) -> Option<(Verdict, bool)> {
+    /// The ghost of a key (packed, or whole from `key` when wide), removed.
+    fn take(&mut self, packed: Packed, key: impl FnOnce() -> FlowKey) -> Option<(Verdict, bool)> {
         if self.slots.is_empty() {
             return None;
         }
+        let hash = self.hash(packed, key);
         let i = self.index(hash);
         match self.slots[i] {
             Some((h, v, lo)) if h == hash => {
@@ -637,52 +639,56 @@ impl<'t> FlowTable<'t> {
     /// and ghost places of as many queued flows (from each queue's front), and the ghost
     /// places of these packets, are loaded too: otherwise a flood stalls on each of them in
     /// turn, one eviction after another.
-    pub fn warm<'l>(&mut self, lookups: impl Iterator<Item = &'l Lookup>) {
-        let mut hashes = [0u64; WARM];
-        let mut packed = [None; WARM];
-        let mut n = 0;
-        for ((h, p), l) in hashes.iter_mut().zip(&mut packed).zip(lookups) {
-            *h = l.hash;
-            *p = Some(l.packed).filter(|p| !p.is_wide());
-            n += 1;
-        }
-        let hashes = &hashes[..n];
-        let mut sum = 0u64;
+    #[inline]
+    pub fn warm<'l>(&mut self, lookups: impl Iterator<Item = &'l Lookup> + Clone) {
         let mut slots = [0u32; WARM];
-        for (s, &h) in slots.iter_mut().zip(hashes) {
-            *s = self.index.first_slot(h);
+        let mut n = 0;
+        for (s, l) in slots.iter_mut().zip(lookups.clone()) {
+            *s = self.index.first_slot(l.hash);
+            n += 1;
         }
         let evicted = std::mem::replace(&mut self.evicted_at_warm, self.counters.evicted);
         let expected = usize::try_from(self.counters.evicted.saturating_sub(evicted)).unwrap_or(WARM).min(n);
-        let mut victims = [NIL; 2 * WARM];
+        let mut sum = 0u64;
         if expected > 0 {
-            let queued = self.queues.iter().flat_map(|q| q.first(expected));
-            for (v, e) in victims.iter_mut().zip(queued) {
-                *v = e.slot;
-            }
-            for &p in packed[..n].iter().flatten() {
-                sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(p));
-            }
-        }
-        let victims = &victims[..victims.iter().position(|&v| v == NIL).unwrap_or(victims.len())];
-        for &v in victims {
-            if let (Some(h), Some(hs)) = (self.hot.get(v as usize), self.handshake.get(v as usize)) {
-                sum ^= h.last.0 ^ hs.word();
-            }
+            sum ^= self.warm_evictions(lookups.take(n), expected);
         }
         for &s in &slots[..n] {
             if let Some(h) = self.hot.get(s as usize) {
                 sum ^= h.last.0;
             }
         }
-        for &v in victims {
+        std::hint::black_box(sum);
+    }
+
+    /// [`warm`](Self::warm)'s loads for `expected` evictions: the ghost places of these
+    /// packets, then the lines and handshakes of the first flows queued, then (from their keys)
+    /// their index entries and ghost places. Returns the loaded values folded together.
+    #[inline(never)]
+    fn warm_evictions<'l>(&self, lookups: impl Iterator<Item = &'l Lookup>, expected: usize) -> u64 {
+        let mut sum = 0u64;
+        for l in lookups.filter(|l| !l.packed.is_wide()) {
+            sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(l.packed));
+        }
+        let mut victims = [NIL; 2 * WARM];
+        let queued = self.queues.iter().flat_map(|q| q.first(expected));
+        let mut m = 0;
+        for (v, e) in victims.iter_mut().zip(queued) {
+            *v = e.slot;
+            m += 1;
+        }
+        for &v in &victims[..m] {
+            if let (Some(h), Some(hs)) = (self.hot.get(v as usize), self.handshake.get(v as usize)) {
+                sum ^= h.last.0 ^ hs.word();
+            }
+        }
+        for &v in &victims[..m] {
             if let Some(h) = self.hot.get(v as usize).filter(|h| !h.key.is_wide()) {
-                let hash = self.hasher.hash_packed(h.key);
-                sum ^= u64::from(self.index.first_slot(hash));
+                sum ^= u64::from(self.index.first_slot(self.hasher.hash_packed(h.key)));
                 sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(h.key));
             }
         }
-        std::hint::black_box(sum);
+        sum
     }
 
     /// Counts one packet. Call [`advance`](Self::advance) first. A flow this packet creates
@@ -925,7 +931,7 @@ impl<'t> FlowTable<'t> {
         }
         // A flow evicted earlier keeps what its start proved (its handshake above all): the
         // service counters must not depend on whether the table had room.
-        let ghost = self.ghosts.take(self.ghosts.hash(packed, || FlowKey::of(pkt).0));
+        let ghost = self.ghosts.take(packed, || FlowKey::of(pkt).0);
         let verdict = match (ghost, pkt.ports) {
             (Some((v, _)), _) => v,
             (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
