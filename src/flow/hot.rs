@@ -240,12 +240,12 @@ const RTT_BIT: u64 = 1 << 63;
 impl Handshake {
     pub(super) const NONE: Self = Self(0);
 
-    /// The first SYN, seen at `ts` (nothing, for a garbage time past 2262).
     /// The raw word (for loads ahead of use).
     pub(super) fn word(self) -> u64 {
         self.0
     }
 
+    /// The first SYN, seen at `ts` (nothing, for a garbage time past 2262).
     pub(super) fn syn(ts: Timestamp) -> Self {
         if ts.0 < RTT_BIT - 1 { Self(ts.0 + 1) } else { Self::NONE }
     }
