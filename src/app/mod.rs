@@ -104,8 +104,8 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
 /// there, as at the end of an input, and the clock starts again from this packet, with one
 /// warning. Otherwise the clock would stay ahead: every later packet would join a flow of the
 /// same 5-tuple hours away, or find its flow past its timeout and start another (a flow a
-/// packet). A small step back, within a file
-/// or between overlapping files, keeps the one clock (`ts_backwards`, CATALOGUE.md #70).
+/// packet). A small step back, within a file or between overlapping files, keeps the one
+/// clock (`ts_backwards`, CATALOGUE.md #70).
 fn new_timeline_if_earlier(
     engine: &mut Engine<'_, '_>,
     frame: &crate::capture::Frame<'_>,

@@ -129,6 +129,13 @@ impl KeyHasher {
         folded_multiply(lo ^ rest ^ s[4], hi ^ s[5])
     }
 
+    /// The hash of a key: of its two packed words when it fits in a line, else of the whole
+    /// key (`key` is asked for only then).
+    #[inline]
+    fn of(&self, packed: Packed, key: impl FnOnce() -> FlowKey) -> u64 {
+        if packed.is_wide() { self.hash(&key()) } else { self.hash_packed(packed) }
+    }
+
     /// The hash of a key packed in two words (an IPv4 key, see [`Packed`]): one folded
     /// multiply of the keyed words, and one more to spread it over the low bits the index
     /// uses.
@@ -341,17 +348,19 @@ impl Default for Ghosts {
 }
 
 impl Ghosts {
-    /// The ghost hash of a key, as `FlowTable::hash` (`key` is asked for only when wide).
-    #[inline]
-    fn hash(&self, packed: Packed, key: impl FnOnce() -> FlowKey) -> u64 {
-        if packed.is_wide() { self.hasher.hash(&key()) } else { self.hasher.hash_packed(packed) }
-    }
-
-    fn put(&mut self, hash: u64, entry: (Verdict, bool), max_flows: usize) {
+    /// Keeps the ghost of a key (packed, or whole from `key` when wide).
+    fn put(
+        &mut self,
+        packed: Packed,
+        key: impl FnOnce() -> FlowKey,
+        entry: (Verdict, bool),
+        max_flows: usize,
+    ) {
         if self.slots.is_empty() {
             let n = (max_flows / 4).clamp(1024, 1 << 20).next_power_of_two();
             self.slots = vec![None; n];
         }
+        let hash = self.hasher.of(packed, key);
         let i = self.index(hash);
         self.slots[i] = Some((hash, entry.0, entry.1));
     }
@@ -361,7 +370,7 @@ impl Ghosts {
         if self.slots.is_empty() {
             return None;
         }
-        let hash = self.hash(packed, key);
+        let hash = self.hasher.of(packed, key);
         let i = self.index(hash);
         match self.slots[i] {
             Some((h, v, lo)) if h == hash => {
@@ -372,12 +381,16 @@ impl Ghosts {
         }
     }
 
-    /// Loads the place `hash` would take (for `FlowTable::warm`); 0 when there is none.
-    fn peek(&self, hash: u64) -> u64 {
+    /// Loads the place of a key that fits in a line (for `FlowTable::warm`); 0 when there
+    /// is none.
+    fn peek(&self, packed: Packed) -> u64 {
         if self.slots.is_empty() {
             return 0;
         }
-        self.slots.get(self.index(hash)).and_then(|e| e.map(|(h, _, _)| h)).unwrap_or(0)
+        self.slots
+            .get(self.index(self.hasher.hash_packed(packed)))
+            .and_then(|e| e.map(|(h, _, _)| h))
+            .unwrap_or(0)
     }
 
     fn index(&self, hash: u64) -> usize {
@@ -615,7 +628,7 @@ impl<'t> FlowTable<'t> {
     /// whole key (`key` is asked for only then).
     #[inline]
     fn hash(&self, packed: Packed, key: impl FnOnce() -> FlowKey) -> u64 {
-        if packed.is_wide() { self.hasher.hash(&key()) } else { self.hasher.hash_packed(packed) }
+        self.hasher.of(packed, key)
     }
 
     /// The index hash of the flow in `slot`.
@@ -668,7 +681,7 @@ impl<'t> FlowTable<'t> {
     fn warm_evictions<'l>(&self, lookups: impl Iterator<Item = &'l Lookup>, expected: usize) -> u64 {
         let mut sum = 0u64;
         for l in lookups.filter(|l| !l.packed.is_wide()) {
-            sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(l.packed));
+            sum ^= self.ghosts.peek(l.packed);
         }
         let mut victims = [NIL; 2 * WARM];
         let queued = self.queues.iter().flat_map(|q| q.first(expected));
@@ -685,7 +698,7 @@ impl<'t> FlowTable<'t> {
         for &v in &victims[..m] {
             if let Some(h) = self.hot.get(v as usize).filter(|h| !h.key.is_wide()) {
                 sum ^= u64::from(self.index.first_slot(self.hasher.hash_packed(h.key)));
-                sum ^= self.ghosts.peek(self.ghosts.hasher.hash_packed(h.key));
+                sum ^= self.ghosts.peek(h.key);
             }
         }
         sum
@@ -1001,8 +1014,7 @@ impl<'t> FlowTable<'t> {
             let entry = (h.verdict(), h.server_is_lo());
             let key = h.key.unpack(&self.wide);
             if self.resumes_elsewhere(&key, entry) {
-                let hash = self.ghosts.hash(h.key, || key);
-                self.ghosts.put(hash, entry, self.cfg.max_flows);
+                self.ghosts.put(h.key, || key, entry, self.cfg.max_flows);
             }
             self.end(slot, EndReason::Evicted);
             self.counters.evicted += 1;
