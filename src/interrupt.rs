@@ -1,15 +1,16 @@
-//! Interrupt: SIGINT and SIGTERM turned into a flag that the read loop polls.
+//! Interrupt: SIGINT, SIGTERM and SIGHUP turned into a flag that the read loop polls.
 //!
 //! What I own: installing the handlers (through `signal-hook`, whose handlers only store to an
 //! atomic, which is all a signal handler may safely do) and saying which signal arrived. The
 //! read loop checks [`Interrupt::signal`] after each packet, stops, and the run still writes its
 //! summary, marked `"complete": false, "interrupted": "SIGINT"`, and exits 128 + the signal
-//! number (130 for SIGINT, 143 for SIGTERM), as a shell reports a process the signal ended
-//! (CATALOGUE.md #81, #82).
+//! number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP: a closed terminal or a service
+//! manager's reload is a stop like the others), as a shell reports a process the signal ended
+//! (CATALOGUE.md #81, #82). Blocked inputs and outputs look at the flag too
+//! ([`crate::blocking`]), so the first signal ends a run whatever it waits on.
 //!
-//! A second signal of either kind ends the process at once with that same code: a read blocked
-//! on a quiet pipe or FIFO never returns to the loop (the handlers restart system calls), and the
-//! user must still be able to stop it.
+//! A second signal of any of them ends the process at once with that same code: the way out of
+//! a run that cannot stop (a write to a disk that hangs).
 //!
 //! What I must not do: print, or decide anything but "stop".
 
@@ -22,7 +23,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub enum Signal {
     Int,
     Term,
+    Hup,
 }
+
+/// Every signal that stops a run.
+const ALL: [Signal; 3] = [Signal::Int, Signal::Term, Signal::Hup];
 
 impl Signal {
     /// The signal's name in reports and messages.
@@ -31,6 +36,7 @@ impl Signal {
         match self {
             Signal::Int => "SIGINT",
             Signal::Term => "SIGTERM",
+            Signal::Hup => "SIGHUP",
         }
     }
 
@@ -40,6 +46,7 @@ impl Signal {
         match self {
             Signal::Int => 130,
             Signal::Term => 143,
+            Signal::Hup => 129,
         }
     }
 
@@ -47,6 +54,7 @@ impl Signal {
         match self {
             Signal::Int => signal_hook::consts::SIGINT,
             Signal::Term => signal_hook::consts::SIGTERM,
+            Signal::Hup => signal_hook::consts::SIGHUP,
         }
     }
 }
@@ -71,7 +79,7 @@ impl Interrupt {
     pub fn install() -> io::Result<Self> {
         let flag = Self::default();
         let seen = Arc::new(AtomicBool::new(false));
-        for sig in [Signal::Int, Signal::Term] {
+        for sig in ALL {
             // Order matters: the conditional exit is checked before `seen` is set, so only a
             // second signal takes it (signal-hook's documented pattern).
             signal_hook::flag::register_conditional_shutdown(
@@ -94,7 +102,7 @@ impl Interrupt {
         if n == 0 {
             return None;
         }
-        [Signal::Int, Signal::Term].into_iter().find(|s| usize::try_from(s.number()).is_ok_and(|v| v == n))
+        ALL.into_iter().find(|s| usize::try_from(s.number()).is_ok_and(|v| v == n))
     }
 
     /// Sets the flag as if `sig` had arrived (tests).

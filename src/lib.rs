@@ -59,6 +59,7 @@
 //! ```
 
 pub mod app;
+pub mod blocking;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -39,12 +39,24 @@ pub struct Report {
     /// only); absent when `unknown` is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_other: Option<UnknownOther>,
+    /// The `--flows` file failed: where, how many records ended after it failed (those still
+    /// in its buffer then are not counted), and the error; absent when it took them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows_undelivered: Option<Undelivered>,
     /// Capture statistics of a live run; absent for files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureReport>,
     /// The figures of one refresh interval of a live run; absent in summaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<IntervalReport>,
+}
+
+/// Flow records an output could not take.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    pub path: String,
+    pub records: u64,
+    pub error: String,
 }
 
 /// libpcap's capture statistics of a live run, as 64-bit totals.
@@ -331,6 +343,7 @@ impl Report {
             other_ip,
             anomalies,
             unknown_other: None,
+            flows_undelivered: None,
             capture: None,
             interval: None,
         }

@@ -3,10 +3,12 @@
 //! One thread does the work. The libpcap handle is nonblocking and is polled with a timeout
 //! that never passes the next refresh (nor [`MAX_WAIT`]), so refreshes, `--duration` and
 //! signals never wait for packets to arrive (CATALOGUE.md §1 finding 6). SIGINT, SIGTERM and
-//! SIGHUP only set a flag (signal-hook; a second one kills the process the default way, for a
-//! run that cannot stop); the loop sees it within [`MAX_WAIT`], drains what the kernel already
+//! SIGHUP only set a flag ([`Interrupt`]; a second one ends the process at once, for a run
+//! that cannot stop); the loop sees it within [`MAX_WAIT`], drains what the kernel already
 //! captured, and ends like `--count` and `--duration` do: the final summary, the `--flows` file
-//! complete, exit 0. The Prometheus responder runs on its own thread ([`super::http`]).
+//! complete, exit 0. Lines and the summary go to stdout through [`crate::blocking`]: when
+//! the reader of a pipe stalls, a signal still ends the run, and what stdout did not take is
+//! an error (exit 5). The Prometheus responder runs on its own thread ([`super::http`]).
 //!
 //! Packets go through the same [`Pipeline`] as `flowtag read`, and every output is rendered
 //! from the same [`Report`]. Idle flows expire on packet time, kept free of steps of the
@@ -21,11 +23,13 @@
 use super::http::Metrics;
 use super::timeline::{Look, StepFreeClock};
 use super::{Exit, complain, load_table, warn_about};
+use crate::blocking::Sink;
 use crate::capture::live::{LiveCapture, LiveError, READ_TIMEOUT_MS, ReadFault};
 use crate::capture::{Filter, RecordFlags, Timestamp};
 use crate::cli::Format;
 use crate::config::LiveConfig;
 use crate::flow::FlowRecord;
+use crate::interrupt::Interrupt;
 use crate::output::flows::FlowWriter;
 use crate::output::live::ViewContext;
 use crate::output::table::TableOptions;
@@ -34,10 +38,7 @@ use crate::report::{
     CaptureReport, InputReport, InputStatus, IntervalBase, IntervalEnd, IntervalReport, Report,
 };
 use crate::services::ServiceTable;
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest single wait for packets: how late a signal can be seen.
@@ -166,17 +167,6 @@ impl Drop for Screen {
     }
 }
 
-/// Sets `stop` on SIGINT, SIGTERM and SIGHUP; a second one ends the process the default way.
-fn install_signals(stop: &Arc<AtomicBool>) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        // Registered first, so it runs before the flag is set: it acts only on the second signal.
-        signal_hook::flag::register_conditional_default(sig, Arc::clone(stop))?;
-        signal_hook::flag::register(sig, Arc::clone(stop))?;
-    }
-    Ok(())
-}
-
 /// Why the loop ended.
 enum End {
     /// Asked to (signal, `--duration`, `--count`), or stdout was closed.
@@ -187,7 +177,7 @@ enum End {
 
 /// The flows file and its first error.
 struct FlowSink<'t> {
-    writer: Option<FlowWriter<'t, BufWriter<File>>>,
+    writer: Option<FlowWriter<'t, BufWriter<Sink>>>,
     error: Option<io::Error>,
 }
 
@@ -299,11 +289,26 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         complain("--filter", &e);
         return Exit::Usage;
     }
+    // Before any output is opened: a FIFO's open waits for its reader, and a signal must end it.
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            complain("signals", &format!("cannot install handlers: {e}"));
+            return Exit::InputUnreadable;
+        }
+    };
+    if let Some((path, _)) = &cfg.flows {
+        let table_path: Vec<&std::path::Path> = cfg.table.as_deref().into_iter().collect();
+        if let Err(msg) =
+            super::outputs::refuse_clashes(&table_path, &[super::outputs::Named { option: "--flows", path }])
+        {
+            complain("error", &msg);
+            return Exit::Usage;
+        }
+    }
     let mut flows = FlowSink { writer: None, error: None };
     if let Some((path, format)) = &cfg.flows {
-        match File::create(path)
-            .and_then(|f| FlowWriter::new(BufWriter::with_capacity(1 << 16, f), *format, table))
-        {
+        match super::outputs::open_flows(path, &interrupt).and_then(|w| FlowWriter::new(w, *format, table)) {
             Ok(w) => flows.writer = Some(w),
             Err(e) => {
                 complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
@@ -319,11 +324,6 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
             return Exit::InputUnreadable;
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    if let Err(e) = install_signals(&stop) {
-        complain("signals", &format!("cannot install handlers: {e}"));
-        return Exit::InputUnreadable;
-    }
     let (mut cap, warnings) = match LiveCapture::open(&cfg.capture) {
         Ok(c) => c,
         Err(e) => {
@@ -353,10 +353,19 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         noted: (0, 0),
     };
     let mut screen = None;
+    // Stdout closed under the view: a stop like a signal.
+    let mut closed = false;
+    let mut out = match Sink::stdout(&interrupt) {
+        Ok(o) => o,
+        Err(e) => {
+            complain("stdout", &e);
+            return Exit::OutputFailed;
+        }
+    };
     if stream == Stream::View {
         match Screen::enter() {
             Ok(s) => screen = Some(s),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => stop.store(true, Ordering::SeqCst),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => closed = true,
             Err(e) => {
                 complain("error writing stdout", &e);
                 return Exit::OutputFailed;
@@ -377,7 +386,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
     let mut idle = true;
     let mut down: Option<String> = None;
     let end = loop {
-        if stop.load(Ordering::SeqCst) || out_error.is_some() {
+        if closed || out_error.is_some() || interrupt.signal().is_some() {
             break End::Stopped;
         }
         if cfg.count.is_some_and(|c| run.input.packets >= c) {
@@ -399,7 +408,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
                 m.publish(render_metrics(&report, iv.flows_live));
             }
             let frame = Frame { stream, screen: screen.as_ref(), linktype, notice: down.as_deref() };
-            if let Err(e) = emit(&run, &frame, report, iv) {
+            if let Err(e) = emit(&run, &frame, &mut out, report, iv) {
                 out_error = Some(e);
             }
             flows.flush();
@@ -507,8 +516,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
     let result = if let Some(e) = out_error {
         Err(e)
     } else {
-        let stdout = io::stdout();
-        let mut w = BufWriter::new(stdout.lock());
+        let mut w = BufWriter::new(&mut out);
         let top = TableOptions { top_unknown: cfg.top_unknown };
         match format {
             Format::Table => crate::output::table::write(&mut w, &report, top),
@@ -583,7 +591,13 @@ struct Frame<'a> {
 }
 
 /// Writes one interval to stdout, as the stream wants it.
-fn emit(run: &Run<'_, '_>, f: &Frame<'_>, mut report: Report, iv: IntervalReport) -> io::Result<()> {
+fn emit(
+    run: &Run<'_, '_>,
+    f: &Frame<'_>,
+    out: &mut Sink,
+    mut report: Report,
+    iv: IntervalReport,
+) -> io::Result<()> {
     let cfg = run.cfg;
     let (width, height) = if f.stream == Stream::View { screen_size() } else { (usize::MAX, usize::MAX) };
     let cx = ViewContext {
@@ -601,18 +615,19 @@ fn emit(run: &Run<'_, '_>, f: &Frame<'_>, mut report: Report, iv: IntervalReport
             Some(s) => s.draw(&crate::output::live::view(&report, &iv, &cx)),
             None => Ok(()),
         },
+        // One write a line where the sink allows: a reader sees whole lines.
         Stream::Plain => {
-            let mut out = io::stdout().lock();
-            writeln!(out, "{}", crate::output::live::status_line(&report, &iv, &cx))?;
-            out.flush()
+            let mut w = BufWriter::new(out);
+            writeln!(w, "{}", crate::output::live::status_line(&report, &iv, &cx))?;
+            w.flush()
         }
         Stream::JsonLines => {
             report.cut_unknown(cfg.top_unknown);
             report.interval = Some(iv);
-            let mut out = io::stdout().lock();
-            serde_json::to_writer(&mut out, &report).map_err(io::Error::from)?;
-            writeln!(out)?;
-            out.flush()
+            let mut w = BufWriter::with_capacity(1 << 16, out);
+            serde_json::to_writer(&mut w, &report).map_err(io::Error::from)?;
+            writeln!(w)?;
+            w.flush()
         }
         Stream::Quiet => Ok(()),
     }

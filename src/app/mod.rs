@@ -16,6 +16,7 @@
 
 mod http;
 mod live;
+mod outputs;
 mod timeline;
 
 use crate::capture::{CaptureReader, Filter};
@@ -29,7 +30,7 @@ use crate::output::warnings::Warnings;
 use crate::parallel::Engine;
 use crate::report::{InputReport, InputStatus, Report};
 use crate::services::ServiceTable;
-use std::fs::File;
+use outputs::ReportOut;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ pub enum Exit {
     InputDamaged = 4,
     OutputFailed = 5,
     /// A signal stopped a file read (128 + its number).
+    Sighup = 129,
     Sigint = 130,
     Sigterm = 143,
 }
@@ -57,6 +59,7 @@ impl Exit {
         match sig {
             Signal::Int => Exit::Sigint,
             Signal::Term => Exit::Sigterm,
+            Signal::Hup => Exit::Sighup,
         }
     }
 }
@@ -228,75 +231,6 @@ fn finish_output(result: io::Result<()>, name: &str, code: Exit) -> Exit {
     }
 }
 
-/// Where the report goes: stdout, a file written through a temporary one and renamed into
-/// place (so an earlier report is never half-overwritten), or a special file (a device, a
-/// FIFO) written directly.
-enum ReportOut {
-    Stdout,
-    File { path: PathBuf, tmp: Option<PathBuf>, file: File },
-}
-
-impl ReportOut {
-    /// Opens the destination before any input is read, so an unusable path fails at once.
-    fn open(path: Option<&Path>) -> io::Result<Self> {
-        let Some(path) = path else {
-            return Ok(ReportOut::Stdout);
-        };
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")),
-            Ok(m) if !m.is_file() => {
-                let file = std::fs::OpenOptions::new().write(true).open(path)?;
-                Ok(ReportOut::File { path: path.to_owned(), tmp: None, file })
-            }
-            _ => {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                let tmp = dir.join(format!(".{name}.flowtag-{}.tmp", std::process::id()));
-                let file = File::create(&tmp)?;
-                Ok(ReportOut::File { path: path.to_owned(), tmp: Some(tmp), file })
-            }
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            ReportOut::Stdout => "stdout".into(),
-            ReportOut::File { path, .. } => path.display().to_string(),
-        }
-    }
-
-    fn write(self, render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-        match self {
-            ReportOut::Stdout => {
-                let stdout = io::stdout();
-                let mut w = BufWriter::new(stdout.lock());
-                render(&mut w)?;
-                w.flush()
-            }
-            ReportOut::File { path, tmp, file } => {
-                let mut w = BufWriter::new(file);
-                let result = render(&mut w).and_then(|()| w.flush());
-                let result = result.and_then(|()| match &tmp {
-                    Some(tmp) => std::fs::rename(tmp, &path),
-                    None => Ok(()),
-                });
-                if result.is_err()
-                    && let Some(tmp) = &tmp
-                {
-                    let _ = std::fs::remove_file(tmp);
-                }
-                result
-            }
-        }
-    }
-
-    fn abandon(self) {
-        if let ReportOut::File { tmp: Some(tmp), .. } = self {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-}
-
 /// Shows progress on a terminal: bytes of total and packets per second, four times a second.
 struct Progress {
     enabled: bool,
@@ -375,6 +309,47 @@ fn warn_about(report: &Report, max_flows: usize) {
     }
 }
 
+/// Marks `input` as stopped by `sig`, says so on stderr, and hands `sig` back for the run.
+fn mark_interrupted(input: &mut InputReport, sig: Signal) -> Signal {
+    let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
+    complain(&input.path, &msg);
+    input.status = InputStatus::Interrupted;
+    input.message = Some(msg);
+    sig
+}
+
+/// Records of zero captured bytes in a row. One now and then is a capture quirk; a long run of
+/// them is a file whose tail was zero-filled (a crash mid-write, a preallocated file), which
+/// reads as valid records of length 0 at time 0 and would otherwise pass as "complete".
+#[derive(Default)]
+struct ZeroRun {
+    run: u64,
+    told: bool,
+}
+
+impl ZeroRun {
+    /// So many zero-length records in a row say the file is corrupt from there on.
+    const CORRUPT: u64 = 1000;
+
+    fn saw(&mut self, warnings: &mut Warnings<io::Stderr>, name: &str, packet: u64) {
+        self.run += 1;
+        warnings.warn("zero_length_record", || {
+            format!("{name}: packet {packet}: zero-length record (captured length 0)")
+        });
+        if self.run == Self::CORRUPT && !self.told {
+            self.told = true;
+            complain(
+                "warning",
+                &format!(
+                    "{name}: {} zero-length records in a row up to packet {packet}: \
+                     the file looks corrupt from there on (zero-filled?); its packets are counted as read",
+                    Self::CORRUPT
+                ),
+            );
+        }
+    }
+}
+
 /// Reads every input through one pipeline and writes the report.
 #[expect(clippy::too_many_lines, reason = "the read command's steps in order")]
 fn read(cfg: &ReadConfig) -> Exit {
@@ -390,36 +365,63 @@ fn read(cfg: &ReadConfig) -> Exit {
             return Exit::Usage;
         }
     };
+    // Signals are caught before any output or input is opened: opening a FIFO waits for its
+    // other end, and a signal must end that wait too.
+    let interrupt = Interrupt::install().unwrap_or_else(|e| {
+        complain(
+            "warning",
+            &format!("cannot catch SIGINT, SIGTERM and SIGHUP ({e}); they will end flowtag without a report"),
+        );
+        Interrupt::none()
+    });
+    // No output may be an input, nor share a file with another output.
+    let mut named = Vec::new();
+    if let Some(path) = &cfg.output {
+        named.push(outputs::Named { option: "-o", path });
+    }
+    if let Some((path, _)) = &cfg.flows {
+        named.push(outputs::Named { option: "--flows", path });
+    }
+    let mut ins: Vec<&Path> = cfg.inputs.iter().map(PathBuf::as_path).collect();
+    ins.extend(cfg.table.as_deref());
+    if let Err(msg) = outputs::refuse_clashes(&ins, &named) {
+        complain("error", &msg);
+        return Exit::Usage;
+    }
     // Outputs are opened before any input is read: an unusable path fails at once.
-    let report_out = match ReportOut::open(cfg.output.as_deref()) {
+    let report_out = match ReportOut::open(cfg.output.as_deref(), &interrupt) {
         Ok(o) => o,
         Err(e) => {
             complain(
                 &cfg.output.as_deref().unwrap_or(Path::new("-")).display().to_string(),
                 &format!("cannot write: {e}"),
             );
-            return Exit::OutputFailed;
+            return interrupt.signal().map_or(Exit::OutputFailed, Exit::of_signal);
         }
     };
     let mut flow_writer = match &cfg.flows {
         None => None,
-        Some((path, format)) => match File::create(path)
-            .and_then(|f| FlowWriter::new(BufWriter::with_capacity(1 << 16, f), *format, table))
-        {
-            Ok(w) => Some(w),
-            Err(e) => {
-                complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
-                report_out.abandon();
-                return Exit::OutputFailed;
+        Some((path, format)) => {
+            match outputs::open_flows(path, &interrupt).and_then(|w| FlowWriter::new(w, *format, table)) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    complain(&path.display().to_string(), &format!("cannot write the flow file: {e}"));
+                    return interrupt.signal().map_or(Exit::OutputFailed, Exit::of_signal);
+                }
             }
-        },
+        }
     };
     let mut flow_error: Option<io::Error> = None;
+    // Records that ended after the flow file failed: said in the report, never lost silently.
+    let mut flows_unwritten = 0u64;
     let mut on_end = |rec: &crate::flow::FlowRecord| {
-        if let (Some(w), None) = (flow_writer.as_mut(), flow_error.as_ref())
-            && let Err(e) = w.write(rec)
-        {
-            flow_error = Some(e);
+        if let Some(w) = flow_writer.as_mut() {
+            if flow_error.is_some() {
+                flows_unwritten += 1;
+            } else if let Err(e) = w.write(rec) {
+                flow_error = Some(e);
+                flows_unwritten += 1;
+            }
         }
     };
 
@@ -428,13 +430,6 @@ fn read(cfg: &ReadConfig) -> Exit {
     let mut progress = Progress::new(cfg.progress);
     let mut filter_warned = false;
     let mut warnings = Warnings::new(io::stderr());
-    let interrupt = Interrupt::install().unwrap_or_else(|e| {
-        complain(
-            "warning",
-            &format!("cannot catch SIGINT and SIGTERM ({e}); they will end flowtag without a report"),
-        );
-        Interrupt::none()
-    });
     let mut stopped: Option<Signal> = None;
     let outcome = std::thread::scope(|scope| {
         let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
@@ -447,8 +442,15 @@ fn read(cfg: &ReadConfig) -> Exit {
                 inputs.push(input);
                 continue;
             }
-            let mut reader = match CaptureReader::open(path) {
+            let mut reader = match CaptureReader::open_until(path, &interrupt) {
                 Ok(r) => r,
+                // A FIFO nobody wrote to, or a pipe that sent no header: the signal ended the
+                // wait for it.
+                Err(_) if let Some(sig) = interrupt.signal() => {
+                    stopped = Some(mark_interrupted(&mut input, sig));
+                    inputs.push(input);
+                    continue;
+                }
                 Err(e) => {
                     complain(&name, &e);
                     input.status = InputStatus::Error;
@@ -461,19 +463,18 @@ fn read(cfg: &ReadConfig) -> Exit {
             input.format = Some(reader.format());
             let (mut first, mut last) = (u64::MAX, 0u64);
             let mut counted_here = false;
+            let mut zeros = ZeroRun::default();
             loop {
                 if let Some(sig) = interrupt.signal() {
                     progress.clear();
-                    let msg = format!("interrupted by {} after {} packets", sig.name(), input.packets);
-                    complain(&name, &msg);
-                    input.status = InputStatus::Interrupted;
-                    input.message = Some(msg);
-                    stopped = Some(sig);
+                    stopped = Some(mark_interrupted(&mut input, sig));
                     break;
                 }
                 let frame = match reader.next_frame() {
                     Ok(Some(f)) => f,
                     Ok(None) => break,
+                    // A read that a signal ended (a quiet pipe) is no damage.
+                    Err(_) if interrupt.signal().is_some() => continue,
                     Err(e) => {
                         progress.clear();
                         complain(&name, &e);
@@ -483,6 +484,11 @@ fn read(cfg: &ReadConfig) -> Exit {
                         break;
                     }
                 };
+                if frame.data.is_empty() {
+                    zeros.saw(&mut warnings, &name, input.packets + 1);
+                } else {
+                    zeros.run = 0;
+                }
                 input.packets += 1;
                 input.bytes += u64::from(frame.wire_len);
                 first = first.min(frame.ts.0);
@@ -531,17 +537,33 @@ fn read(cfg: &ReadConfig) -> Exit {
         // also ends the writer) shows up only as that input's end: the run was still
         // interrupted.
         if let (None, Some(sig), Some(last)) = (stopped, interrupt.signal(), inputs.last_mut()) {
-            let msg = format!("interrupted by {} after {} packets", sig.name(), last.packets);
-            complain(&last.path, &msg);
             if last.status == InputStatus::Ok {
-                last.status = InputStatus::Interrupted;
-                last.message = Some(msg);
+                stopped = Some(mark_interrupted(last, sig));
+            } else {
+                complain(
+                    &last.path,
+                    &format!("interrupted by {} after {} packets", sig.name(), last.packets),
+                );
+                stopped = Some(sig);
             }
-            stopped = Some(sig);
         }
         engine.finish(&mut on_end)
     });
     warnings.finish();
+    // A signal during the final flush of a large flow table: every input was read, but the
+    // run was asked to stop before its report was written, and says so.
+    if stopped.is_none()
+        && let Some(sig) = interrupt.signal()
+    {
+        complain(
+            "warning",
+            &format!(
+                "{} came while the flows were being ended; the report is written as it stands",
+                sig.name()
+            ),
+        );
+        stopped = Some(sig);
+    }
 
     let mut report = Report::build(
         &outcome.stats,
@@ -552,6 +574,7 @@ fn read(cfg: &ReadConfig) -> Exit {
         outcome.last_ts.map(crate::capture::Timestamp::as_secs_f64),
     );
     report.interrupted = stopped.map(Signal::name);
+    report.complete &= stopped.is_none();
     debug_assert!(report.conserved(), "the books do not balance: {:?}", report.totals);
     warn_about(&report, cfg.flow.max_flows);
     let mut code = stopped.map_or(exit, Exit::of_signal);
@@ -561,13 +584,19 @@ fn read(cfg: &ReadConfig) -> Exit {
             None => w.finish().map(drop),
         };
         if let (Err(e), Some((path, _))) = (result, &cfg.flows) {
-            complain(&format!("error writing {}", path.display()), &e);
+            let path = path.display().to_string();
+            complain(&format!("error writing {path}"), &e);
+            if flows_unwritten > 0 {
+                complain(&path, &format!("{flows_unwritten} flow records were not written"));
+            }
+            report.flows_undelivered =
+                Some(crate::report::Undelivered { path, records: flows_unwritten, error: e.to_string() });
             code = Exit::OutputFailed;
         }
     }
     let name = report_out.name();
     let top = TableOptions { top_unknown: cfg.top_unknown };
-    let result = report_out.write(|mut w| match cfg.format {
+    let result = report_out.write(&interrupt, |mut w| match cfg.format {
         Format::Table => crate::output::table::write(&mut w, &report, top),
         Format::Json => crate::output::json::write(&mut w, &report),
         Format::Csv => crate::output::csv::write(&mut w, &report),

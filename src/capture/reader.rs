@@ -7,11 +7,12 @@
 //! after an error is meaningless (CATALOGUE §1.4).
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use super::{Frame, Linktype, RecordFlags, Timestamp};
+use crate::blocking::Source;
+use crate::interrupt::Interrupt;
 
 /// libpcap's `MAXIMUM_SNAPLEN` (pcap-int.h): no record it reads holds more bytes than this, and
 /// a snaplen of 0 or above it is read as this.
@@ -275,23 +276,35 @@ impl fmt::Debug for CaptureReader {
 
 impl CaptureReader {
     /// Opens a capture file; `path` "-" means stdin. Files, FIFOs and stdin all go through the
-    /// same buffered `Read` path (no seeking).
+    /// same buffered `Read` path (no seeking). A FIFO or pipe that has nothing to give waits
+    /// until it does, for as long as it takes.
     ///
     /// # Errors
     /// [`OpenError`] if the input cannot be opened or does not start like a capture we read.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        if path.as_os_str() == "-" {
-            return Self::from_reader(Box::new(io::stdin()), None);
-        }
-        // Reading a directory fails with EISDIR only at the first read, and only on some systems;
-        // ask first (CATALOGUE #75).
-        let meta = std::fs::metadata(path).map_err(OpenError::Io)?;
-        if meta.is_dir() {
-            return Err(OpenError::IsDirectory);
-        }
-        let file = File::open(path).map_err(OpenError::Io)?;
-        let total_len = meta.is_file().then_some(meta.len());
-        Self::from_reader(Box::new(file), total_len)
+        Self::open_until(path, &Interrupt::none())
+    }
+
+    /// Same as [`CaptureReader::open`], but waits on a pipe, FIFO or terminal only until `stop`
+    /// says a signal came: the open, and every later read, then fail with an I/O error for
+    /// which [`crate::blocking::is_stopped`] holds.
+    ///
+    /// # Errors
+    /// [`OpenError`] if the input cannot be opened or does not start like a capture we read.
+    pub fn open_until(path: &Path, stop: &Interrupt) -> Result<Self, OpenError> {
+        let source = if path.as_os_str() == "-" {
+            Source::stdin(stop).map_err(OpenError::Io)?
+        } else {
+            // Reading a directory fails with EISDIR only at the first read, and only on some
+            // systems; ask first (CATALOGUE #75).
+            let meta = std::fs::metadata(path).map_err(OpenError::Io)?;
+            if meta.is_dir() {
+                return Err(OpenError::IsDirectory);
+            }
+            Source::open(path, stop).map_err(OpenError::Io)?
+        };
+        let total_len = source.size();
+        Self::from_reader(source.into_read(), total_len)
     }
 
     /// Same as [`CaptureReader::open`], from any reader (stdin, tests, fuzzing). `total_len` is

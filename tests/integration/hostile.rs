@@ -600,7 +600,7 @@ fn flows_expire_on_packet_time() {
 // ---- F. Input paths, outputs, process ----------------------------------------------------
 
 /// A small capture of a few services, for process tests.
-fn small_capture(path: &Path) -> Value {
+pub(crate) fn small_capture(path: &Path) -> Value {
     small_capture_at(path, 1e9)
 }
 
@@ -653,7 +653,7 @@ fn stdin_empty_and_truncated() {
     assert!(err.contains("flowtag: -: ") && err.contains("after 149 packets"), "{err}");
 }
 
-fn mkfifo(path: &Path) {
+pub(crate) fn mkfifo(path: &Path) {
     let st = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(st.success(), "mkfifo {}", path.display());
 }
@@ -746,7 +746,7 @@ fn unreadable_input_exits_3() {
 
 /// Feeds an endless capture (SYNs of 1,024 flows over and over) into a FIFO until the reader
 /// goes away.
-fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
+pub(crate) fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
     let fifo = fifo.to_owned();
     std::thread::spawn(move || {
         let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) else { return 0 };
@@ -775,7 +775,7 @@ fn endless_feed(fifo: &Path) -> std::thread::JoinHandle<u64> {
 /// Waits for a feeder. If flowtag died before opening the FIFO, the feeder still waits in its
 /// open(2): a non-blocking open of the read end releases it, so a failing test fails instead of
 /// hanging.
-fn stop_feed(fifo: &Path, feeder: std::thread::JoinHandle<u64>) -> u64 {
+pub(crate) fn stop_feed(fifo: &Path, feeder: std::thread::JoinHandle<u64>) -> u64 {
     use std::os::unix::fs::OpenOptionsExt;
     const O_NONBLOCK: i32 = 0o4000;
     if !feeder.is_finished() {
@@ -785,7 +785,7 @@ fn stop_feed(fifo: &Path, feeder: std::thread::JoinHandle<u64>) -> u64 {
 }
 
 /// Sends `sig` to `pid` with kill(1): no unsafe code and no libc in the tests either.
-fn kill(sig: &str, pid: u32) {
+pub(crate) fn kill(sig: &str, pid: u32) {
     let st = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
     assert!(st.success(), "kill {sig} {pid}");
 }
@@ -906,13 +906,13 @@ fn sigint_while_blocked_then_end_of_input_is_still_an_interruption() {
 }
 
 #[test]
-fn second_sigint_ends_a_read_blocked_on_a_quiet_fifo() {
-    // A read blocked on a FIFO that sends nothing never gets back to the loop; the first
-    // signal is noted, the second ends the process at once with the same code.
+fn first_sigint_ends_a_read_blocked_on_a_quiet_fifo() {
+    // A read blocked on a FIFO that sends nothing waits in poll, not in read: the first signal
+    // ends it, with the report (it used to take a second signal, and gave no report).
     let tmp = TempDir::new("quiet");
     let fifo = tmp.join("quiet");
     mkfifo(&fifo);
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(["read", "--no-progress", "--format", "json"])
         .arg(&fifo)
         .stdout(Stdio::piped())
@@ -922,19 +922,25 @@ fn second_sigint_ends_a_read_blocked_on_a_quiet_fifo() {
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     w.write_all(&Pcap::new().bytes).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    kill("-INT", child.id());
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "still blocked in read after one SIGINT");
     let sent = Instant::now();
     kill("-INT", child.id());
-    let status = child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(sent.elapsed() < Duration::from_secs(1));
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(130));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_totals(&doc);
+    assert_eq!(doc["interrupted"], "SIGINT");
     drop(w);
 }
 
+#[test]
+fn sighup_mid_read_writes_the_summary_and_exits_129() {
+    // A closed terminal or a service manager's HUP stops a read as SIGTERM does.
+    interrupted_mid_read("-HUP", "SIGHUP", 129);
+}
+
 /// A capture whose report is large: `n` flows to distinct unknown UDP ports.
-fn many_unknown_ports(path: &Path, n: u16) {
+pub(crate) fn many_unknown_ports(path: &Path, n: u16) {
     let mut p = Pcap::new();
     for i in 0..n {
         p.at(1e9 + f64::from(i) * 0.001, &udp_frame([10, 0, 0, 1], 60_000, [10, 0, 0, 2], 20_000 + i, 10));

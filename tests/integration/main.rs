@@ -18,4 +18,5 @@ mod hostile;
 mod live;
 mod properties;
 mod reader;
+mod safety;
 mod support;
