@@ -6,7 +6,7 @@
 //! SIGHUP only set a flag (signal-hook; a second one kills the process the default way, for a
 //! run that cannot stop); the loop sees it within [`MAX_WAIT`], drains what the kernel already
 //! captured, and ends like `--count` and `--duration` do: the final summary, the `--flows` file
-//! complete, exit 0. The Prometheus responder runs on its own thread ([`super::http`]).
+//! complete, exit 0. The Prometheus responder runs on threads of its own ([`super::http`]).
 //!
 //! Packets go through the same [`Pipeline`] as `flowtag read`, and every output is rendered
 //! from the same [`Report`]. Idle flows expire on packet time, kept free of steps of the
