@@ -9,11 +9,11 @@
 //!   is refused at once, on the accept thread, with a `503` written without waiting and the
 //!   connection closed (a client whose request had already arrived may see a reset instead);
 //!   it is never queued behind the others.
-//! - Each connection has two deadlines, counted from when it was accepted, not per read or per
-//!   write (a per-read timeout is reset by every byte, so a client trickling one byte a second
-//!   used to keep the responder for good): the request head must be in within
-//!   [`REQUEST_DEADLINE`], and the whole answer must be written within [`ANSWER_DEADLINE`]
-//!   after that. A client that misses the first is closed without an answer; one that reads its
+//! - Each connection has two deadlines, each for a whole phase rather than a timeout per read or
+//!   per write (a per-read timeout is reset by every byte, so a client trickling one byte a
+//!   second used to keep the responder for good): the request head must be in within
+//!   [`REQUEST_DEADLINE`] of the accept, and the whole answer written within
+//!   [`ANSWER_DEADLINE`] after that. A client that misses the first is closed without an answer; one that reads its
 //!   answer too slowly is reset (`SO_LINGER` 0), so the kernel also drops the part of the answer
 //!   it was still holding for it. So no connection lives longer than the two together (7 s).
 //! - A request head is read up to [`MAX_REQUEST`] bytes, the rest ignored; the text served is
