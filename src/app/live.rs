@@ -8,7 +8,7 @@
 //! captured, and ends like `--count` and `--duration` do: the final summary, the `--flows` file
 //! complete, exit 0. Lines and the summary go to stdout through [`crate::blocking`]: when
 //! the reader of a pipe stalls, a signal still ends the run, and what stdout did not take is
-//! an error (exit 5). The Prometheus responder runs on its own thread ([`super::http`]).
+//! an error (exit 5). The Prometheus responder runs on threads of its own ([`super::http`]).
 //!
 //! Packets go through the same [`Pipeline`] as `flowtag read`, and every output is rendered
 //! from the same [`Report`]. Idle flows expire on packet time, kept free of steps of the
