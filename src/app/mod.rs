@@ -98,8 +98,11 @@ fn record_warning(
 
 /// Prints the one-line error every failure gets.
 fn complain(what: &str, msg: &dyn std::fmt::Display) {
+    // File names, interface names and OS messages quoting them may hold controls: one line,
+    // never a terminal escape.
+    let line = format!("{what}: {msg}");
     // If stderr itself is gone there is nobody left to tell.
-    let _ = writeln!(io::stderr().lock(), "flowtag: {what}: {msg}");
+    let _ = writeln!(io::stderr().lock(), "flowtag: {}", crate::output::escape::visible(&line));
 }
 
 /// At the first packet an input counts: if it is earlier than the packets counted so far by
@@ -277,6 +280,7 @@ impl Progress {
             }
             _ => format!("{}  {:.2} Mpkt/s  {name}", crate::output::units::bytes(done), rate / 1e6),
         };
+        let line = crate::output::escape::visible(&line);
         let _ = write!(io::stderr().lock(), "\r\x1b[K{line}");
         self.drawn = true;
     }

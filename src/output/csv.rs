@@ -13,10 +13,12 @@ duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
 flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
 handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max";
 
-/// Quotes a field when RFC 4180 requires it.
+/// Quotes a field when RFC 4180 requires it, after making control characters visible (a
+/// name read in a terminal or a spreadsheet must not act on it).
 #[must_use]
 pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    let s = super::escape::visible(s);
+    if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
 }
 
 /// Splits one line of CSV written with [`field`] back into its fields (RFC 4180 quoting): the

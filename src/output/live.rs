@@ -239,7 +239,8 @@ pub fn view(r: &Report, iv: &IntervalReport, cx: &ViewContext<'_>) -> Vec<String
     lines.extend(middle);
     lines.extend(tail);
     lines.truncate(cx.height.max(1));
-    lines.into_iter().map(|l| fit(l, cx.width)).collect()
+    // Escaped before fitting: the interface and service names are not flowtag's own.
+    lines.into_iter().map(|l| fit(super::escape::visible(&l).into_owned(), cx.width)).collect()
 }
 
 /// One plain line per interval, for a terminal that cannot move its cursor (`TERM=dumb`).
@@ -271,7 +272,7 @@ pub fn status_line(r: &Report, iv: &IntervalReport, cx: &ViewContext<'_>) -> Str
     if let Some(c) = r.capture {
         let _ = write!(line, "; dropped {} by the kernel, {} by the interface", c.dropped, c.if_dropped);
     }
-    line
+    super::escape::visible(&line).into_owned()
 }
 
 #[cfg(test)]

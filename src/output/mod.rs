@@ -2,6 +2,7 @@
 //! sampled warnings. Each writes to `&mut impl Write` and knows nothing but the data it is
 //! given.
 pub mod csv;
+pub mod escape;
 pub mod flows;
 pub mod interfaces;
 pub mod json;

@@ -1,5 +1,6 @@
 //! Renders a [`ServiceTable`]: the effective mapping, the seed rows as written, one port.
 
+use super::escape::visible;
 use std::io::{self, Write};
 
 use crate::services::{MatchKind, ServiceTable, Transport};
@@ -24,8 +25,8 @@ pub fn write_table(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
             MatchKind::RangeOnly => "range",
             MatchKind::None => "none",
         };
-        let mut names = m.candidates.iter().map(|&id| table.name(id));
-        let primary = names.next().unwrap_or("?");
+        let mut names = m.candidates.iter().map(|&id| visible(table.name(id)));
+        let primary = names.next().unwrap_or("?".into());
         let ports = ports(m.first, m.last);
         writeln!(w, "{:<9}  {ports:<width$}  {kind:<5}  {primary}", m.transport.as_str())?;
         for other in names {
@@ -37,8 +38,8 @@ pub fn write_table(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
     let mut any = false;
     for m in table.mappings().filter(|m| m.transport == Transport::Ip) {
         any = true;
-        let mut names = m.candidates.iter().map(|&id| table.name(id));
-        let primary = names.next().unwrap_or("?");
+        let mut names = m.candidates.iter().map(|&id| visible(table.name(id)));
+        let primary = names.next().unwrap_or("?".into());
         let protocols = ports(m.first, m.last);
         writeln!(w, "{protocols:<11}  {primary}")?;
         for other in names {
@@ -59,9 +60,9 @@ pub fn write_table(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
 pub fn write_seed(w: &mut impl Write, table: &ServiceTable) -> io::Result<()> {
     writeln!(w, "{}", table.header())?;
     for row in table.rows() {
-        write!(w, "{}\t{}\t{}", row.service, row.udp, row.tcp)?;
+        write!(w, "{}\t{}\t{}", visible(&row.service), visible(&row.udp), visible(&row.tcp))?;
         if table.has_ip_column() {
-            write!(w, "\t{}", row.ip)?;
+            write!(w, "\t{}", visible(&row.ip))?;
         }
         writeln!(w)?;
     }
@@ -85,9 +86,9 @@ pub fn write_lookup(w: &mut impl Write, table: &ServiceTable, port: u16) -> io::
             MatchKind::RangeOnly => "only a range covers it",
             MatchKind::None => "not listed",
         };
-        writeln!(w, "{transport} {port}: {} ({how})", table.name(service))?;
+        writeln!(w, "{transport} {port}: {} ({how})", visible(table.name(service)))?;
         for &other in table.candidates(transport, port).iter().filter(|&&id| id != service) {
-            writeln!(w, "  also listed: {}", table.name(other))?;
+            writeln!(w, "  also listed: {}", visible(table.name(other)))?;
         }
     }
     Ok(())

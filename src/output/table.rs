@@ -34,12 +34,15 @@ pub(super) fn columns(
     rows: &[Vec<String>],
 ) -> io::Result<()> {
     let mut width = vec![0usize; align.len()];
-    for r in rows {
+    // Names flowtag did not write (files, services from --table) may hold controls.
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> =
+        rows.iter().map(|r| r.iter().map(|c| super::escape::visible(c)).collect()).collect();
+    for r in &rows {
         for (i, cell) in r.iter().enumerate().take(align.len()) {
             width[i] = width[i].max(cell.chars().count());
         }
     }
-    for r in rows {
+    for r in &rows {
         let mut line = String::from(indent);
         for (i, cell) in r.iter().enumerate().take(align.len()) {
             let pad = width[i] - cell.chars().count();
@@ -60,8 +63,10 @@ pub(super) fn columns(
 }
 
 pub(super) fn cut(name: &str) -> String {
+    // Escaped first: a cut never splits an escape, and never leaves half of one live.
+    let name = super::escape::visible(name);
     if name.chars().count() <= NAME_WIDTH {
-        name.to_owned()
+        name.into_owned()
     } else {
         let mut s: String = name.chars().take(NAME_WIDTH - 1).collect();
         s.push('…');

@@ -33,7 +33,7 @@ impl<W: Write> Warnings<W> {
         *n += 1;
         if *n <= SHOWN_PER_KIND {
             // If stderr itself is gone there is nobody left to tell.
-            let _ = writeln!(self.out, "flowtag: warning: {}", message());
+            let _ = writeln!(self.out, "flowtag: warning: {}", super::escape::visible(&message()));
         }
     }
 

@@ -321,3 +321,43 @@ fn zero_length_records_are_warned_about_and_a_zero_tail_is_called_corrupt() {
     assert!(out.stderr.contains("packet 1: zero-length record"), "{}", out.stderr);
     assert!(!out.stderr.contains("looks corrupt"), "{}", out.stderr);
 }
+
+/// Whether `text` holds a byte a terminal would act on: C0 other than newline, DEL, or the
+/// UTF-8 of a C1 control.
+fn has_controls(text: &str) -> bool {
+    text.chars().any(|c| c != '\n' && c.is_control())
+}
+
+#[test]
+fn names_never_reach_a_terminal_or_a_text_report_as_escapes() {
+    let tmp = TempDir::new("escapes");
+    // A service name that would set the clipboard (OSC 52), paint red and clear the screen.
+    let evil = "\x1b]52;c;aGk=\x07\x1b[31mEvil\x1b[2J\u{9b}0m";
+    let table = tmp.join("evil.tsv");
+    std::fs::write(&table, format!("service\tudp\ttcp\n{evil}\t\t445\n")).unwrap();
+    // A file name with a newline and an escape in it.
+    let cap = tmp.join("two\nlines\x1b[2J.pcap");
+    small_capture(&cap);
+    let (t, c) = (table.to_str().unwrap(), cap.to_str().unwrap());
+    let table_out = run(&["read", "--table", t, c]);
+    assert_eq!(table_out.code, 0, "{}", table_out.stderr);
+    assert!(!has_controls(&table_out.stdout), "{}", table_out.stdout);
+    assert!(table_out.stdout.contains("\\x1b]52;c;aGk=\\x07\\x1b[31mEvil"), "{}", table_out.stdout);
+    // The input row is one line: the newline in the name is shown as \n.
+    let row = table_out.stdout.lines().find(|l| l.contains("two\\nlines\\x1b[2J.pcap")).unwrap();
+    assert!(row.trim_end().ends_with("ok"), "{row}");
+    let csv = run(&["read", "--format", "csv", "--table", t, c]);
+    assert!(!has_controls(&csv.stdout), "{}", csv.stdout);
+    let json = run(&["read", "--format", "json", "--table", t, c]);
+    assert_eq!(json.json()["services"][0]["service"], evil, "JSON keeps the name, escaped by JSON's rules");
+    let services = run(&["services", "--table", t, "445"]);
+    assert!(!has_controls(&services.stdout), "{}", services.stdout);
+    let listing = run(&["services", "--table", t]);
+    assert!(!has_controls(&listing.stdout), "{}", listing.stdout);
+    // Error messages quote names too.
+    let missing = tmp.join("gone\x1b]52;c;aGk=\x07.pcap");
+    let err = run(&["read", missing.to_str().unwrap()]);
+    assert_eq!(err.code, 3);
+    assert!(!has_controls(&err.stderr), "{}", err.stderr);
+    assert_eq!(err.stderr.lines().count(), 1, "{}", err.stderr);
+}
