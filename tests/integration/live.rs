@@ -1170,3 +1170,44 @@ fn flows_stay_whole_when_the_wall_clock_steps() {
     let held = held.unwrap();
     assert!(held["end"].as_f64().unwrap() - held["start"].as_f64().unwrap() > 1.0, "{held}");
 }
+
+/// A reader that stalls (`flowtag live | (sleep 25)`): the writes to stdout block, yet the
+/// first SIGINT ends the run within the output's grace, saying what stdout did not take.
+#[test]
+fn a_stalled_stdout_does_not_keep_a_signal_waiting() {
+    if !can_run("a_stalled_stdout_does_not_keep_a_signal_waiting", &[]) {
+        return;
+    }
+    let _lo = serial();
+    let mut child = Command::new(bin())
+        .args(["live", "-i", "lo", "--interval", "0.1", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // One page of pipe: a few lines fill it, and nobody reads them.
+    rustix::pipe::fcntl_setpipe_size(&stdout, 4096).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(child.try_wait().unwrap().is_none(), "flowtag live ended early");
+    let asked = Instant::now();
+    sh(&["kill", "-INT", &child.id().to_string()]);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if asked.elapsed() > Duration::from_secs(8) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("flowtag live blocked on its stdout ignored SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = asked.elapsed();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(took < Duration::from_secs(4), "stopped {took:?} after SIGINT");
+    assert_eq!(status.code(), Some(5), "stdout did not take the summary: {err}");
+    assert!(err.contains("error writing stdout"), "{err}");
+    drop(stdout);
+}
