@@ -61,6 +61,7 @@
 pub mod app;
 pub mod blocking;
 pub mod capture;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod decode;
