@@ -15,6 +15,7 @@ mod cli;
 mod corpus;
 mod fixtures;
 mod hostile;
+mod labels;
 mod live;
 mod properties;
 mod reader;
