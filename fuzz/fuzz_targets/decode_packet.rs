@@ -1,11 +1,15 @@
 //! Packet decode on arbitrary bytes (CATALOGUE.md §5.2 target 1). Input: one selector byte
 //! (link type in the low nibble, how many bytes the snaplen "cut" in the high nibble), then the
 //! packet. The packet is copied into a Vec of exactly its size, so any read past the captured
-//! bytes is out of bounds.
+//! bytes is out of bounds. The same bytes also go through every payload evidence check
+//! (`classify::evidence::inspect`), as a TCP and as a UDP payload, with the weak checks' port
+//! hints on and off.
 #![no_main]
 
 use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
+use flowtag::classify::evidence::inspect;
 use flowtag::decode::{Anomalies, Decoded, Fragment, PROTO_TCP, PROTO_UDP, decode};
+use flowtag::services::Transport;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -43,5 +47,12 @@ fuzz_target!(|input: &[u8]| {
     }
     if linktype == Linktype(147) {
         assert!(matches!(d, Decoded::Skip(_)), "an unsupported link type is never decoded");
+    }
+    // Evidence is stateless and reads nothing past the slice (the Vec is exactly its size).
+    for transport in [Transport::Tcp, Transport::Udp] {
+        for ports in [(50_000, 50_002), (1024, 69), (5004, 5006)] {
+            let e = inspect(transport, ports, &data);
+            assert_eq!(inspect(transport, ports, &data), e);
+        }
     }
 });
