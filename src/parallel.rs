@@ -4,10 +4,11 @@
 //! What I own: sharding (by the unordered pair of IP addresses, so both directions of a flow
 //! and every fragment of a datagram meet in the same shard; the reading thread keeps a small
 //! share, since reading and decoding already take about a third of the work), batching, the
-//! input's one clock (workers expire flows on it, so a quiet shard still ages), and merging the
+//! input's one clock (workers expire flows on it, so a quiet shard still ages; it also numbers
+//! the input's first fragments, which the fragment tables' one bound counts), and merging the
 //! shards' counters at the end. The report is the one a single pipeline makes, as long as no
-//! shard fills its share of `--max-flows` (the cap is split as the address pairs are) or of the
-//! fragment table; flow records are the same set, in an order that interleaves the shards.
+//! shard fills its share of `--max-flows` (the cap is split as the address pairs are); flow
+//! records are the same set, in an order that interleaves the shards.
 //!
 //! What I must not do: count anything myself beyond what a [`Pipeline`] counts, or share
 //! mutable state between threads: workers get batches and send back finished flows.
@@ -155,6 +156,8 @@ struct Batch {
     packets: Vec<Packet>,
     /// The input's clock after this batch was read.
     clock: Timestamp,
+    /// The input's first fragments read by then (see [`Clock::firsts`]).
+    firsts: u64,
     /// After counting the packets, end every flow and start a new timeline.
     restart: bool,
 }
@@ -292,7 +295,8 @@ impl<'scope> Sharded<'scope> {
         let clock = self.clock.latest.unwrap_or_default();
         // A worker only stops when its channel closes, so this send fails only if the worker
         // died; its join in `finish` reports that.
-        let _ = self.senders[shard].send(Batch { packets, clock, restart: false });
+        let firsts = self.clock.firsts;
+        let _ = self.senders[shard].send(Batch { packets, clock, firsts, restart: false });
     }
 
     /// Sends every worker what is pending with the order to restart after it, then restarts
@@ -300,11 +304,11 @@ impl<'scope> Sharded<'scope> {
     /// restart falls at the same point of the stream on every shard.
     fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
         self.collect(on_end);
-        let clock = self.clock.latest.unwrap_or_default();
+        let (clock, firsts) = (self.clock.latest.unwrap_or_default(), self.clock.firsts);
         for (tx, pending) in self.senders.iter().zip(&mut self.pending) {
             let packets =
                 std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH)));
-            let _ = tx.send(Batch { packets, clock, restart: true });
+            let _ = tx.send(Batch { packets, clock, firsts, restart: true });
         }
         self.own_to_clock(on_end);
         self.own.restart(on_end);
@@ -312,11 +316,13 @@ impl<'scope> Sharded<'scope> {
     }
 
     /// Counts what this thread holds and brings its flows to the input's clock, as each
-    /// worker's are by its last batch: flows end at the same clock on every shard.
+    /// worker's are by its last batch: flows end at the same clock on every shard, and fragments
+    /// are forgotten at the same count of first fragments.
     fn own_to_clock(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
         let clock = self.clock.latest.unwrap_or_default();
         self.own.flush(on_end);
         self.own.pipeline.advance_clock(clock, on_end);
+        self.own.pipeline.first_fragments_read(self.clock.firsts);
     }
 
     /// Writes the flows workers finished and takes their empty batches back.
@@ -396,6 +402,7 @@ fn worker(
     while let Ok(mut batch) = rx.recv() {
         pipeline.push_batch(&batch.packets, &mut |r| ended.push(*r));
         pipeline.advance_clock(batch.clock, &mut |r| ended.push(*r));
+        pipeline.first_fragments_read(batch.firsts);
         if batch.restart {
             pipeline.restart(&mut in_chunks(&mut ended, ret));
         }
@@ -478,6 +485,60 @@ mod tests {
             assert_eq!(ended.len() as u64, u64::from(flows), "{threads} threads");
             let all = u64::from(flows);
             assert_eq!((outcome.flows.created, outcome.flows.at_end), (all, all));
+        }
+    }
+
+    #[test]
+    fn the_fragment_bound_counts_the_same_on_any_number_of_threads() {
+        use crate::capture::{Linktype, RecordFlags};
+        use crate::flow::MAX_FRAGMENT_ENTRIES;
+        // 70,000 datagrams of UDP over 7,000 address pairs: each first fragment (one in a
+        // thousand sent twice, an overlap), then each last fragment. The input numbers 70,070
+        // first fragments; the last 65,536 of them are remembered, from datagram 4,529 on (its
+        // number is 4,529 + 1 + the 5 overlaps before it = 4,535 > 70,070 - 65,536).
+        let datagrams = 70_000u32;
+        let ip = |i: u32, frag: u16, l4: &[u8]| {
+            let [_, _, x, y] = (i / 10).to_be_bytes();
+            let [id_hi, id_lo] = u16::try_from(i % 10).unwrap_or(0).to_be_bytes();
+            let [f_hi, f_lo] = frag.to_be_bytes();
+            let len = u8::try_from(20 + l4.len()).unwrap_or(0);
+            let mut v = vec![0x45, 0, 0, len, id_hi, id_lo, f_hi, f_lo, 64, 17, 0, 0, 10, 1, x, y];
+            v.extend_from_slice(&[192, 0, 2, 1]);
+            v.extend_from_slice(l4);
+            v
+        };
+        let first = [0x9c, 0x40, 0x08, 0x01, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut frames = Vec::new();
+        for i in 0..datagrams {
+            frames.push(ip(i, 0x2000, &first));
+            if i % 1000 == 0 {
+                frames.push(ip(i, 0x2000, &first));
+            }
+        }
+        frames.extend((0..datagrams).map(|i| ip(i, 2, &[0; 8])));
+        let forgotten = 4_529;
+        let table = ServiceTable::embedded();
+        for threads in [1, 2, 3] {
+            let outcome = std::thread::scope(|scope| {
+                let mut engine = Engine::new(scope, table, FlowConfig::default(), threads);
+                for (i, f) in frames.iter().enumerate() {
+                    let frame = Frame {
+                        ts: Timestamp(1_000_000_000_000 + 10_000 * i as u64),
+                        wire_len: u32::try_from(f.len()).unwrap_or(0),
+                        linktype: Linktype::RAW,
+                        data: f,
+                        flags: RecordFlags::default(),
+                    };
+                    engine.push(&frame, &mut |_| {});
+                }
+                engine.finish(&mut |_| {})
+            });
+            let f = outcome.flows;
+            assert_eq!(
+                (f.fragments_attributed, f.fragment_orphans, f.fragment_overlaps, f.fragment_entries_dropped),
+                (u64::from(datagrams - forgotten) + 70, u64::from(forgotten), 70, u64::from(forgotten)),
+                "{threads} threads: the last {MAX_FRAGMENT_ENTRIES} first fragments remembered"
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 //! What I must not do: read files, print, or allocate per packet.
 
 use crate::capture::{Frame, Timestamp};
-use crate::decode::{self, Anomalies, Decoded, Skip};
+use crate::decode::{self, Anomalies, Decoded, Fragment, IpPacket, Skip};
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
 use crate::services::ServiceTable;
 use crate::stats::{Stats, Tag};
@@ -25,6 +25,9 @@ pub struct Packet {
     /// included): flows age on it, so a packet with an earlier time than the clock cannot
     /// revive a flow that already timed out.
     pub clock: Timestamp,
+    /// The first fragments (offset 0) the input has read, this packet included: the fragment
+    /// table's bound counts them (see [`MAX_FRAGMENT_ENTRIES`](crate::flow::MAX_FRAGMENT_ENTRIES)).
+    pub firsts: u64,
     pub wire_len: u32,
     pub anomalies: Anomalies,
     pub decoded: Decoded,
@@ -35,7 +38,15 @@ impl Packet {
     pub fn decode(frame: &Frame<'_>) -> Self {
         let mut anomalies = Anomalies::from_record(frame.flags);
         let decoded = decode::decode(frame, &mut anomalies);
-        Self { ts: frame.ts, at: frame.ts, clock: frame.ts, wire_len: frame.wire_len, anomalies, decoded }
+        Self {
+            ts: frame.ts,
+            at: frame.ts,
+            clock: frame.ts,
+            firsts: 0,
+            wire_len: frame.wire_len,
+            anomalies,
+            decoded,
+        }
     }
 }
 
@@ -44,10 +55,13 @@ impl Packet {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Clock {
     pub latest: Option<Timestamp>,
+    /// First fragments read (see [`Packet::firsts`]).
+    pub firsts: u64,
 }
 
 impl Clock {
-    /// Sets the packet's `at` and `clock`, tags `ts_backwards`, and advances the clock.
+    /// Sets the packet's `at`, `clock` and `firsts`, tags `ts_backwards`, and advances the
+    /// clock.
     ///
     /// A timestamp the reader flagged as out of range (ts_sec 0xFFFFFFFF, a fraction past one
     /// second) is garbage: it must not move the clock, or one such record would end every open
@@ -63,6 +77,10 @@ impl Clock {
             _ => self.latest = Some(packet.ts),
         }
         packet.clock = self.latest.unwrap_or_default();
+        if let Decoded::Ip(IpPacket { fragment: Fragment::First { .. }, .. }) = packet.decoded {
+            self.firsts += 1;
+        }
+        packet.firsts = self.firsts;
     }
 }
 
@@ -130,14 +148,17 @@ impl<'t> Pipeline<'t> {
     /// Counts one decoded packet, with its flow lookup if it was made already.
     #[inline]
     fn count(&mut self, packet: &Packet, lookup: Option<&Lookup>, on_end: &mut impl FnMut(&FlowRecord)) {
-        let &Packet { ts, at, clock, wire_len, mut anomalies, decoded } = packet;
+        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, decoded } = packet;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.flows.advance(clock);
         match decoded {
             Decoded::Ip(pkt) => {
-                if self.flows.is_fragment_overlap(&pkt) {
-                    anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
+                if pkt.fragment != Fragment::Whole {
+                    self.flows.first_fragments_read(firsts);
+                    if self.flows.is_fragment_overlap(&pkt) {
+                        anomalies.insert(Anomalies::FRAG_OVERLAP_SUSPECT);
+                    }
                 }
                 let Self { flows, stats, .. } = self;
                 let lookup = lookup.copied().unwrap_or_else(|| flows.lookup(&pkt));
@@ -167,6 +188,13 @@ impl<'t> Pipeline<'t> {
         if ts > self.flows.now() && self.flows.advance(ts) && self.flows.has_ended() {
             self.drain(on_end);
         }
+    }
+
+    /// Brings the fragment table's window to `firsts` first fragments read (see
+    /// [`Clock::firsts`]): a shard learns of the input's first fragments only from its own
+    /// packets, so it is told at the end of each batch and of the input.
+    pub fn first_fragments_read(&mut self, firsts: u64) {
+        self.flows.first_fragments_read(firsts);
     }
 
     /// Counts a frame a filter left out.

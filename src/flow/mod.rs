@@ -7,7 +7,9 @@
 //! its last ACKs still count in it; a SYN on its 5-tuple after that starts a new flow. Idle
 //! flows expire on packet time; when the table holds `max_flows` the longest-idle flow is
 //! evicted. Non-first IP fragments are attributed to the flow of their first fragment through
-//! a bounded fragment table.
+//! a bounded fragment table, whose bound counts the input's first fragments (see
+//! [`MAX_FRAGMENT_ENTRIES`]) so that it means the same whatever share of the input a table
+//! counts.
 //!
 //! What I must not do: read the wall clock, print, or grow without bound. Every structure
 //! here has a hard cap. Each timeout class has a lazy expiry queue (see [`Queued`]): packets
@@ -37,8 +39,20 @@ use std::hash::BuildHasher;
 
 /// How long a closed TCP flow stays to collect its last ACKs and retransmitted FINs.
 pub const CLOSED_LINGER: u64 = 10 * Timestamp::NANOS_PER_SEC;
-/// Fragment table bounds: entries and time to live (packet time).
+/// A datagram is remembered from its first fragment until this many first fragments (offset
+/// 0, of any address pair, this one included) have been read from the input, or for
+/// [`FRAGMENT_TTL`], whichever ends first.
+///
+/// The bound is a window over the input's first fragments, numbered in reading order by the
+/// input's one [`Clock`](crate::pipeline::Clock), not a count of the entries one table holds:
+/// with `--threads` the address pairs are split among tables, and a cap per table was reached
+/// at a different point on each (three tables of 65,536 kept datagrams that one table had
+/// forgotten, so the report changed with the thread count). Whether a datagram is still
+/// remembered depends only on its own first fragment's number and time, so it is the same on
+/// any number of threads, and all the tables of one input hold at most this many datagrams
+/// together.
 pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
+/// How long a datagram is remembered after its first fragment (packet time).
 pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
 
 const NIL: u32 = u32::MAX;
@@ -321,6 +335,9 @@ struct FragEntry {
     to_server: bool,
     tag: u32,
     born: Timestamp,
+    /// The first fragment's number among the input's first fragments (see
+    /// [`MAX_FRAGMENT_ENTRIES`]).
+    seq: u64,
 }
 
 /// What evicted flows had decided (verdict, and whether the key's `lo` end is the server),
@@ -399,11 +416,14 @@ impl Ghosts {
     }
 }
 
-/// Whether a fragment entry is within its time to live at `ts` (checked on every lookup, so
-/// when the sweeps ran does not matter).
-fn fragment_alive(e: &FragEntry, ts: Timestamp) -> bool {
-    e.born.0.saturating_add(FRAGMENT_TTL) >= ts.0
+/// Whether a fragment entry is within its time to live at `ts` and among the last
+/// [`MAX_FRAGMENT_ENTRIES`] first fragments when `firsts` have been read (checked on every
+/// lookup, so when the sweeps ran does not matter).
+fn fragment_alive(e: &FragEntry, ts: Timestamp, firsts: u64) -> bool {
+    e.born.0.saturating_add(FRAGMENT_TTL) >= ts.0 && firsts.saturating_sub(e.seq) < FRAGMENT_WINDOW
 }
+
+const FRAGMENT_WINDOW: u64 = MAX_FRAGMENT_ENTRIES as u64;
 
 /// What the table did with one packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -430,6 +450,10 @@ pub struct FlowCounters {
     pub fragments_attributed: u64,
     pub fragment_orphans: u64,
     pub fragment_overlaps: u64,
+    /// Datagrams the bound forgot before their last fragment came, within their time to live
+    /// (judged when the table learns of it: with `--threads`, at the shard's next fragment or
+    /// batch, so a datagram whose 30 s ran out just then may be counted on one thread count
+    /// and not another; the report never depends on it).
     pub fragment_entries_dropped: u64,
 }
 
@@ -469,7 +493,11 @@ pub struct FlowTable<'t> {
     ghosts: Ghosts,
     next_sweep: Timestamp,
     frags: FastMap<FragKey, FragEntry>,
-    frag_order: VecDeque<(FragKey, Timestamp)>,
+    /// Keys by their first fragment's number, oldest first; an entry whose key came back
+    /// with a new datagram is passed over.
+    frag_order: VecDeque<(FragKey, u64)>,
+    /// First fragments the input has read so far (see [`MAX_FRAGMENT_ENTRIES`]).
+    firsts: u64,
     now: Timestamp,
     ended: Vec<FlowRecord>,
     /// At the end of input: the slots of the flows still to end, last first (see
@@ -513,6 +541,7 @@ impl<'t> FlowTable<'t> {
             next_sweep: Timestamp(0),
             frags: FastMap::default(),
             frag_order: VecDeque::new(),
+            firsts: 0,
             now: Timestamp(0),
             ended: Vec::new(),
             closing: None,
@@ -561,14 +590,15 @@ impl<'t> FlowTable<'t> {
                 self.counters.expired += 1;
             }
         }
-        while let Some(&(key, born)) = self.frag_order.front() {
-            if born.0.saturating_add(FRAGMENT_TTL) >= ts.0 {
-                break;
+        while let Some(&(key, seq)) = self.frag_order.front() {
+            match self.frags.get(&key) {
+                Some(e) if e.seq == seq && e.born.0.saturating_add(FRAGMENT_TTL) >= ts.0 => break,
+                Some(e) if e.seq == seq => {
+                    self.frags.remove(&key);
+                }
+                _ => {}
             }
             self.frag_order.pop_front();
-            if self.frags.get(&key).is_some_and(|e| e.born == born) {
-                self.frags.remove(&key);
-            }
         }
     }
 
@@ -713,8 +743,38 @@ impl<'t> FlowTable<'t> {
         wire_len: u32,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
+        if let Fragment::First { .. } = pkt.fragment {
+            self.first_fragments_read(self.firsts + 1);
+        }
         let lookup = self.lookup(pkt);
         self.observe_with(pkt, &lookup, ts, wire_len, tag_of)
+    }
+
+    /// Sets how many first fragments the input has read, this packet's included, and forgets
+    /// the datagrams that fell out of the window (see [`MAX_FRAGMENT_ENTRIES`]). Called before
+    /// [`observe_with`](Self::observe_with) and [`is_fragment_overlap`](Self::is_fragment_overlap)
+    /// for every fragment, with the number the input's [`Clock`](crate::pipeline::Clock)
+    /// gave it; [`observe`](Self::observe) counts by itself.
+    pub fn first_fragments_read(&mut self, firsts: u64) {
+        self.firsts = self.firsts.max(firsts);
+        while let Some(&(key, seq)) = self.frag_order.front() {
+            if self.firsts.saturating_sub(seq) < FRAGMENT_WINDOW {
+                break;
+            }
+            self.frag_order.pop_front();
+            self.forget_fragment(key, seq);
+        }
+    }
+
+    /// Removes the entry of `key` if it is still the one of the first fragment `seq`,
+    /// counting it as dropped if its datagram was pending.
+    fn forget_fragment(&mut self, key: FragKey, seq: u64) {
+        if let Some(&e) = self.frags.get(&key).filter(|e| e.seq == seq) {
+            self.frags.remove(&key);
+            if !e.complete && e.born.0.saturating_add(FRAGMENT_TTL) >= self.now.0 {
+                self.counters.fragment_entries_dropped += 1;
+            }
+        }
     }
 
     /// [`observe`](Self::observe) with the packet's [`lookup`](Self::lookup) already made.
@@ -771,7 +831,8 @@ impl<'t> FlowTable<'t> {
         let tag = s.tag;
         if let Fragment::First { id } = pkt.fragment {
             let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
-            let entry = FragEntry { complete: false, slot, generation, to_server, tag, born: ts };
+            let entry =
+                FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
             self.remember_fragment(fk, entry);
         }
         Seen::Flow { slot, to_server, created, tag }
@@ -789,6 +850,7 @@ impl<'t> FlowTable<'t> {
         debug_assert_eq!(self.active(), 0, "flows are still held");
         self.now = Timestamp(0);
         self.next_sweep = Timestamp(0);
+        self.firsts = 0;
     }
 
     /// Records that ended since the last call.
@@ -881,7 +943,8 @@ impl<'t> FlowTable<'t> {
         wire_len: u32,
     ) -> Seen {
         let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
-        let Some(e) = self.frags.get_mut(&fk).filter(|e| fragment_alive(e, ts)) else {
+        let firsts = self.firsts;
+        let Some(e) = self.frags.get_mut(&fk).filter(|e| fragment_alive(e, ts, firsts)) else {
             self.counters.fragment_orphans += 1;
             return Seen::Orphan;
         };
@@ -905,17 +968,15 @@ impl<'t> FlowTable<'t> {
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
-        if self.frags.len() >= MAX_FRAGMENT_ENTRIES {
-            while let Some((old, born)) = self.frag_order.pop_front() {
-                if self.frags.get(&old).is_some_and(|e| e.born == born) {
-                    self.frags.remove(&old);
-                    self.counters.fragment_entries_dropped += 1;
-                    break;
-                }
-            }
+        // The window holds one first fragment a number, so this binds only for a caller that
+        // did not number them (see `first_fragments_read`): the memory bound does not rest
+        // on the caller.
+        while self.frag_order.len() >= MAX_FRAGMENT_ENTRIES {
+            let Some((old, seq)) = self.frag_order.pop_front() else { break };
+            self.forget_fragment(old, seq);
         }
         self.frags.insert(fk, entry);
-        self.frag_order.push_back((fk, entry.born));
+        self.frag_order.push_back((fk, entry.seq));
     }
 
     /// Whether a first fragment repeats one of a datagram still incomplete (an overlap: not
@@ -926,7 +987,7 @@ impl<'t> FlowTable<'t> {
             Fragment::First { id } => self
                 .frags
                 .get(&FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan })
-                .is_some_and(|e| !e.complete && fragment_alive(e, self.now)),
+                .is_some_and(|e| !e.complete && fragment_alive(e, self.now, self.firsts)),
             _ => false,
         }
     }
@@ -1440,6 +1501,40 @@ mod tests {
             (1, 3),
             "one non-first fragment; the overlap counts as a packet"
         );
+    }
+
+    #[test]
+    fn a_flood_of_first_fragments_stays_within_the_bound() {
+        // Twice the bound of never-finished datagrams, all within their 30 s, numbered by the
+        // table itself (`observe`) and then by nobody (`observe_with` alone, a caller that
+        // skipped `first_fragments_read`): the table never holds more than the bound, and
+        // forgets the oldest.
+        let mut t = table();
+        let n = 2 * u32::try_from(MAX_FRAGMENT_ENTRIES).unwrap_or(0);
+        let first = |i: u32| {
+            let mut p = pkt([10, 2, 0, 1], 40_000, [10, 3, 0, 1], 2049, PROTO_UDP, 0);
+            p.fragment = Fragment::First { id: i };
+            p
+        };
+        for i in 0..n {
+            feed(&mut t, &first(i), 1.0);
+            assert!(t.frags.len() <= MAX_FRAGMENT_ENTRIES && t.frag_order.len() <= MAX_FRAGMENT_ENTRIES);
+        }
+        let dropped = u64::from(n) - MAX_FRAGMENT_ENTRIES as u64;
+        assert_eq!(t.counters.fragment_entries_dropped, dropped);
+        let mut last = first(0);
+        last.ports = None;
+        last.fragment = Fragment::NonFirst { id: n / 2 - 1, last: true };
+        assert_eq!(feed(&mut t, &last, 2.0), Seen::Orphan, "the oldest half is forgotten");
+        last.fragment = Fragment::NonFirst { id: n / 2, last: true };
+        assert!(matches!(feed(&mut t, &last, 2.0), Seen::Flow { .. }), "the newest half is not");
+        let ts = Timestamp(3 * Timestamp::NANOS_PER_SEC);
+        for i in n..2 * n {
+            let p = first(i);
+            let lookup = t.lookup(&p);
+            t.observe_with(&p, &lookup, ts, 100, |_, _| 0);
+        }
+        assert!(t.frags.len() <= MAX_FRAGMENT_ENTRIES && t.frag_order.len() <= MAX_FRAGMENT_ENTRIES);
     }
 
     /// A flow with IPv6 ends (its key out of line) or IPv4 ends (its key in its line).

@@ -14,6 +14,7 @@ mod badinputs;
 mod cli;
 mod corpus;
 mod fixtures;
+mod fragments;
 mod hostile;
 mod labels;
 mod live;
