@@ -718,7 +718,7 @@ fn tcp(b: &[u8], cut: usize, whole: bool) -> Result<(Ports, TcpFlags), Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{Frame, Linktype, RecordFlags, Timestamp};
+    use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 
     fn frame(linktype: Linktype, data: &[u8], wire_len: usize) -> Frame<'_> {
         Frame {
@@ -727,6 +727,7 @@ mod tests {
             linktype,
             data,
             flags: RecordFlags::default(),
+            endian: Endian::Little,
         }
     }
 

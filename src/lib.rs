@@ -36,7 +36,7 @@
 //! The library runs without the CLI: feed frames to a [`pipeline::Pipeline`] and read its stats.
 //!
 //! ```
-//! use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
+//! use flowtag::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 //! use flowtag::flow::FlowConfig;
 //! use flowtag::pipeline::Pipeline;
 //! use flowtag::services::{ServiceTable, Transport};
@@ -48,7 +48,7 @@
 //! // A raw IPv4 TCP SYN from 10.0.0.1:1234 to 10.0.0.2:445.
 //! let mut syn = vec![0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
 //! syn.extend_from_slice(&[0x04, 0xd2, 0x01, 0xbd, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
-//! let frame = Frame { ts: Timestamp(0), wire_len: 40, linktype: Linktype::RAW, data: &syn, flags: RecordFlags::default() };
+//! let frame = Frame { ts: Timestamp(0), wire_len: 40, linktype: Linktype::RAW, data: &syn, flags: RecordFlags::default(), endian: Endian::Little };
 //!
 //! let mut pipeline = Pipeline::new(table, FlowConfig::default());
 //! let mut ended = Vec::new();

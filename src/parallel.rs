@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_full_table_ends_in_chunks_every_flow_once() {
-        use crate::capture::{Linktype, RecordFlags};
+        use crate::capture::{Endian, Linktype, RecordFlags};
         use std::collections::BTreeSet;
         // More flows held at the end than a worker sends at a time, on 1 and 3 threads.
         let flows = 3 * u32::try_from(FINISH_CHUNK).unwrap_or(0) + 17;
@@ -477,6 +477,7 @@ mod tests {
                         linktype: Linktype::RAW,
                         data: f,
                         flags: RecordFlags::default(),
+                        endian: Endian::Little,
                     };
                     engine.push(&frame, &mut on_end);
                 }

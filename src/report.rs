@@ -576,7 +576,7 @@ impl IntervalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{Frame, Linktype, RecordFlags, Timestamp};
+    use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
     use crate::flow::FlowConfig;
     use crate::pipeline::Pipeline;
 
@@ -592,8 +592,14 @@ mod tests {
     fn push(p: &mut Pipeline<'_>, sport: u16, dport: u16, wire_len: u32) {
         let data = udp(sport, dport);
         let ts = p.last_ts.map_or(Timestamp(1_000_000_000), |t| Timestamp(t.0 + 1_000));
-        let frame =
-            Frame { ts, wire_len, linktype: Linktype::RAW, data: &data, flags: RecordFlags::default() };
+        let frame = Frame {
+            ts,
+            wire_len,
+            linktype: Linktype::RAW,
+            data: &data,
+            flags: RecordFlags::default(),
+            endian: Endian::Little,
+        };
         p.push(&frame, &mut |_| {});
     }
 

@@ -56,7 +56,18 @@ fn link_fixture(
     what: &str,
     encaps: Vec<(Encap, bool)>,
 ) -> Built {
-    let mut tr = Trace::new(file, Format::PCAP, seed, what);
+    link_fixture_in(Format::PCAP, file, seed, lt, what, encaps)
+}
+
+fn link_fixture_in(
+    format: Format,
+    file: &'static str,
+    seed: u64,
+    lt: Linktype,
+    what: &str,
+    encaps: Vec<(Encap, bool)>,
+) -> Built {
+    let mut tr = Trace::new(file, format, seed, what);
     let iface = tr.iface(lt);
     let (c, s) = ws01_fs01(&mut tr);
     let links: Vec<(LinkId, bool)> =
@@ -189,10 +200,27 @@ pub fn link_fixtures() -> Vec<Built> {
                 "BSD loopback (linktype 0), family little-endian: AF_INET 2, then AF_INET6 as 24, 28 and 30: {smb}, four times"
             ),
             vec![
-                (Encap::Null { af_inet6: 24 }, false),
-                (Encap::Null { af_inet6: 24 }, true),
-                (Encap::Null { af_inet6: 28 }, true),
-                (Encap::Null { af_inet6: 30 }, true),
+                (Encap::Null { af_inet6: 24, big_endian: false }, false),
+                (Encap::Null { af_inet6: 24, big_endian: false }, true),
+                (Encap::Null { af_inet6: 28, big_endian: false }, true),
+                (Encap::Null { af_inet6: 30, big_endian: false }, true),
+            ],
+        ),
+        // A BSD on SPARC or PowerPC: the whole file, NULL headers included, is big-endian, and
+        // tcpdump reads the family in the file's order.
+        link_fixture_in(
+            Format::Pcap { nanos: false, big_endian: true },
+            "link-null-be-445.pcap",
+            39,
+            Linktype::NULL,
+            &format!(
+                "BSD loopback (linktype 0) written big-endian, file and family alike: AF_INET 2, then AF_INET6 as 24, 28 and 30: {smb}, four times"
+            ),
+            vec![
+                (Encap::Null { af_inet6: 24, big_endian: true }, false),
+                (Encap::Null { af_inet6: 24, big_endian: true }, true),
+                (Encap::Null { af_inet6: 28, big_endian: true }, true),
+                (Encap::Null { af_inet6: 30, big_endian: true }, true),
             ],
         ),
         link_fixture(

@@ -86,10 +86,12 @@ pub enum Encap {
     Sll2 {
         ifindex: u32,
     },
-    /// BSD loopback: AF_ value in host (here little-endian) byte order; AF_INET is 2 everywhere,
-    /// AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD) or 30 (macOS).
+    /// BSD loopback: AF_ value in the byte order of the machine that wrote the file (the file's
+    /// own); AF_INET is 2 everywhere, AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD) or 30
+    /// (macOS).
     Null {
         af_inet6: u32,
+        big_endian: bool,
     },
     /// OpenBSD loopback: the same AF_ value, always big-endian.
     Loop {
@@ -664,8 +666,9 @@ impl Trace {
                 at = f.len();
                 f.extend_from_slice(l3);
             }
-            Encap::Null { af_inet6 } => {
-                f.extend_from_slice(&(if v6 { *af_inet6 } else { 2 }).to_le_bytes());
+            Encap::Null { af_inet6, big_endian } => {
+                let af = if v6 { *af_inet6 } else { 2 };
+                f.extend_from_slice(&if *big_endian { af.to_be_bytes() } else { af.to_le_bytes() });
                 at = f.len();
                 f.extend_from_slice(l3);
             }

@@ -6,7 +6,7 @@
 //! hints on and off.
 #![no_main]
 
-use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
+use flowtag::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 use flowtag::classify::evidence::inspect;
 use flowtag::decode::{Anomalies, Decoded, Fragment, PROTO_TCP, PROTO_UDP, decode};
 use flowtag::services::Transport;
@@ -22,7 +22,14 @@ fuzz_target!(|input: &[u8]| {
     let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
     // 0: wire length = captured length; otherwise up to 15 * 97 bytes were cut by the snaplen.
     let wire_len = caplen.saturating_add(u32::from(selector >> 4) * 97);
-    let frame = Frame { ts: Timestamp(0), wire_len, linktype, data: &data, flags: RecordFlags::default() };
+    let frame = Frame {
+        ts: Timestamp(0),
+        wire_len,
+        linktype,
+        data: &data,
+        flags: RecordFlags::default(),
+        endian: Endian::Little,
+    };
     let mut tags = Anomalies::default();
     let d = decode(&frame, &mut tags);
     // Deterministic and stateless: the same bytes decode the same way.

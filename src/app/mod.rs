@@ -432,7 +432,6 @@ fn read(cfg: &ReadConfig) -> Exit {
     let mut inputs = Vec::with_capacity(cfg.inputs.len());
     let mut exit = Exit::Ok;
     let mut progress = Progress::new(cfg.progress);
-    let mut filter_warned = false;
     let mut warnings = Warnings::new(io::stderr());
     let mut stopped: Option<Signal> = None;
     let outcome = std::thread::scope(|scope| {
@@ -501,11 +500,16 @@ fn read(cfg: &ReadConfig) -> Exit {
                     None | Some(Ok(true)) => true,
                     Some(Ok(false)) => false,
                     Some(Err(e)) => {
-                        if !filter_warned {
-                            complain("warning", &format!("{e}; packets of that link type are left out"));
-                            filter_warned = true;
-                        }
-                        false
+                        // A usage error found late (the first frame of a link type the
+                        // expression cannot have): this input ends here, counted up to this
+                        // frame, which is left out; the other inputs are still read.
+                        progress.clear();
+                        complain(&name, &format_args!("--filter {e}"));
+                        input.status = InputStatus::Truncated;
+                        input.message = Some(format!("stopped at packet {}: --filter {e}", input.packets));
+                        exit = exit.max(Exit::Usage);
+                        engine.filtered_out();
+                        break;
                     }
                 };
                 if pass {

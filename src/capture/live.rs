@@ -26,7 +26,7 @@
 //! changes between libpcap releases): the device list (`pcap_findalldevs`), the errno of opening
 //! an `AF_PACKET` socket (`EPERM`), and the interface's `IFF_UP` flag.
 
-use super::{Frame, Linktype, RecordFlags, Timestamp};
+use super::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 use pcap::{Active, Capture, Device};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -251,7 +251,8 @@ impl LiveCapture {
             if h.len < h.caplen {
                 flags.insert(RecordFlags::LEN_LT_CAPLEN);
             }
-            f(&Frame { ts, wire_len: h.len, linktype, data: pkt.data, flags });
+            // A live NULL header is in this machine's order.
+            f(&Frame { ts, wire_len: h.len, linktype, data: pkt.data, flags, endian: Endian::HOST });
         });
         result.map_err(|e| {
             let text = pcap_text(&e);

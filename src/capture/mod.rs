@@ -136,6 +136,21 @@ impl RecordFlags {
     }
 }
 
+/// The byte order of the file (or pcapng section) a record came from. Packet bytes are in
+/// network order whatever it is, except a BSD NULL header, which holds its address family in
+/// the writer's order: libpcap compiles `--filter` for it with the file's order in mind.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Endian {
+    #[default]
+    Little,
+    Big,
+}
+
+impl Endian {
+    /// The order of the machine flowtag runs on.
+    pub const HOST: Self = if cfg!(target_endian = "big") { Self::Big } else { Self::Little };
+}
+
 /// One captured packet as the reader hands it over. Borrowed: valid until the next read.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
@@ -146,6 +161,8 @@ pub struct Frame<'a> {
     /// The captured bytes (`frame.cap_len` of them).
     pub data: &'a [u8],
     pub flags: RecordFlags,
+    /// The byte order of the file or section the record came from.
+    pub endian: Endian,
 }
 
 /// A frame that owns its bytes, for tests, benches and tools that keep frames; never used on
@@ -157,6 +174,7 @@ pub struct OwnedFrame {
     pub linktype: Linktype,
     pub data: Vec<u8>,
     pub flags: RecordFlags,
+    pub endian: Endian,
 }
 
 impl Frame<'_> {
@@ -169,6 +187,7 @@ impl Frame<'_> {
             linktype: self.linktype,
             data: self.data.to_vec(),
             flags: self.flags,
+            endian: self.endian,
         }
     }
 }
@@ -182,6 +201,7 @@ impl OwnedFrame {
             linktype: self.linktype,
             data: &self.data,
             flags: self.flags,
+            endian: self.endian,
         }
     }
 }

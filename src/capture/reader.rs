@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::{Frame, Linktype, RecordFlags, Timestamp};
+use super::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 use crate::blocking::Source;
 use crate::interrupt::Interrupt;
 
@@ -376,6 +376,7 @@ impl CaptureReader {
             linktype: meta.linktype,
             data: self.input.consumed(meta.data_at, meta.data_len),
             flags: meta.flags,
+            endian: meta.endian,
         }))
     }
 
@@ -454,14 +455,9 @@ struct FrameMeta {
     wire_len: u32,
     linktype: Linktype,
     flags: RecordFlags,
+    endian: Endian,
     data_at: usize,
     data_len: usize,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Endian {
-    Little,
-    Big,
 }
 
 impl Endian {
@@ -776,6 +772,7 @@ impl PcapFormat {
             wire_len: len,
             linktype: self.linktype,
             flags,
+            endian: self.endian,
             data_at: input.start + header_len,
             data_len: kept as usize,
         };
@@ -1093,6 +1090,7 @@ impl NgFormat {
                 wire_len: len,
                 linktype: interface.linktype,
                 flags,
+                endian,
                 data_at: body_at + body.len() - f.len(),
                 data_len: caplen as usize,
             });
@@ -1128,6 +1126,7 @@ impl NgFormat {
             wire_len: len,
             linktype: interface.linktype,
             flags,
+            endian,
             data_at: body_at + body.len() - f.len(),
             data_len: caplen as usize,
         })

@@ -387,7 +387,7 @@ mod tests {
     //! serializer `--flows` used before, kept here only to say what the right bytes are.
 
     use super::*;
-    use crate::capture::{CaptureReader, Frame, Linktype, RecordFlags, Timestamp};
+    use crate::capture::{CaptureReader, Endian, Frame, Linktype, RecordFlags, Timestamp};
     use crate::flow::{EndReason, FlowConfig};
     use crate::pipeline::Pipeline;
     use crate::services::{DecidedBy, Verdict};
@@ -630,6 +630,7 @@ mod tests {
                     linktype: Linktype::RAW,
                     data: &data,
                     flags: RecordFlags::default(),
+                    endian: Endian::Little,
                 };
                 pipeline.push(&frame, &mut |rec| recs.push(*rec));
             }

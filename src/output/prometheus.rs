@@ -199,7 +199,7 @@ fn unknown(w: &mut impl Write, r: &Report) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{Frame, Linktype, RecordFlags, Timestamp};
+    use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
     use crate::flow::FlowConfig;
     use crate::pipeline::Pipeline;
     use crate::report::CaptureReport;
@@ -225,6 +225,7 @@ mod tests {
                 linktype: Linktype::RAW,
                 data: p,
                 flags: RecordFlags::default(),
+                endian: Endian::Little,
             };
             pipeline.push(&frame, &mut |_| {});
         }

@@ -10,7 +10,7 @@
 //! leaving and once arriving. libpcap drops the leaving copy, so flowtag counts each packet
 //! once, but the kernel's `received` counter counts both: on `lo`, received = 2 × captured.
 
-use crate::support::{check_totals, fixture, run};
+use crate::support::{check_totals, fixture, on_path, run};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -40,11 +40,6 @@ fn is_root() -> bool {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
         .unwrap_or(false)
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 /// Whether the test can run here; otherwise a note, or a failure under `CI=true`.

@@ -4,7 +4,7 @@
 //! tiny caps (64 flows, 1 s timeouts, so eviction and expiry run), and its JSON parses, its CSV
 //! has a fixed column count and adds up, and the table carries the same totals.
 
-use flowtag::capture::{Frame, Linktype, RecordFlags, Timestamp};
+use flowtag::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 use flowtag::decode::{Anomalies, Decoded, Ports, Skip, decode};
 use flowtag::flow::FlowConfig;
 use flowtag::output::table::TableOptions;
@@ -27,6 +27,7 @@ fn frame(linktype: Linktype, data: &[u8], wire_len: usize, ts: u64) -> Frame<'_>
         linktype,
         data,
         flags: RecordFlags::default(),
+        endian: Endian::Little,
     }
 }
 

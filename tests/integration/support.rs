@@ -21,6 +21,26 @@ pub fn shared(dir: &str) -> Option<PathBuf> {
     None
 }
 
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether every tool a test drives is on the PATH; otherwise a note, or under `CI=true` a
+/// failure, like [`shared`].
+pub fn tools(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{test} needs {missing:?} and CI=true: the test cannot be skipped in CI"
+    );
+    eprintln!("note: {test} needs {}; skipping", missing.join(", "));
+    false
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
