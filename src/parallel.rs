@@ -529,6 +529,7 @@ mod tests {
                         linktype: Linktype::RAW,
                         data: f,
                         flags: RecordFlags::default(),
+                        endian: crate::capture::Endian::Little,
                     };
                     engine.push(&frame, &mut |_| {});
                 }
