@@ -454,15 +454,25 @@ fn imap(p: &[u8]) -> Option<Evidence> {
     // tag = 1*<ASTRING-CHAR except "+"> (RFC 3501 §9): no specials, no wildcards.
     let sp = line.iter().take(33).position(|&c| c == b' ')?;
     let tag = line.get(..sp)?;
-    let tag_ok = !tag.is_empty() && tag.iter().all(|&c| visible(c) && !b"(){%*\"\\]+".contains(&c));
+    // A three-digit "tag" is an FTP or SMTP reply code ("230 Login successful.").
+    let reply_code = tag.len() == 3 && tag.iter().all(u8::is_ascii_digit);
+    let tag_ok =
+        !tag.is_empty() && !reply_code && tag.iter().all(|&c| visible(c) && !br#"(){%*"\]+"#.contains(&c));
     if !tag_ok {
         return None;
     }
     let cmd = line.get(sp + 1..)?;
     let ok = ((cmd.eq_ignore_ascii_case(b"CAPABILITY") || cmd.eq_ignore_ascii_case(b"STARTTLS")) && ended)
-        || (starts_with_ci(cmd, b"LOGIN ") && cmd.len() > 6)
+        // LOGIN userid password (§6.2.3): two arguments.
+        || (starts_with_ci(cmd, b"LOGIN ") && imap_two_args(cmd.get(6..).unwrap_or_default()))
         || (starts_with_ci(cmd, b"AUTHENTICATE ") && cmd.len() > 13);
     ok.then_some(Evidence::reply(Proto::Imap, false))
+}
+
+/// At least two non-empty space-separated arguments.
+fn imap_two_args(args: &[u8]) -> bool {
+    let mut words = args.split(|&c| c == b' ');
+    words.next().is_some_and(|w| !w.is_empty()) && words.next().is_some_and(|w| !w.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1127,6 +1137,9 @@ mod tests {
         assert_eq!(t(b"a001 CAPABILITIES\r\n"), None);
         assert_eq!(t(b"a+1 CAPABILITY\r\n"), None, "'+' in a tag");
         assert_eq!(t(b"a001 LOGIN \r\n"), None);
+        assert_eq!(t(b"a001 LOGIN user\r\n"), None, "one argument");
+        assert_eq!(t(b"230 Login successful.\r\n"), None, "an FTP reply");
+        assert_eq!(t(b"230 LOGIN ok now\r\n"), None, "a reply code is no tag");
         assert_eq!(t(b"a001 CAPABILITY"), None, "no line end");
     }
 
