@@ -6,7 +6,7 @@
 //! protocols need their exact keyword at the start of the payload; the binary ones need
 //! enough fixed bits that random bytes almost never pass (the tests measure it). Two are weak
 //! alone and take the ports as a hint: TFTP (one port 69) and RTP (both ports even and at
-//! least 1024); RTP still fires on about one random payload in ten with that hint (see the
+//! least 1024); RTP still fires on about 2% of random payloads with that hint (see the
 //! tests), so a caller must not let it override a port's service.
 //!
 //! A slice may be cut short (snaplen, or [`LOOK`]): a length field larger than the slice is
