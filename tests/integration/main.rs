@@ -13,6 +13,7 @@
 mod badinputs;
 mod cli;
 mod corpus;
+mod evidence_evnet;
 mod filter;
 mod fixtures;
 mod fragments;
