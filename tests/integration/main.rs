@@ -13,6 +13,7 @@
 mod badinputs;
 mod cli;
 mod corpus;
+mod evidence_evwin;
 mod fixtures;
 mod hostile;
 mod live;
