@@ -78,7 +78,9 @@ fn tlv(b: &[u8]) -> Option<(u8, usize, usize)> {
     }
     let bytes = b.get(2..2 + n)?;
     let len = bytes.iter().fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
-    Some((tag, 2 + n, len))
+    // No first message we judge comes near 16 MiB; the cap keeps every sum of lengths far
+    // from overflowing a 32-bit usize.
+    (len < 1 << 24).then_some((tag, 2 + n, len))
 }
 
 /// Header plus content length of a BER element.
@@ -224,7 +226,10 @@ fn smb(p: &[u8], len: usize) -> Option<Evidence> {
         // 1, and the encrypted message is exactly OriginalMessageSize bytes.
         [0xfd, b'S', b'M', b'B'] => {
             let original = usize::try_from(le32(body, 36)?).ok()?;
-            let ok = le16(body, 40)? == 0 && le16(body, 42)? == 1 && original >= 64 && len == 52 + original;
+            let ok = le16(body, 40)? == 0
+                && le16(body, 42)? == 1
+                && original >= 64
+                && original.checked_add(52) == Some(len);
             ok.then_some(Evidence::of(Proto::Smb2))
         }
         // MS-SMB2 §2.2.42 compression transform header: CompressionAlgorithm 0..=5
@@ -249,6 +254,7 @@ fn dcerpc_co(p: &[u8]) -> Option<Evidence> {
     }
     let (ptype, pfc_flags) = (h[2], h[3]);
     let little = drep(&h[4..8])?;
+    // The fourth packed_drep byte is reserved as well.
     if h[7] != 0 {
         return None;
     }
@@ -386,7 +392,11 @@ fn tds(p: &[u8]) -> Option<Evidence> {
 fn all_headers(data: &[u8], data_len: usize) -> Option<usize> {
     let total = usize::try_from(le32(data, 0)?).ok()?;
     let first = usize::try_from(le32(data, 4)?).ok()?;
-    let ok = total <= data_len && first >= 6 && first + 4 <= total && (1..=3).contains(&le16(data, 8)?);
+    let ok = total <= data_len
+        && first >= 6
+        && first < total
+        && total - first >= 4
+        && (1..=3).contains(&le16(data, 8)?);
     ok.then_some(total)
 }
 
