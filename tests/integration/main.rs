@@ -14,6 +14,7 @@ mod badinputs;
 mod cli;
 mod corpus;
 mod evidence_evnet;
+mod evidence_evwin;
 mod filter;
 mod fixtures;
 mod fragments;
