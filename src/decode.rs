@@ -271,6 +271,29 @@ const AF_INET6: [u32; 3] = [24, 28, 30];
 /// Decodes one frame. Adds anomaly tags to `anomalies`.
 #[must_use]
 pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
+    decode_with_payload(frame, anomalies).0
+}
+
+/// Where a packet's transport payload (after the TCP or UDP header, within the IP length) lies
+/// in its frame's captured bytes; empty when there is none or it was not captured.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Span {
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Span {
+    /// The bytes of `data` (the frame's) that the span covers; empty if they are not there.
+    #[must_use]
+    pub fn of<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        data.get(self.start..self.start.saturating_add(self.len)).unwrap_or_default()
+    }
+}
+
+/// [`decode`], and where the transport payload lies, for the payload checks that run while
+/// the frame's bytes are at hand (`classify::evidence`).
+#[must_use]
+pub fn decode_with_payload(frame: &Frame<'_>, anomalies: &mut Anomalies) -> (Decoded, Span) {
     if let Some(d) = common_case(frame, anomalies) {
         return d;
     }
@@ -282,7 +305,7 @@ pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
 /// offsets in one pass; anything else (or anything odd) returns `None` and goes the general
 /// way, which gives the same answer for these frames (a property test holds the two to it).
 #[inline]
-fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Option<Decoded> {
+fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Option<(Decoded, Span)> {
     // Ethernet (14) + IPv4 without options (20) + the TCP header up to its flags (14).
     const NEED: usize = ETH_HEADER + 20 + 14;
     let d = frame.data;
@@ -312,30 +335,32 @@ fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Option<Decoded> 
     let l4 = &d[ETH_HEADER + 20..ETH_HEADER + len];
     let (sp, dp) = (u16::from_be_bytes([h[34], h[35]]), u16::from_be_bytes([h[36], h[37]]));
     // As `tcp` and `transport`'s UDP arm, for a whole datagram, keeping only the clean cases.
-    let tcp_flags = match proto {
+    let (tcp_flags, header, end) = match proto {
         PROTO_TCP => {
             let doff = usize::from(h[46] >> 4) * 4;
             if l4.len() < 14 || doff < 20 || (doff > l4.len() && doff > l4.len() + cut_l4) {
                 return None;
             }
-            TcpFlags(h[47])
+            (TcpFlags(h[47]), doff, l4.len())
         }
         PROTO_UDP => {
             let ulen = usize::from(u16::from_be_bytes([h[38], h[39]]));
             if l4.len() < 6 || ulen < 8 || ulen > l4.len() + cut_l4 {
                 return None;
             }
-            TcpFlags(0)
+            (TcpFlags(0), 8, ulen.min(l4.len()))
         }
         _ => return None,
     };
+    let len = end.saturating_sub(header);
+    let payload = if len == 0 { Span::default() } else { Span { start: ETH_HEADER + 20 + header, len } };
     if sp == 0 || dp == 0 {
         return None;
     }
     if snapped {
         anomalies.insert(Anomalies::SNAPLEN_TRUNCATED);
     }
-    Some(Decoded::Ip(IpPacket {
+    let pkt = IpPacket {
         src: Addr::v4([h[26], h[27], h[28], h[29]]),
         dst: Addr::v4([h[30], h[31], h[32], h[33]]),
         proto,
@@ -343,26 +368,36 @@ fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Option<Decoded> 
         tcp_flags,
         vlan: 0,
         fragment: Fragment::Whole,
-    }))
+    };
+    Some((Decoded::Ip(pkt), payload))
 }
 
 /// Every frame the common case does not take.
-fn general(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
+fn general(frame: &Frame<'_>, anomalies: &mut Anomalies) -> (Decoded, Span) {
     let data = frame.data;
     if data.is_empty() {
-        return Decoded::Skip(Skip::PcapRecordBad);
+        return (Decoded::Skip(Skip::PcapRecordBad), Span::default());
     }
     // Bytes of the packet the capture did not keep: a header running past the captured bytes
     // by no more than this was cut by the snaplen, which is harmless (CATALOGUE.md #49).
     let cut = usize::try_from(frame.wire_len).unwrap_or(usize::MAX).saturating_sub(data.len());
     let net = match link(frame.linktype, data) {
         Ok(n) => n,
-        Err(d) => return d,
+        Err(d) => return (d, Span::default()),
     };
-    match net.kind {
-        Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies),
-        Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies),
-    }
+    let mut payload: &[u8] = &[];
+    let d = match net.kind {
+        Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies, &mut payload),
+        Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies, &mut payload),
+    };
+    // The payload is a slice of `data`: its place is the distance between their starts.
+    let start = payload.as_ptr().addr().wrapping_sub(data.as_ptr().addr());
+    let span = if payload.is_empty() || start > data.len() {
+        Span::default()
+    } else {
+        Span { start, len: payload.len() }
+    };
+    (d, span)
 }
 
 #[derive(Clone, Copy)]
@@ -531,7 +566,7 @@ fn payload_len(claimed: usize, have: usize, cut: usize, anomalies: &mut Anomalie
     }
 }
 
-fn ipv4(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
+fn ipv4<'a>(b: &'a [u8], cut: usize, vlan: u16, anomalies: &mut Anomalies, l4: &mut &'a [u8]) -> Decoded {
     if b.len() < 20 {
         return Decoded::Skip(if b.is_empty() || b[0] >> 4 == 4 || cut > 0 {
             Skip::L3Truncated
@@ -573,10 +608,10 @@ fn ipv4(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
         Fragment::Whole
     };
     let cut_l4 = total.saturating_sub(len);
-    transport(src, dst, proto, payload, cut_l4, vlan, fragment, anomalies)
+    transport(src, dst, proto, payload, cut_l4, vlan, fragment, anomalies, l4)
 }
 
-fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
+fn ipv6<'a>(b: &'a [u8], cut: usize, vlan: u16, anomalies: &mut Anomalies, l4: &mut &'a [u8]) -> Decoded {
     let h = match Ipv6HeaderSlice::from_slice(b) {
         Ok(h) => h,
         Err(etherparse::err::ipv6::HeaderSliceError::Len(_)) => {
@@ -644,19 +679,20 @@ fn ipv6(b: &[u8], cut: usize, vlan: u16, anomalies: &mut Anomalies) -> Decoded {
             break;
         }
     }
-    transport(src, dst, next, rest, cut_l4, vlan, fragment, anomalies)
+    transport(src, dst, next, rest, cut_l4, vlan, fragment, anomalies, l4)
 }
 
 #[expect(clippy::too_many_arguments, reason = "one call site per IP version; a struct adds noise")]
-fn transport(
+fn transport<'a>(
     src: Addr,
     dst: Addr,
     proto: u8,
-    payload: &[u8],
+    payload: &'a [u8],
     cut: usize,
     vlan: u16,
     fragment: Fragment,
     anomalies: &mut Anomalies,
+    l4: &mut &'a [u8],
 ) -> Decoded {
     let mut pkt = IpPacket { src, dst, proto, ports: None, tcp_flags: TcpFlags(0), vlan, fragment };
     if matches!(fragment, Fragment::NonFirst { .. }) {
@@ -671,6 +707,8 @@ fn transport(
             Ok((ports, flags)) => {
                 pkt.ports = Some(ports);
                 pkt.tcp_flags = flags;
+                let doff = payload.get(12).map_or(20, |off| usize::from(off >> 4) * 4);
+                *l4 = payload.get(doff..).unwrap_or_default();
             }
             Err(s) => return Decoded::Skip(s),
         },
@@ -686,6 +724,8 @@ fn transport(
                 anomalies.insert(Anomalies::UDP_BAD_LEN);
             }
             pkt.ports = Some(Ports { src: sp, dst: dp });
+            // The datagram's own length bounds its data (what follows is padding).
+            *l4 = payload.get(8..ulen.clamp(8, payload.len().max(8))).unwrap_or_default();
         }
         _ => return Decoded::Ip(pkt),
     }

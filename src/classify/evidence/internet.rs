@@ -17,16 +17,27 @@ use super::{Evidence, LOOK, Proto};
 /// A TCP payload.
 #[must_use]
 pub fn tcp(payload: &[u8]) -> Option<Evidence> {
-    // IRC and FTP before the IMAP tag check, which "USER LOGIN ..." would also match.
-    tls(payload)
-        .or_else(|| dns_tcp(payload))
-        .or_else(|| http(payload))
-        .or_else(|| greeting(payload))
-        .or_else(|| irc(payload))
-        .or_else(|| ftp_client(payload))
-        .or_else(|| smtp_client(payload))
-        .or_else(|| imap(payload))
-        .or_else(|| telnet(payload))
+    let &first = payload.first()?;
+    // Cheap gates first: most segments are the middle of a transfer, and the text checks
+    // would otherwise look for a line end in every one of them. Every text protocol here
+    // begins with at least four printable characters ("GET ", "220 ", "USER", "* OK",
+    // ":srv", "a001"); a TLS record with its content type; Telnet with IAC.
+    let text = payload.get(..4).is_some_and(|h| h.iter().all(|c| (0x20..0x7f).contains(c)));
+    if text {
+        // IRC and FTP before the IMAP tag check, which "USER LOGIN ..." would also match.
+        return http(payload)
+            .or_else(|| greeting(payload))
+            .or_else(|| irc(payload))
+            .or_else(|| ftp_client(payload))
+            .or_else(|| smtp_client(payload))
+            .or_else(|| imap(payload))
+            .or_else(|| dns_tcp(payload));
+    }
+    match first {
+        0xff => telnet(payload),
+        0x14..=0x17 | 0x80..=0xff => tls(payload).or_else(|| dns_tcp(payload)),
+        _ => dns_tcp(payload),
+    }
 }
 
 /// A UDP payload; `ports` (source, destination) is a hint for the weak checks (TFTP, RTP).

@@ -83,6 +83,72 @@ pub enum Proto {
     Rtp,
 }
 
+impl Proto {
+    /// Every protocol, in declaration order (a [`crate::classify::Clue`] keeps the index).
+    pub const ALL: [Proto; 27] = [
+        Proto::Smb1,
+        Proto::Smb2,
+        Proto::Nbss,
+        Proto::DceRpcCo,
+        Proto::DceRpcCl,
+        Proto::Tpkt,
+        Proto::Tds,
+        Proto::Kerberos,
+        Proto::Ldap,
+        Proto::Cldap,
+        Proto::Dns,
+        Proto::Http,
+        Proto::Tls,
+        Proto::Smtp,
+        Proto::Ftp,
+        Proto::Imap,
+        Proto::Irc,
+        Proto::Telnet,
+        Proto::Snmp,
+        Proto::NbNs,
+        Proto::NbDgm,
+        Proto::Dhcp,
+        Proto::Ike,
+        Proto::Radius,
+        Proto::Tftp,
+        Proto::L2tp,
+        Proto::Rtp,
+    ];
+
+    /// The protocol's short name in flow records and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Smb1 => "smb",
+            Proto::Smb2 => "smb2",
+            Proto::Nbss => "nbss",
+            Proto::DceRpcCo | Proto::DceRpcCl => "dcerpc",
+            Proto::Tpkt => "tpkt",
+            Proto::Tds => "tds",
+            Proto::Kerberos => "kerberos",
+            Proto::Ldap => "ldap",
+            Proto::Cldap => "cldap",
+            Proto::Dns => "dns",
+            Proto::Http => "http",
+            Proto::Tls => "tls",
+            Proto::Smtp => "smtp",
+            Proto::Ftp => "ftp",
+            Proto::Imap => "imap",
+            Proto::Irc => "irc",
+            Proto::Telnet => "telnet",
+            Proto::Snmp => "snmp",
+            Proto::NbNs => "nbns",
+            Proto::NbDgm => "nbdgm",
+            Proto::Dhcp => "dhcp",
+            Proto::Ike => "isakmp",
+            Proto::Radius => "radius",
+            Proto::Tftp => "tftp",
+            Proto::L2tp => "l2tp",
+            Proto::Rtp => "rtp",
+        }
+    }
+}
+
 /// What a payload shows.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Evidence {
