@@ -171,6 +171,9 @@ impl<'t> Pipeline<'t> {
                     }
                     Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, wire_len),
                 }
+                if self.flows.has_answered() {
+                    self.label_answered();
+                }
             }
             Decoded::NonIp => self.stats.count_non_ip(wire_len),
             Decoded::Skip(reason) => self.stats.count_skip(reason, wire_len),
@@ -178,6 +181,18 @@ impl<'t> Pipeline<'t> {
         self.stats.count_anomalies(anomalies);
         if self.flows.has_ended() {
             self.drain(on_end);
+        }
+    }
+
+    /// Labels the flows whose server just answered a handshake to a range port (this packet
+    /// was the SYN/ACK): their counts so far move from their unknown-port row to the range's
+    /// service row, and every later packet counts there.
+    #[cold]
+    fn label_answered(&mut self) {
+        let Self { flows, stats, .. } = self;
+        while let Some(a) = flows.take_answered() {
+            let tag = stats.move_flow(Tag(a.tag), a.service, a.transport, a.server_port, a.packets, a.bytes);
+            flows.relabel(a.slot, a.service, tag.0);
         }
     }
 
@@ -234,5 +249,64 @@ impl<'t> Pipeline<'t> {
             self.drain(on_end);
         }
         self.drain(on_end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Endian, Linktype, RecordFlags};
+    use crate::decode::TcpFlags;
+
+    /// A raw IPv4 TCP segment of 40 bytes.
+    fn seg(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, flags: u8) -> Vec<u8> {
+        let mut v = vec![0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0];
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        v.extend_from_slice(&sp.to_be_bytes());
+        v.extend_from_slice(&dp.to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        v
+    }
+
+    fn push(p: &mut Pipeline<'_>, bytes: &[u8], secs: u64) {
+        let frame = Frame {
+            ts: Timestamp(secs * Timestamp::NANOS_PER_SEC),
+            wire_len: 40,
+            linktype: Linktype::RAW,
+            data: bytes,
+            flags: RecordFlags::default(),
+            endian: Endian::Little,
+        };
+        p.push(&frame, &mut |_| {});
+    }
+
+    #[test]
+    fn a_range_port_is_labelled_only_once_its_server_answers() {
+        let table = ServiceTable::embedded();
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut p = Pipeline::new(table, FlowConfig::default());
+        // A SYN nobody answers (a scan): an unknown port, not "SQL session".
+        push(&mut p, &seg(c, 40_000, s, 1026, TcpFlags::SYN), 1);
+        push(&mut p, &seg(c, 40_000, s, 1026, TcpFlags::SYN), 2);
+        assert!(p.stats.services.is_empty());
+        assert_eq!((p.stats.unknown[0].port, p.stats.unknown[0].total.packets), (1026, 2));
+        // Another client's handshake to 1027 is answered: the SYN moves with its flow.
+        push(&mut p, &seg(c, 40_001, s, 1027, TcpFlags::SYN), 3);
+        push(&mut p, &seg(s, 1027, c, 40_001, TcpFlags::SYN | TcpFlags::ACK), 3);
+        push(&mut p, &seg(c, 40_001, s, 1027, TcpFlags::ACK), 3);
+        p.finish(&mut |_| {});
+        let rows = &p.stats.services;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(table.name(rows[0].service), "SQL session");
+        assert_eq!((rows[0].flows, rows[0].total.packets, rows[0].total.bytes), (1, 3, 120));
+        assert_eq!((rows[0].dir[0].packets, rows[0].dir[1].packets), (2, 1));
+        assert_eq!(rows[0].packet_size.quantiles().map(|q| (q.p50, q.max)), Some((40, 40)));
+        let moved = p.stats.unknown.iter().find(|u| u.port == 1027).expect("the row it left");
+        assert_eq!((moved.flows, moved.total.packets), (0, 0));
+        // Every packet is counted once.
+        let counted: u64 = rows.iter().map(|r| r.total.packets).sum::<u64>()
+            + p.stats.unknown.iter().map(|u| u.total.packets).sum::<u64>();
+        assert_eq!(counted, p.stats.total.packets);
     }
 }

@@ -290,6 +290,9 @@ impl Report {
         let mut unknown: Vec<UnknownReport> = stats
             .unknown
             .iter()
+            // A row whose only flows moved to a service row when their server answered (a
+            // range port) holds nothing.
+            .filter(|u| u.flows > 0 || u.total.packets > 0)
             .map(|u| UnknownReport {
                 transport: u.transport,
                 port: u.port,

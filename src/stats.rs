@@ -38,6 +38,11 @@ impl Counts {
         self.bytes += other.bytes;
     }
 
+    fn take(&mut self, other: Counts) {
+        self.packets = self.packets.saturating_sub(other.packets);
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+    }
+
     fn add(&mut self, bytes: u32) {
         self.packets += 1;
         self.bytes += u64::from(bytes);
@@ -67,6 +72,13 @@ impl Dist {
 
     fn record(&mut self, v: u64) {
         self.0.saturating_record(v);
+    }
+
+    fn record_n(&mut self, v: u64, n: u64) {
+        // Out of range only past 2^40, which `record` saturates to the top as well.
+        if self.0.record_n(v, n).is_err() {
+            let _ = self.0.record_n(self.0.high(), n);
+        }
     }
 
     /// None when nothing was recorded.
@@ -241,6 +253,44 @@ impl Stats {
                 Tag(i | Tag::UNKNOWN_BIT)
             }
         }
+    }
+
+    /// Moves a flow that was counted in row `from` so far to the row of `service`, with its
+    /// packets and bytes by direction, after its label changed (a range port's server
+    /// answered its handshake); returns the new row's tag. The packets moved enter the new
+    /// row's size distribution at their mean size per direction: exact when, as for the SYN and
+    /// SYN/ACK this happens at, a direction's packets are one, or all of one size.
+    pub fn move_flow(
+        &mut self,
+        from: Tag,
+        service: ServiceId,
+        transport: Transport,
+        server_port: u16,
+        packets: [u64; 2],
+        bytes: [u64; 2],
+    ) -> Tag {
+        let moved = |d: usize| Counts { packets: packets[d], bytes: bytes[d] };
+        if from.0 & Tag::UNKNOWN_BIT != 0
+            && from != Tag::OTHER_IP
+            && let Some(r) = self.unknown.get_mut((from.0 & !Tag::UNKNOWN_BIT) as usize)
+        {
+            r.flows = r.flows.saturating_sub(1);
+            for d in [TO_SERVER, TO_CLIENT] {
+                r.dir[d].take(moved(d));
+                r.total.take(moved(d));
+            }
+        }
+        let to = self.flow_started(Some(service), transport, server_port);
+        if let Some(r) = self.services.get_mut(to.0 as usize) {
+            for d in [TO_SERVER, TO_CLIENT] {
+                r.dir[d].merge(moved(d));
+                r.total.merge(moved(d));
+                if let Some(mean) = bytes[d].checked_div(packets[d]) {
+                    r.packet_size.record_n(mean, packets[d]);
+                }
+            }
+        }
+        to
     }
 
     /// Counts one IP packet attributed to a row (per-packet hot path).

@@ -185,6 +185,11 @@ impl Hot {
         }
     }
 
+    /// A label given after the flow started (a range port's server answered).
+    pub(super) fn set_service(&mut self, service: Option<ServiceId>) {
+        self.service = service;
+    }
+
     pub(super) fn proto(&self) -> u8 {
         #[allow(clippy::cast_possible_truncation)] // the protocol's byte of `ends`
         let p = (self.key.ends >> 48) as u8;

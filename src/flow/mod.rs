@@ -29,7 +29,7 @@ mod index;
 
 use crate::capture::Timestamp;
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
-use crate::services::{self, DecidedBy, Opening, ServiceTable, Transport, Verdict};
+use crate::services::{self, DecidedBy, MatchKind, Opening, ServiceId, ServiceTable, Transport, Verdict};
 use fifo::Fifo;
 use hashbrown::HashMap;
 use hot::{Class, Extra, Handshake, Hot, Packed};
@@ -436,6 +436,21 @@ pub enum Seen {
     Orphan,
 }
 
+/// A flow whose label became due after its start (see [`FlowTable::take_answered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answered {
+    pub slot: u32,
+    /// Its counter row until now.
+    pub tag: u32,
+    /// The label it takes, and the row's key.
+    pub service: ServiceId,
+    pub transport: Transport,
+    pub server_port: u16,
+    /// Its packets and bytes so far, by direction ([`TO_SERVER`], [`TO_CLIENT`]).
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+}
+
 /// Counters the table keeps about itself.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct FlowCounters {
@@ -500,6 +515,9 @@ pub struct FlowTable<'t> {
     firsts: u64,
     now: Timestamp,
     ended: Vec<FlowRecord>,
+    /// Flows started by a SYN to a port only a range entry lists, whose server has just
+    /// answered: their label is due (see [`take_answered`](Self::take_answered)).
+    answered: Vec<u32>,
     /// At the end of input: the slots of the flows still to end, last first (see
     /// [`FlowTable::finish_some`]).
     closing: Option<Vec<u32>>,
@@ -544,6 +562,7 @@ impl<'t> FlowTable<'t> {
             firsts: 0,
             now: Timestamp(0),
             ended: Vec::new(),
+            answered: Vec::new(),
             closing: None,
             evicted_at_warm: 0,
             counters: FlowCounters::default(),
@@ -838,6 +857,49 @@ impl<'t> FlowTable<'t> {
         Seen::Flow { slot, to_server, created, tag }
     }
 
+    /// The next flow whose server just answered a handshake to a port the table lists only in
+    /// a range, with what relabelling it takes: the caller gives it the range's service with
+    /// [`relabel`](Self::relabel) once it has moved the flow's counts to that service's row.
+    pub fn take_answered(&mut self) -> Option<Answered> {
+        while let Some(slot) = self.answered.pop() {
+            let Some(h) = self.hot.get(slot as usize).filter(|h| h.live()) else { continue };
+            let verdict = h.verdict();
+            let m = self.table.lookup(transport_of(h.proto()), verdict.server_port);
+            let (MatchKind::RangeOnly, Some(service)) = (m.kind, m.service) else { continue };
+            let x = if h.has_extra() {
+                self.extra.get(&slot).copied().unwrap_or_default()
+            } else {
+                Extra::default()
+            };
+            let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
+            return Some(Answered {
+                slot,
+                tag: h.tag,
+                service,
+                transport: transport_of(h.proto()),
+                server_port: verdict.server_port,
+                packets: [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])],
+                bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
+            });
+        }
+        None
+    }
+
+    /// Whether any flow's label is due (see [`take_answered`](Self::take_answered)).
+    #[must_use]
+    #[inline]
+    pub fn has_answered(&self) -> bool {
+        !self.answered.is_empty()
+    }
+
+    /// Gives a live flow a service and its counter row's tag, after its start.
+    pub fn relabel(&mut self, slot: u32, service: ServiceId, tag: u32) {
+        if let Some(h) = self.hot.get_mut(slot as usize).filter(|h| h.live()) {
+            h.set_service(Some(service));
+            h.tag = tag;
+        }
+    }
+
     /// The verdict of a live flow.
     #[must_use]
     pub fn verdict(&self, slot: u32) -> Option<Verdict> {
@@ -964,7 +1026,9 @@ impl<'t> FlowTable<'t> {
             x.carry(dir, wrapped);
             x.fragments += u64::from(nonfirst.is_some());
         }
-        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag: e.tag }
+        // The flow's tag now, which its label may have changed since the first fragment.
+        let tag = self.hot[e.slot as usize].tag;
+        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag }
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
@@ -1125,6 +1189,16 @@ impl<'t> FlowTable<'t> {
                 *hs = Handshake::syn(ts);
             }
         } else if flags.is_syn_ack() {
+            // The server's first answer to a handshake whose port only a range lists: the
+            // label the rule held back is due now (services::rule).
+            let v = s.verdict();
+            if s.state & ST_SYNACK == 0
+                && !to_server
+                && v.service.is_none()
+                && v.decided_by == DecidedBy::Handshake
+            {
+                self.answered.push(slot);
+            }
             s.state |= ST_SYNACK;
             // The RTT as seen at the capture point: first SYN to first SYN/ACK.
             if let (Some(syn), false) = (hs.syn_time(), to_server) {
@@ -1377,9 +1451,17 @@ mod tests {
     fn an_evicted_flow_resumes_with_its_handshake_verdict() {
         let mut t =
             FlowTable::new(ServiceTable::embedded(), FlowConfig { max_flows: 1, ..FlowConfig::default() });
-        // 3500 -> 1026: only the SYN proves 1026 is the server (a range port: SQL session).
+        // 3500 -> 1026: only the handshake proves 1026 is the server (a range port: SQL
+        // session), and only its answer labels it.
         let syn = pkt(A, 3500, B, 1026, PROTO_TCP, TcpFlags::SYN);
         feed(&mut t, &syn, 1.0);
+        assert!(!t.has_answered(), "a SYN alone labels nothing");
+        feed(&mut t, &pkt(B, 1026, A, 3500, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), 1.1);
+        let a = t.take_answered().expect("the answered handshake is due its label");
+        assert_eq!((a.server_port, a.packets, a.tag), (1026, [1, 1], 0));
+        assert_eq!(ServiceTable::embedded().name(a.service), "SQL session");
+        t.relabel(a.slot, a.service, 7);
+        assert!(t.take_answered().is_none());
         // Another flow evicts it; its next packet is mid-stream, which alone would say
         // "lower port, unlabelled".
         feed(&mut t, &pkt(A, 4000, B, 445, PROTO_TCP, TcpFlags::ACK), 2.0);

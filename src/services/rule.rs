@@ -9,8 +9,11 @@
 //! 4. `lower_port` (TCP joined mid-stream): the lower port.
 //!
 //! The service is the table entry of (transport, server port). A range entry (SQL session
-//! 1024 - 5000) labels a flow only when the handshake proved that port is the server's:
-//! Windows 2000 clients take their ephemeral ports from that same range.
+//! 1024 - 5000) labels a flow only when the server answered the handshake: Windows 2000
+//! clients take their ephemeral ports from that same range, and a SYN nobody answered (a
+//! scan, a host that is down) proves nothing about the port. A flow whose first packet is the
+//! SYN/ACK is labelled at once; one that starts with a SYN is labelled by the flow table when
+//! the SYN/ACK comes back (`FlowTable::answered`), and stays unknown otherwise.
 
 use super::{MatchKind, ServiceId, ServiceTable, Transport};
 
@@ -85,7 +88,7 @@ pub fn decide(
     let m = table.lookup(transport, server_port);
     let service = match m.kind {
         MatchKind::Single => m.service,
-        MatchKind::RangeOnly if decided_by == DecidedBy::Handshake => m.service,
+        MatchKind::RangeOnly if opening == Opening::SynAck && transport == Transport::Tcp => m.service,
         _ => None,
     };
     Verdict { server_is_dst, decided_by, server_port, service }
@@ -160,9 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn ranges_label_only_with_a_handshake() {
+    fn ranges_label_only_with_an_answered_handshake() {
+        // A SYN names the server, but only its answer proves the port is a service's.
         let v = tcp(3500, 1026, Opening::Syn);
-        assert_eq!((v.decided_by, v.server_port), (DecidedBy::Handshake, 1026));
+        assert_eq!((v.decided_by, v.server_port, v.service), (DecidedBy::Handshake, 1026, None));
+        // A flow first seen at the server's SYN/ACK was answered.
+        let v = tcp(1026, 3500, Opening::SynAck);
+        assert_eq!((v.decided_by, v.server_port, v.server_is_dst), (DecidedBy::Handshake, 1026, false));
         assert_eq!(name(v), Some("SQL session"));
         // Mid-stream between two ports only the range covers: the lower port, unlabelled.
         let v = tcp(3500, 1026, Opening::Other);
