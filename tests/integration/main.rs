@@ -19,3 +19,4 @@ mod live;
 mod properties;
 mod reader;
 mod support;
+mod table;
