@@ -5,8 +5,8 @@
 //! `origin:line` and the offending text; and turning rows into the effective per-port
 //! [`Entry`]s, then into sorted runs of slots ([`Segment`]s) with their candidate lists.
 //! A user chooses the text, so every step is linear in it (one sweep over the boundaries,
-//! counting sorts, no entry compared with every other) and the candidate lists are capped
-//! ([`MAX_CANDIDATES`]).
+//! counting sorts, no entry compared with every other) and the text, its lines and the
+//! candidate lists are capped ([`MAX_TABLE_BYTES`], [`MAX_LINE_BYTES`], [`MAX_CANDIDATES`]).
 //!
 //! What I must not do: use anything but `std`. `build.rs` compiles this very file through
 //! `#[path = "src/services/parse.rs"]`, where no dependency of the crate exists (hence the
@@ -122,6 +122,16 @@ pub const RANGE_ONLY: u16 = 0x8000;
 /// Service ids are stored as id + 1 beside the flag bit, so 15 bits must hold them.
 pub const MAX_SERVICES: usize = RANGE_ONLY as usize - 1;
 
+/// Largest table (or amendments) text, 8 MiB. The embedded table is under 10 KiB; a row
+/// for every TCP and UDP port, each with a 30-byte name, is about 5 MiB. The cap bounds
+/// the time to read a table and the memory it takes: every row is kept as written, about
+/// 200 bytes for the shortest (`a<TAB><TAB>1`), so some 300 MB at most.
+pub const MAX_TABLE_BYTES: usize = 8 << 20;
+
+/// Longest line, 1 MiB: room for a row listing every TCP and UDP port one by one
+/// (`1, 2, 3, ...` is 447,658 bytes per transport).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Most candidates a table may give its runs of ports, summed over the runs between row
 /// boundaries (2^22, 8 MiB of ids): 32 services for every TCP and UDP port. Real tables
 /// name a handful per port; nested ranges with distinct services make the sum grow with
@@ -184,6 +194,14 @@ pub enum Problem {
     },
     /// The file has no header row, or no row after it.
     Empty,
+    /// The text is longer than [`MAX_TABLE_BYTES`].
+    TooLarge,
+    /// A line is longer than [`MAX_LINE_BYTES`].
+    LineTooLong {
+        length: usize,
+    },
+    /// The bytes from this line on are not UTF-8.
+    NotUtf8,
     Columns {
         expected: &'static str,
         found: usize,
@@ -273,6 +291,17 @@ impl fmt::Display for Problem {
                 write!(f, "expected the header row {expected:?}, found {found:?}")
             }
             Self::Empty => f.write_str("no header row and data rows found"),
+            Self::TooLarge => write!(
+                f,
+                "larger than {} MiB ({MAX_TABLE_BYTES} bytes), the most a port table may hold",
+                MAX_TABLE_BYTES >> 20
+            ),
+            Self::LineTooLong { length } => write!(
+                f,
+                "the line is {length} bytes long; a line may hold at most {} MiB ({MAX_LINE_BYTES} bytes)",
+                MAX_LINE_BYTES >> 20
+            ),
+            Self::NotUtf8 => f.write_str("not UTF-8 text"),
             Self::Columns { expected, found } => {
                 write!(f, "expected {expected} tab-separated columns, found {found}")
             }
@@ -375,6 +404,21 @@ pub fn parse_amended(
     read.finish(&primaries).map_err(|problem| TableError { origin: origin.to_owned(), line: 0, problem })
 }
 
+/// Refuses text over [`MAX_TABLE_BYTES`] or with a line over [`MAX_LINE_BYTES`] before a
+/// line of it is read, as `(line, problem)` (line 0 for the size).
+fn check_size(text: &str) -> Result<(), (usize, Problem)> {
+    if text.len() > MAX_TABLE_BYTES {
+        return Err((0, Problem::TooLarge));
+    }
+    if text.len() <= MAX_LINE_BYTES {
+        return Ok(());
+    }
+    match text.lines().enumerate().find(|(_, line)| line.len() > MAX_LINE_BYTES) {
+        Some((i, line)) => Err((i + 1, Problem::LineTooLong { length: line.len() })),
+        None => Ok(()),
+    }
+}
+
 /// Non-comment, non-empty lines with their 1-based numbers.
 fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
@@ -397,6 +441,7 @@ struct Read {
 
 fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
     let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
+    check_size(text).map_err(|(line, problem)| err(line, problem))?;
     let mut lines = data_lines(text);
     let Some((header_line, header)) = lines.next() else {
         return Err(err(0, Problem::Empty));
@@ -503,6 +548,7 @@ impl Read {
     /// Applies an amendments file; returns the primary label of every shared slot.
     fn amend(&mut self, text: &str, origin: &str) -> Result<BTreeMap<u32, ServiceId>, TableError> {
         let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
+        check_size(text).map_err(|(line, problem)| err(line, problem))?;
         let mut lines = data_lines(text);
         let Some((header_line, header)) = lines.next() else {
             return Err(err(0, Problem::Empty));

@@ -1,14 +1,18 @@
 //! `--table FILE` on tables built to be expensive: a million rows, ranges overlapping by the
-//! thousand, a cell listing every port. Each must load, or be refused naming the file (and
-//! line), in bounded time.
+//! thousand, a cell listing every port, an endless file, a file too large, a line too long.
+//! Each must load, or be refused naming the file (and line), in bounded time and memory.
 
-use crate::support::{TempDir, flowtag};
+use crate::support::{TempDir, fixture, flowtag};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// Generous, for a debug build on a shared machine: the new parser takes a few seconds at
 /// most here, the old one took from 14 s to well past 100 s on the same tables.
 const BOUND: Duration = Duration::from_secs(20);
+
+/// Address space for the runs that must not read their input to the end: the table cap is
+/// 8 MiB, the old code asked for gigabytes.
+const MEMORY_KIB: u32 = 256 * 1024;
 
 struct Timed {
     code: Option<i32>,
@@ -123,4 +127,80 @@ fn a_cell_listing_every_port_loads_in_bounded_time() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.starts_with(&format!("flowtag: --table: {path}:3: tcp column ")), "{}", run.stderr);
     assert!(run.stderr.contains("lists a port twice"), "{}", run.stderr);
+}
+
+#[test]
+fn an_endless_table_is_refused_with_bounded_memory() {
+    let pcap = fixture("link-ethernet-445.pcap");
+    let cases: [&[&str]; 2] =
+        [&["services", "--table", "/dev/zero"], &["read", "--table", "/dev/zero", pcap.to_str().unwrap()]];
+    for args in cases {
+        let run = timed("--table /dev/zero", args, None, Some(MEMORY_KIB));
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            "flowtag: --table: /dev/zero: larger than 8 MiB (8388608 bytes), the most a port table may hold\n"
+        );
+        assert_eq!(run.stdout, "");
+    }
+}
+
+#[test]
+fn a_huge_file_is_refused_before_it_is_read() {
+    let tmp = TempDir::new("table-huge");
+    let path = tmp.join("huge.tsv");
+    // Sparse: a gigabyte that costs no disk, and no time unless someone reads it.
+    std::fs::File::create(&path).unwrap().set_len(1 << 30).unwrap();
+    let path = path.to_str().unwrap();
+    let run = timed("a 1 GiB table", &["services", "--table", path], None, Some(MEMORY_KIB));
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "flowtag: --table: {path}: larger than 8 MiB (8388608 bytes), the most a port table may hold\n"
+        )
+    );
+}
+
+#[test]
+fn a_table_on_stdin_is_read_up_to_the_cap() {
+    let table = b"service\tudp\ttcp\nMy app\t\t40000\n".to_vec();
+    let run = timed("a table on stdin", &["services", "--table", "/dev/stdin", "40000"], Some(table), None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("tcp 40000: My app (listed by number)"), "{}", run.stdout);
+    // A valid table, just past the cap: refused, not read to the end.
+    let mut big = b"service\tudp\ttcp\n".to_vec();
+    while big.len() <= 8 << 20 {
+        big.extend_from_slice(b"My app\t\t40000\n");
+    }
+    let run = timed("9 MiB on stdin", &["services", "--table", "/dev/stdin"], Some(big), Some(MEMORY_KIB));
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.starts_with("flowtag: --table: /dev/stdin: larger than 8 MiB"), "{}", run.stderr);
+}
+
+#[test]
+fn an_overlong_line_is_refused_by_its_number() {
+    let tmp = TempDir::new("table-longline");
+    let comment = "x".repeat(2 << 20);
+    let text = format!("service\tudp\ttcp\nWeb\t\t80\n# {comment}\nMail\t\t25\n");
+    let path = write_table(&tmp, "long.tsv", &text);
+    let run = timed("a 2 MiB line", &["services", "--table", &path], None, None);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "flowtag: --table: {path}:3: the line is 2097154 bytes long; a line may hold at most 1 MiB (1048576 bytes)\n"
+        )
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_refused_by_their_line() {
+    let tmp = TempDir::new("table-utf8");
+    let path = tmp.join("latin1.tsv");
+    std::fs::write(&path, b"service\tudp\ttcp\nWeb\t\t80\nCaf\xe9\t\t8080\n").unwrap();
+    let path = path.to_str().unwrap();
+    let run = timed("a Latin-1 table", &["services", "--table", path], None, None);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(run.stderr, format!("flowtag: --table: {path}:3: not UTF-8 text\n"));
 }
