@@ -183,7 +183,7 @@ impl fmt::Display for TableError {
 
 impl std::error::Error for TableError {}
 
-/// What is wrong with a line, carrying the offending text.
+/// What is wrong with a line, carrying the offending text (clipped after 60 characters).
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Problem {
@@ -404,6 +404,16 @@ pub fn parse_amended(
     read.finish(&primaries).map_err(|problem| TableError { origin: origin.to_owned(), line: 0, problem })
 }
 
+/// The offending text for an error message: whole if short, else its first 60 characters
+/// and its length (a cell or header may be a megabyte long).
+fn clip(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", text.get(..end).unwrap_or_default(), text.len()),
+        None => text.to_owned(),
+    }
+}
+
 /// Refuses text over [`MAX_TABLE_BYTES`] or with a line over [`MAX_LINE_BYTES`] before a
 /// line of it is read, as `(line, problem)` (line 0 for the size).
 fn check_size(text: &str) -> Result<(), (usize, Problem)> {
@@ -450,10 +460,7 @@ fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
         TABLE_HEADER => false,
         TABLE_HEADER_IP => true,
         _ => {
-            return Err(err(
-                header_line,
-                Problem::Header { expected: TABLE_HEADER, found: header.to_owned() },
-            ));
+            return Err(err(header_line, Problem::Header { expected: TABLE_HEADER, found: clip(header) }));
         }
     };
     let mut read = Read {
@@ -491,7 +498,7 @@ impl Read {
             return Err(Problem::EmptyService);
         }
         if service.starts_with(char::is_whitespace) || service.ends_with(char::is_whitespace) {
-            return Err(Problem::ServiceWhitespace { service: service.to_owned() });
+            return Err(Problem::ServiceWhitespace { service: clip(service) });
         }
         let cells = [(Transport::Udp, udp), (Transport::Tcp, tcp), (Transport::Ip, ip)];
         let mut spans = std::mem::take(&mut self.spans);
@@ -554,7 +561,7 @@ impl Read {
             return Err(err(0, Problem::Empty));
         };
         if header != AMENDMENTS_HEADER {
-            let found = header.to_owned();
+            let found = clip(header);
             let expected = AMENDMENTS_HEADER;
             return Err(err(header_line, Problem::Header { expected, found }));
         }
@@ -644,15 +651,15 @@ impl Read {
             "remove" => Action::Remove,
             "primary" => Action::Primary,
             _ => {
-                return Err(Problem::UnknownAction { action: action.to_owned() });
+                return Err(Problem::UnknownAction { action: clip(action) });
             }
         };
         let Some(transport) = Transport::parse(transport) else {
-            return Err(Problem::UnknownTransport { transport: transport.to_owned() });
+            return Err(Problem::UnknownTransport { transport: clip(transport) });
         };
         let port = parse_number(transport, port, port)?;
         let Some(&service) = self.ids.get(service) else {
-            return Err(Problem::UnknownService { service: service.to_owned() });
+            return Err(Problem::UnknownService { service: clip(service) });
         };
         for (column, text) in [("reason", reason), ("source", source)] {
             if text.trim().is_empty() {
@@ -963,7 +970,7 @@ fn parse_cell(transport: Transport, cell: &str, spans: &mut Vec<(u16, u16, bool)
             let first = parse_number(transport, cell, low.trim())?;
             let last = parse_number(transport, cell, high.trim())?;
             if first >= last {
-                return Err(Problem::BadRange { transport, cell: cell.to_owned(), first, last });
+                return Err(Problem::BadRange { transport, cell: clip(cell), first, last });
             }
             (first, last, true)
         } else {
@@ -977,7 +984,7 @@ fn parse_cell(transport: Transport, cell: &str, spans: &mut Vec<(u16, u16, bool)
             None => spans.iter().any(|&(first, last, _)| first <= span.1 && span.0 <= last),
         };
         if overlaps {
-            return Err(Problem::RepeatedPort { transport, cell: cell.to_owned() });
+            return Err(Problem::RepeatedPort { transport, cell: clip(cell) });
         }
         spans.push(span);
         match &mut taken {
@@ -996,17 +1003,17 @@ fn parse_cell(transport: Transport, cell: &str, spans: &mut Vec<(u16, u16, bool)
 /// A decimal number in `1..=transport.max()`: digits only, no sign, no spaces.
 fn parse_number(transport: Transport, cell: &str, item: &str) -> Result<u16, Problem> {
     if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
-        let (cell, item) = (cell.to_owned(), item.to_owned());
+        let (cell, item) = (clip(cell), clip(item));
         return Err(Problem::BadPort { transport, cell, item });
     }
     let max = transport.max();
     match item.parse::<u64>() {
-        Ok(0) => Err(Problem::PortZero { transport, cell: cell.to_owned() }),
+        Ok(0) => Err(Problem::PortZero { transport, cell: clip(cell) }),
         Ok(n) => match u16::try_from(n) {
             Ok(port) if port <= max => Ok(port),
-            _ => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
+            _ => Err(Problem::PortTooHigh { transport, cell: clip(cell), max }),
         },
         // Only an absurdly long run of digits gets here.
-        Err(_) => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
+        Err(_) => Err(Problem::PortTooHigh { transport, cell: clip(cell), max }),
     }
 }

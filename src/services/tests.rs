@@ -323,6 +323,13 @@ fn table_errors_name_the_line_and_problem() {
         assert_eq!(e.origin, "user.tsv");
         assert!(e.to_string().contains(problem), "{text:?}: {e}");
     }
+    // Long offending text is clipped in the message.
+    let long = format!("service\tudp\ttcp\nA\t\t{}\n", "80, ".repeat(100));
+    let e = table_error(&long).to_string();
+    assert_eq!(
+        e,
+        format!("user.tsv:2: tcp column \"{}… (400 bytes)\" lists a port twice", "80, ".repeat(15))
+    );
     let e = table_error("service\tudp\ttcp\nA\t\t80\nB\t\t0\n");
     assert_eq!(e.to_string(), "user.tsv:3: tcp column \"0\": 0 is not a usable number");
 }

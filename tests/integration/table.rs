@@ -127,6 +127,7 @@ fn a_cell_listing_every_port_loads_in_bounded_time() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.starts_with(&format!("flowtag: --table: {path}:3: tcp column ")), "{}", run.stderr);
     assert!(run.stderr.contains("lists a port twice"), "{}", run.stderr);
+    assert!(run.stderr.len() < 200, "the cell is clipped in the message: {}", run.stderr);
 }
 
 #[test]
