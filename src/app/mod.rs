@@ -173,11 +173,7 @@ fn load_table(path: Option<&Path>) -> Result<TableHolder, Exit> {
     let Some(path) = path else {
         return Ok(TableHolder::Embedded);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        complain(&path.display().to_string(), &format!("cannot read the service table: {e}"));
-        Exit::Usage
-    })?;
-    ServiceTable::from_tsv(&text, &path.display().to_string()).map(TableHolder::Owned).map_err(|e| {
+    ServiceTable::from_path(path).map(TableHolder::Owned).map_err(|e| {
         complain("--table", &e);
         Exit::Usage
     })

@@ -4,6 +4,9 @@
 //! `--table FILE`) and of `data/amendments.tsv`; their validation, every error naming
 //! `origin:line` and the offending text; and turning rows into the effective per-port
 //! [`Entry`]s, then into sorted runs of slots ([`Segment`]s) with their candidate lists.
+//! A user chooses the text, so every step is linear in it (one sweep over the boundaries,
+//! counting sorts, no entry compared with every other) and the text, its lines and the
+//! candidate lists are capped ([`MAX_TABLE_BYTES`], [`MAX_LINE_BYTES`], [`MAX_CANDIDATES`]).
 //!
 //! What I must not do: use anything but `std`. `build.rs` compiles this very file through
 //! `#[path = "src/services/parse.rs"]`, where no dependency of the crate exists (hence the
@@ -11,7 +14,7 @@
 //! is a [`TableError`], and the caller decides (build.rs fails the build, the CLI reports it).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// A distinct service name of one table, numbered in order of first appearance.
@@ -119,6 +122,22 @@ pub const RANGE_ONLY: u16 = 0x8000;
 /// Service ids are stored as id + 1 beside the flag bit, so 15 bits must hold them.
 pub const MAX_SERVICES: usize = RANGE_ONLY as usize - 1;
 
+/// Largest table (or amendments) text, 8 MiB. The embedded table is under 10 KiB; a row
+/// for every TCP and UDP port, each with a 30-byte name, is about 5 MiB. The cap bounds
+/// the time to read a table and the memory it takes: every row is kept as written, about
+/// 200 bytes for the shortest (`a<TAB><TAB>1`), so some 300 MB at most.
+pub const MAX_TABLE_BYTES: usize = 8 << 20;
+
+/// Longest line, 1 MiB: room for a row listing every TCP and UDP port one by one
+/// (`1, 2, 3, ...` is 447,658 bytes per transport).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Most candidates a table may give its runs of ports, summed over the runs between row
+/// boundaries (2^22, 8 MiB of ids): 32 services for every TCP and UDP port. Real tables
+/// name a handful per port; nested ranges with distinct services make the sum grow with
+/// the square of the rows, and this is where such a table is refused.
+pub const MAX_CANDIDATES: usize = 1 << 22;
+
 /// The flat-array slot of a transport's port.
 #[must_use]
 pub const fn slot(transport: Transport, port: u16) -> u32 {
@@ -164,7 +183,7 @@ impl fmt::Display for TableError {
 
 impl std::error::Error for TableError {}
 
-/// What is wrong with a line, carrying the offending text.
+/// What is wrong with a line, carrying the offending text (clipped after 60 characters).
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Problem {
@@ -175,6 +194,14 @@ pub enum Problem {
     },
     /// The file has no header row, or no row after it.
     Empty,
+    /// The text is longer than [`MAX_TABLE_BYTES`].
+    TooLarge,
+    /// A line is longer than [`MAX_LINE_BYTES`].
+    LineTooLong {
+        length: usize,
+    },
+    /// The bytes from this line on are not UTF-8.
+    NotUtf8,
     Columns {
         expected: &'static str,
         found: usize,
@@ -185,6 +212,8 @@ pub enum Problem {
         service: String,
     },
     TooManyServices,
+    /// The rows overlap so much that the candidate lists would exceed [`MAX_CANDIDATES`].
+    TooManyCandidates,
     /// A port cell item that is not a number, a range `A - B` or `Dynamic`.
     BadPort {
         transport: Transport,
@@ -262,6 +291,17 @@ impl fmt::Display for Problem {
                 write!(f, "expected the header row {expected:?}, found {found:?}")
             }
             Self::Empty => f.write_str("no header row and data rows found"),
+            Self::TooLarge => write!(
+                f,
+                "larger than {} MiB ({MAX_TABLE_BYTES} bytes), the most a port table may hold",
+                MAX_TABLE_BYTES >> 20
+            ),
+            Self::LineTooLong { length } => write!(
+                f,
+                "the line is {length} bytes long; a line may hold at most {} MiB ({MAX_LINE_BYTES} bytes)",
+                MAX_LINE_BYTES >> 20
+            ),
+            Self::NotUtf8 => f.write_str("not UTF-8 text"),
             Self::Columns { expected, found } => {
                 write!(f, "expected {expected} tab-separated columns, found {found}")
             }
@@ -272,6 +312,12 @@ impl fmt::Display for Problem {
             Self::TooManyServices => {
                 write!(f, "more than {MAX_SERVICES} distinct service names")
             }
+            Self::TooManyCandidates => write!(
+                f,
+                "the rows overlap too much: the services listed for its runs of ports add up \
+                 to more than {MAX_CANDIDATES} (each range counts once for every run of ports \
+                 it covers)"
+            ),
             Self::BadPort { transport, cell, item } => write!(
                 f,
                 "{transport} column {cell:?}: {item:?} is not a port number, a range \
@@ -333,7 +379,11 @@ impl fmt::Display for Problem {
 /// The first malformed line, as `origin:line` and the problem.
 pub fn parse_table(text: &str, origin: &str) -> Result<Parsed, TableError> {
     let table = read_table(text, origin)?;
-    Ok(table.finish(&BTreeMap::new()))
+    table.finish(&BTreeMap::new()).map_err(|problem| TableError {
+        origin: origin.to_owned(),
+        line: 0,
+        problem,
+    })
 }
 
 /// Reads a table and applies an amendments file to it (how `build.rs` makes the embedded
@@ -350,7 +400,33 @@ pub fn parse_amended(
 ) -> Result<Parsed, TableError> {
     let mut read = read_table(table, table_origin)?;
     let primaries = read.amend(amendments, amendments_origin)?;
-    Ok(read.finish(&primaries))
+    let origin = table_origin;
+    read.finish(&primaries).map_err(|problem| TableError { origin: origin.to_owned(), line: 0, problem })
+}
+
+/// The offending text for an error message: whole if short, else its first 60 characters
+/// and its length (a cell or header may be a megabyte long).
+fn clip(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", text.get(..end).unwrap_or_default(), text.len()),
+        None => text.to_owned(),
+    }
+}
+
+/// Refuses text over [`MAX_TABLE_BYTES`] or with a line over [`MAX_LINE_BYTES`] before a
+/// line of it is read, as `(line, problem)` (line 0 for the size).
+fn check_size(text: &str) -> Result<(), (usize, Problem)> {
+    if text.len() > MAX_TABLE_BYTES {
+        return Err((0, Problem::TooLarge));
+    }
+    if text.len() <= MAX_LINE_BYTES {
+        return Ok(());
+    }
+    match text.lines().enumerate().find(|(_, line)| line.len() > MAX_LINE_BYTES) {
+        Some((i, line)) => Err((i + 1, Problem::LineTooLong { length: line.len() })),
+        None => Ok(()),
+    }
 }
 
 /// Non-comment, non-empty lines with their 1-based numbers.
@@ -368,10 +444,14 @@ struct Read {
     rows: Vec<TableRow>,
     has_ip_column: bool,
     entries: Vec<Entry>,
+    /// Scratch for [`Read::row`]: the items of one row, and of one cell.
+    spans: Vec<(Transport, u16, u16, bool)>,
+    cell: Vec<(u16, u16, bool)>,
 }
 
 fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
     let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
+    check_size(text).map_err(|(line, problem)| err(line, problem))?;
     let mut lines = data_lines(text);
     let Some((header_line, header)) = lines.next() else {
         return Err(err(0, Problem::Empty));
@@ -380,14 +460,18 @@ fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
         TABLE_HEADER => false,
         TABLE_HEADER_IP => true,
         _ => {
-            return Err(err(
-                header_line,
-                Problem::Header { expected: TABLE_HEADER, found: header.to_owned() },
-            ));
+            return Err(err(header_line, Problem::Header { expected: TABLE_HEADER, found: clip(header) }));
         }
     };
-    let mut read =
-        Read { names: Vec::new(), ids: HashMap::new(), rows: Vec::new(), has_ip_column, entries: Vec::new() };
+    let mut read = Read {
+        names: Vec::new(),
+        ids: HashMap::new(),
+        rows: Vec::new(),
+        has_ip_column,
+        entries: Vec::new(),
+        spans: Vec::new(),
+        cell: Vec::new(),
+    };
     for (line, text) in lines {
         read.row(line, text).map_err(|problem| err(line, problem))?;
     }
@@ -399,32 +483,35 @@ fn read_table(text: &str, origin: &str) -> Result<Read, TableError> {
 
 impl Read {
     fn row(&mut self, line: usize, text: &str) -> Result<(), Problem> {
-        let columns: Vec<&str> = text.split('\t').collect();
-        let (service, udp, tcp, ip) = match (columns.as_slice(), self.has_ip_column) {
-            (&[service, udp, tcp], _) => (service, udp, tcp, ""),
-            (&[service, udp, tcp, ip], true) => (service, udp, tcp, ip),
-            (_, has_ip) => {
+        let mut columns = text.split('\t');
+        let service = columns.next().unwrap_or_default();
+        let (udp, tcp, ip, more) = (columns.next(), columns.next(), columns.next(), columns.next());
+        let (udp, tcp, ip) = match (udp, tcp, ip, more, self.has_ip_column) {
+            (Some(udp), Some(tcp), None, None, _) => (udp, tcp, ""),
+            (Some(udp), Some(tcp), Some(ip), None, true) => (udp, tcp, ip),
+            (.., has_ip) => {
                 let expected = if has_ip { "3 or 4" } else { "3" };
-                return Err(Problem::Columns { expected, found: columns.len() });
+                return Err(Problem::Columns { expected, found: text.split('\t').count() });
             }
         };
         if service.is_empty() {
             return Err(Problem::EmptyService);
         }
-        if service.trim() != service {
-            return Err(Problem::ServiceWhitespace { service: service.to_owned() });
+        if service.starts_with(char::is_whitespace) || service.ends_with(char::is_whitespace) {
+            return Err(Problem::ServiceWhitespace { service: clip(service) });
         }
         let cells = [(Transport::Udp, udp), (Transport::Tcp, tcp), (Transport::Ip, ip)];
-        let mut spans = Vec::new();
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
         for (transport, cell) in cells {
-            for (first, last, range) in parse_cell(transport, cell)? {
-                spans.push((transport, first, last, range));
-            }
+            parse_cell(transport, cell, &mut self.cell)?;
+            spans.extend(self.cell.iter().map(|&(first, last, range)| (transport, first, last, range)));
         }
         let service_id = self.intern(service)?;
-        for (transport, first, last, range) in spans {
+        for &(transport, first, last, range) in &spans {
             self.entries.push(Entry { service: service_id, transport, first, last, range });
         }
+        self.spans = spans;
         self.rows.push(TableRow {
             line,
             service: Cow::Owned(service.to_owned()),
@@ -468,12 +555,13 @@ impl Read {
     /// Applies an amendments file; returns the primary label of every shared slot.
     fn amend(&mut self, text: &str, origin: &str) -> Result<BTreeMap<u32, ServiceId>, TableError> {
         let err = |line, problem| TableError { origin: origin.to_owned(), line, problem };
+        check_size(text).map_err(|(line, problem)| err(line, problem))?;
         let mut lines = data_lines(text);
         let Some((header_line, header)) = lines.next() else {
             return Err(err(0, Problem::Empty));
         };
         if header != AMENDMENTS_HEADER {
-            let found = header.to_owned();
+            let found = clip(header);
             let expected = AMENDMENTS_HEADER;
             return Err(err(header_line, Problem::Header { expected, found }));
         }
@@ -563,15 +651,15 @@ impl Read {
             "remove" => Action::Remove,
             "primary" => Action::Primary,
             _ => {
-                return Err(Problem::UnknownAction { action: action.to_owned() });
+                return Err(Problem::UnknownAction { action: clip(action) });
             }
         };
         let Some(transport) = Transport::parse(transport) else {
-            return Err(Problem::UnknownTransport { transport: transport.to_owned() });
+            return Err(Problem::UnknownTransport { transport: clip(transport) });
         };
         let port = parse_number(transport, port, port)?;
         let Some(&service) = self.ids.get(service) else {
-            return Err(Problem::UnknownService { service: service.to_owned() });
+            return Err(Problem::UnknownService { service: clip(service) });
         };
         for (column, text) in [("reason", reason), ("source", source)] {
             if text.trim().is_empty() {
@@ -592,27 +680,58 @@ impl Read {
 
     /// Cuts each transport's port space at every entry boundary; each piece has one
     /// candidate list. Adjacent pieces with the same list and value become one segment.
-    fn finish(self, primaries: &BTreeMap<u32, ServiceId>) -> Parsed {
+    ///
+    /// One sweep per transport over the sorted boundaries, carrying the ranges that cover
+    /// the current piece, so the cost is the entries' sort plus the lists written; those
+    /// are capped by [`MAX_CANDIDATES`] (nested ranges make them grow with the square of
+    /// the rows).
+    fn finish(self, primaries: &BTreeMap<u32, ServiceId>) -> Result<Parsed, Problem> {
         let mut segments: Vec<Segment> = Vec::new();
         let mut pool: Vec<ServiceId> = Vec::new();
         // Runs that share a candidate list share its place in the pool (every piece of a
         // range cut by single ports lists the same range service).
         let mut placed: HashMap<Vec<ServiceId>, u32> = HashMap::new();
+        // The piece that last listed each service: a list is kept distinct without
+        // searching it.
+        let mut listed: Vec<u32> = vec![0; self.names.len()];
+        let mut piece: u32 = 0;
+        let mut work: usize = 0;
         for transport in Transport::ALL {
-            let entries: Vec<&Entry> = self.entries.iter().filter(|e| e.transport == transport).collect();
-            let mut cuts: Vec<u32> =
-                entries.iter().flat_map(|e| [u32::from(e.first), u32::from(e.last) + 1]).collect();
-            cuts.sort_unstable();
-            cuts.dedup();
+            let (cuts, mut sweep) = Sweep::new(&self.entries, transport);
             for pair in cuts.windows(2) {
                 let &[from, next] = pair else { continue };
                 let first = slot(transport, 0) + from;
                 let last = slot(transport, 0) + next - 1;
-                let Some((value, candidates)) =
-                    candidates(&entries, from, next - 1, || primaries.get(&first).copied())
-                else {
-                    continue;
+                sweep.advance(from);
+                let at = sweep.singles_at(from);
+                let singles = sweep.singles.get(at).unwrap_or(&[]);
+                work = work.saturating_add(singles.len() + sweep.active.len());
+                if work > MAX_CANDIDATES {
+                    return Err(Problem::TooManyCandidates);
+                }
+                piece += 1;
+                let mut fresh = |s: ServiceId| match listed.get_mut(usize::from(s.0)) {
+                    Some(mark) if *mark == piece => false,
+                    Some(mark) => {
+                        *mark = piece;
+                        true
+                    }
+                    None => true,
                 };
+                // Single-port services first (the primary, else the first in entry
+                // order), then the services of ranges covering the piece.
+                let mut candidates: Vec<ServiceId> =
+                    singles.iter().map(|&(_, s)| s).filter(|&s| fresh(s)).collect();
+                let single = !candidates.is_empty();
+                let primary = primaries.get(&first).filter(|_| single);
+                if let Some(at) = primary.and_then(|p| candidates.iter().position(|s| s == p)) {
+                    candidates[..=at].rotate_right(1);
+                }
+                candidates.extend(sweep.active.services().filter(|&s| fresh(s)));
+                let Some(head) = candidates.first() else { continue };
+                // Ids stay below MAX_SERVICES (checked in `intern`), so id + 1 never
+                // reaches the flag.
+                let value = (head.0 + 1) | if single { 0 } else { RANGE_ONLY };
                 if let Some(prev) = segments.last_mut() {
                     let prev_list = pool_slice(&pool, prev);
                     if prev.last + 1 == first
@@ -632,14 +751,164 @@ impl Read {
                 segments.push(Segment { first, last, value, start, len });
             }
         }
-        Parsed {
+        Ok(Parsed {
             names: self.names,
             rows: self.rows,
             has_ip_column: self.has_ip_column,
             entries: self.entries,
             segments,
             pool,
+        })
+    }
+}
+
+/// One transport's entries prepared for the sweep of [`Read::finish`]: the single ports
+/// sorted by port, the ranges by where they start and end, and the ranges covering the
+/// sweep's position.
+struct Sweep {
+    /// (port, service), entry order kept within a port.
+    singles: Vec<(u16, ServiceId)>,
+    /// (first port, entry index, service) and (last port + 1, entry index, service).
+    starts: Vec<(u32, usize, ServiceId)>,
+    ends: Vec<(u32, usize, ServiceId)>,
+    next_single: usize,
+    next_start: usize,
+    next_end: usize,
+    active: Active,
+}
+
+impl Sweep {
+    /// The sorted boundaries of the transport's entries, and the sweep over them.
+    fn new(entries: &[Entry], transport: Transport) -> (Vec<u32>, Sweep) {
+        let mut sweep = Sweep {
+            singles: Vec::new(),
+            starts: Vec::new(),
+            ends: Vec::new(),
+            next_single: 0,
+            next_start: 0,
+            next_end: 0,
+            active: Active::default(),
+        };
+        let mut is_cut = vec![false; BOUNDARIES];
+        let mut mark = |at: u32| {
+            if let Some(cut) = is_cut.get_mut(at as usize) {
+                *cut = true;
+            }
+        };
+        for (index, e) in entries.iter().enumerate().filter(|(_, e)| e.transport == transport) {
+            let (first, end) = (u32::from(e.first), u32::from(e.last) + 1);
+            mark(first);
+            mark(end);
+            if e.range {
+                sweep.starts.push((first, index, e.service));
+                sweep.ends.push((end, index, e.service));
+            } else {
+                sweep.singles.push((e.first, e.service));
+            }
         }
+        let cuts = (0..).zip(&is_cut).filter(|&(_, &cut)| cut).map(|(at, _)| at).collect();
+        // Pushed in entry order, so a stable sort by port keeps that order within a port.
+        sweep.singles = sort_by_boundary(&sweep.singles, |&(port, _)| u32::from(port));
+        sweep.starts = sort_by_boundary(&sweep.starts, |&(at, ..)| at);
+        sweep.ends = sort_by_boundary(&sweep.ends, |&(at, ..)| at);
+        (cuts, sweep)
+    }
+
+    /// Moves to the piece starting at `from`: ranges ending before it leave, ranges
+    /// starting at it join. Every boundary is a cut, so none is passed over.
+    fn advance(&mut self, from: u32) {
+        while let Some(&(_, index, service)) = self.ends.get(self.next_end).filter(|e| e.0 <= from) {
+            self.active.remove(index, service);
+            self.next_end += 1;
+        }
+        while let Some(&(_, index, service)) = self.starts.get(self.next_start).filter(|s| s.0 <= from) {
+            self.active.insert(index, service);
+            self.next_start += 1;
+        }
+    }
+
+    /// Where in `singles` the entries of port `from` are, in entry order. Every single port is a
+    /// cut, and its piece is that port alone (the port after it is a cut too).
+    fn singles_at(&mut self, from: u32) -> std::ops::Range<usize> {
+        let start = self.next_single;
+        let rest = self.singles.get(start..).unwrap_or(&[]);
+        self.next_single = start + rest.iter().take_while(|&&(port, _)| u32::from(port) == from).count();
+        start..self.next_single
+    }
+}
+
+/// Places an entry boundary can be: every port, and one past the last.
+const BOUNDARIES: usize = 1 << 16 | 1;
+
+/// A stable counting sort by a key below [`BOUNDARIES`]: linear in the items, where a
+/// table may have millions of entries over at most 65,537 places.
+fn sort_by_boundary<T: Copy>(items: &[T], key: impl Fn(&T) -> u32) -> Vec<T> {
+    let mut next = vec![0usize; BOUNDARIES + 1];
+    for item in items {
+        if let Some(n) = next.get_mut(key(item) as usize + 1) {
+            *n += 1;
+        }
+    }
+    // Counts shifted by one, summed: each key's first place.
+    let mut sum = 0;
+    for n in &mut next {
+        sum += *n;
+        *n = sum;
+    }
+    let mut sorted = items.to_vec();
+    for &item in items {
+        if let Some(n) = next.get_mut(key(&item) as usize)
+            && let Some(place) = sorted.get_mut(*n)
+        {
+            *place = item;
+            *n += 1;
+        }
+    }
+    sorted
+}
+
+/// The ranges covering a piece, as the services they list ordered by their earliest such
+/// range in entry order (the order in which the candidate list names them).
+#[derive(Default)]
+struct Active {
+    /// (service, entry index) of every covering range.
+    ranges: BTreeSet<(ServiceId, usize)>,
+    /// (earliest entry index, service): one per service.
+    order: BTreeSet<(usize, ServiceId)>,
+}
+
+impl Active {
+    fn earliest(&self, service: ServiceId) -> Option<usize> {
+        self.ranges.range((service, 0)..=(service, usize::MAX)).next().map(|&(_, index)| index)
+    }
+
+    fn insert(&mut self, index: usize, service: ServiceId) {
+        let before = self.earliest(service);
+        self.ranges.insert((service, index));
+        if before.is_none_or(|b| index < b) {
+            if let Some(b) = before {
+                self.order.remove(&(b, service));
+            }
+            self.order.insert((index, service));
+        }
+    }
+
+    fn remove(&mut self, index: usize, service: ServiceId) {
+        self.ranges.remove(&(service, index));
+        if self.order.remove(&(index, service))
+            && let Some(next) = self.earliest(service)
+        {
+            self.order.insert((next, service));
+        }
+    }
+
+    /// Distinct services covering the piece.
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn services(&self) -> impl Iterator<Item = ServiceId> + '_ {
+        self.order.iter().map(|&(_, service)| service)
     }
 }
 
@@ -648,38 +917,6 @@ enum Action {
     Add,
     Remove,
     Primary,
-}
-
-/// The lookup value and candidates of the ports `from..=to` (which no entry boundary cuts):
-/// single-port services first (the primary, else the first in entry order), then the
-/// services of ranges covering the piece. `None` when nothing covers it.
-fn candidates(
-    entries: &[&Entry],
-    from: u32,
-    to: u32,
-    primary: impl FnOnce() -> Option<ServiceId>,
-) -> Option<(u16, Vec<ServiceId>)> {
-    let mut list: Vec<ServiceId> = Vec::new();
-    for e in entries.iter().filter(|e| !e.range && u32::from(e.first) == from && from == to) {
-        if !list.contains(&e.service) {
-            list.push(e.service);
-        }
-    }
-    let single = !list.is_empty();
-    if let Some(primary) = primary().filter(|p| single && list.contains(p)) {
-        list.retain(|&s| s != primary);
-        list.insert(0, primary);
-    }
-    let covering = |e: &&&Entry| e.range && u32::from(e.first) <= from && to <= u32::from(e.last);
-    for e in entries.iter().filter(covering) {
-        if !list.contains(&e.service) {
-            list.push(e.service);
-        }
-    }
-    let head = list.first()?;
-    // Ids stay below MAX_SERVICES (checked in `intern`), so id + 1 never reaches the flag.
-    let value = (head.0 + 1) | if single { 0 } else { RANGE_ONLY };
-    Some((value, list))
 }
 
 fn pool_slice<'a>(pool: &'a [ServiceId], segment: &Segment) -> &'a [ServiceId] {
@@ -704,50 +941,79 @@ pub fn unslot(key: u32) -> (Transport, u16) {
     (transport, (key & 0xFFFF) as u16)
 }
 
-/// The ports of one cell: empty and `Dynamic` map none; otherwise items separated by `,` or
-/// ` or ` (the seed's "1645 or 1812": both are used), each a number or a range `A - B`.
-fn parse_cell(transport: Transport, cell: &str) -> Result<Vec<(u16, u16, bool)>, Problem> {
+/// The ports of one cell, into `spans` (cleared first): empty and `Dynamic` map none;
+/// otherwise items separated by `,` or ` or ` (the seed's "1645 or 1812": both are used),
+/// each a number or a range `A - B`.
+fn parse_cell(transport: Transport, cell: &str, spans: &mut Vec<(u16, u16, bool)>) -> Result<(), Problem> {
+    /// Items a cell may hold before overlaps are looked up in an ordered map rather than
+    /// by comparing with every earlier item (a cell may list all 65,535 ports).
+    const FEW: usize = 16;
+    spans.clear();
+    // Most cells are empty or one port: the loop below would find just that.
+    if cell.is_empty() {
+        return Ok(());
+    }
+    if cell.bytes().all(|b| b.is_ascii_digit()) {
+        let port = parse_number(transport, cell, cell)?;
+        spans.push((port, port, false));
+        return Ok(());
+    }
     let text = cell.trim();
     // "Dynamic": ports picked at run time (e.g. RTP, RFC 3550) cannot be listed.
     if text.is_empty() || text == "Dynamic" {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let mut spans: Vec<(u16, u16, bool)> = Vec::new();
+    let mut taken: Option<BTreeMap<u16, u16>> = None;
     for item in text.split(',').flat_map(|part| part.split(" or ")) {
         let item = item.trim();
         let span = if let Some((low, high)) = item.split_once('-') {
             let first = parse_number(transport, cell, low.trim())?;
             let last = parse_number(transport, cell, high.trim())?;
             if first >= last {
-                return Err(Problem::BadRange { transport, cell: cell.to_owned(), first, last });
+                return Err(Problem::BadRange { transport, cell: clip(cell), first, last });
             }
             (first, last, true)
         } else {
             let port = parse_number(transport, cell, item)?;
             (port, port, false)
         };
-        if spans.iter().any(|&(a, b, _)| a <= span.1 && span.0 <= b) {
-            return Err(Problem::RepeatedPort { transport, cell: cell.to_owned() });
+        let overlaps = match &taken {
+            // The spans taken so far are disjoint, so only the last one starting at or
+            // before this span's end can overlap it.
+            Some(taken) => taken.range(..=span.1).next_back().is_some_and(|(_, &last)| span.0 <= last),
+            None => spans.iter().any(|&(first, last, _)| first <= span.1 && span.0 <= last),
+        };
+        if overlaps {
+            return Err(Problem::RepeatedPort { transport, cell: clip(cell) });
         }
         spans.push(span);
+        match &mut taken {
+            Some(taken) => {
+                taken.insert(span.0, span.1);
+            }
+            None if spans.len() >= FEW => {
+                taken = Some(spans.iter().map(|&(first, last, _)| (first, last)).collect());
+            }
+            None => {}
+        }
     }
-    Ok(spans)
+    Ok(())
 }
 
 /// A decimal number in `1..=transport.max()`: digits only, no sign, no spaces.
 fn parse_number(transport: Transport, cell: &str, item: &str) -> Result<u16, Problem> {
     if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
-        let (cell, item) = (cell.to_owned(), item.to_owned());
+        let (cell, item) = (clip(cell), clip(item));
         return Err(Problem::BadPort { transport, cell, item });
     }
     let max = transport.max();
     match item.parse::<u64>() {
-        Ok(0) => Err(Problem::PortZero { transport, cell: cell.to_owned() }),
+        Ok(0) => Err(Problem::PortZero { transport, cell: clip(cell) }),
         Ok(n) => match u16::try_from(n) {
             Ok(port) if port <= max => Ok(port),
-            _ => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
+            _ => Err(Problem::PortTooHigh { transport, cell: clip(cell), max }),
         },
         // Only an absurdly long run of digits gets here.
-        Err(_) => Err(Problem::PortTooHigh { transport, cell: cell.to_owned(), max }),
+        Err(_) => Err(Problem::PortTooHigh { transport, cell: clip(cell), max }),
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::fmt::Write as _;
 
 const SEED_TSV: &str = include_str!("../../data/windows-2000.tsv");
 const AMENDMENTS_TSV: &str = include_str!("../../data/amendments.tsv");
@@ -322,6 +323,13 @@ fn table_errors_name_the_line_and_problem() {
         assert_eq!(e.origin, "user.tsv");
         assert!(e.to_string().contains(problem), "{text:?}: {e}");
     }
+    // Long offending text is clipped in the message.
+    let long = format!("service\tudp\ttcp\nA\t\t{}\n", "80, ".repeat(100));
+    let e = table_error(&long).to_string();
+    assert_eq!(
+        e,
+        format!("user.tsv:2: tcp column \"{}… (400 bytes)\" lists a port twice", "80, ".repeat(15))
+    );
     let e = table_error("service\tudp\ttcp\nA\t\t80\nB\t\t0\n");
     assert_eq!(e.to_string(), "user.tsv:3: tcp column \"0\": 0 is not a usable number");
 }
@@ -394,4 +402,116 @@ fn transport_names() {
 fn foreign_ids_do_not_panic() {
     assert_eq!(embedded().name(ServiceId(9999)), "?");
     assert_eq!(embedded().ports(ServiceId(9999), Transport::Tcp), "");
+}
+
+/// The resolution `finish` replaced (a scan of every entry for every piece, quadratic in
+/// the rows), kept as the reference the sweep must agree with.
+mod reference {
+    use super::super::RANGE_ONLY;
+    use super::super::parse::{Entry, Segment, ServiceId, Transport, slot, unslot};
+    use std::collections::HashMap;
+
+    fn candidates(entries: &[&Entry], from: u32, to: u32) -> Option<(u16, Vec<ServiceId>)> {
+        let mut list: Vec<ServiceId> = Vec::new();
+        for e in entries.iter().filter(|e| !e.range && u32::from(e.first) == from && from == to) {
+            if !list.contains(&e.service) {
+                list.push(e.service);
+            }
+        }
+        let single = !list.is_empty();
+        let covering = |e: &&&Entry| e.range && u32::from(e.first) <= from && to <= u32::from(e.last);
+        for e in entries.iter().filter(covering) {
+            if !list.contains(&e.service) {
+                list.push(e.service);
+            }
+        }
+        let head = list.first()?;
+        Some(((head.0 + 1) | if single { 0 } else { RANGE_ONLY }, list))
+    }
+
+    pub fn resolve(all: &[Entry]) -> (Vec<Segment>, Vec<ServiceId>) {
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut pool: Vec<ServiceId> = Vec::new();
+        let mut placed: HashMap<Vec<ServiceId>, u32> = HashMap::new();
+        for transport in Transport::ALL {
+            let entries: Vec<&Entry> = all.iter().filter(|e| e.transport == transport).collect();
+            let mut cuts: Vec<u32> =
+                entries.iter().flat_map(|e| [u32::from(e.first), u32::from(e.last) + 1]).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            for pair in cuts.windows(2) {
+                let &[from, next] = pair else { continue };
+                let first = slot(transport, 0) + from;
+                let last = slot(transport, 0) + next - 1;
+                let Some((value, candidates)) = candidates(&entries, from, next - 1) else { continue };
+                if let Some(prev) = segments.last_mut() {
+                    let start = prev.start as usize;
+                    if prev.last + 1 == first
+                        && unslot(prev.first).0 == transport
+                        && prev.value == value
+                        && pool[start..start + prev.len as usize] == candidates
+                    {
+                        prev.last = last;
+                        continue;
+                    }
+                }
+                let len = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+                let start = *placed.entry(candidates).or_insert_with_key(|list| {
+                    pool.extend_from_slice(list);
+                    u32::try_from(pool.len() - list.len()).unwrap_or(u32::MAX)
+                });
+                segments.push(Segment { first, last, value, start, len });
+            }
+        }
+        (segments, pool)
+    }
+
+    /// Whether two items of a cell share a port, item by item as the old parser checked.
+    pub fn repeats(spans: &[(u16, u16)]) -> bool {
+        spans.iter().enumerate().any(|(i, &(a, b))| spans[..i].iter().any(|&(c, d)| c <= b && a <= d))
+    }
+}
+
+fn cell_text(items: &[(u16, u16)]) -> String {
+    let item = |&(first, last): &(u16, u16)| {
+        if first == last { first.to_string() } else { format!("{first} - {last}") }
+    };
+    items.iter().map(item).collect::<Vec<_>>().join(", ")
+}
+
+proptest::proptest! {
+    /// Random small tables of overlapping singles and ranges: the sweep gives the segments
+    /// and pool of the per-piece scan, and a cell is refused exactly when an item repeats a
+    /// port of an earlier item of the cell.
+    #[test]
+    fn the_sweep_agrees_with_the_scan(
+        rows in proptest::collection::vec(
+            (0u8..6, proptest::collection::vec((1u16..50, 0u16..12), 0..4),
+             proptest::collection::vec((1u16..50, 0u16..12), 0..4)),
+            1..14,
+        )
+    ) {
+        let span = |&(first, extra): &(u16, u16)| (first, first + extra);
+        let mut text = String::from("service\tudp\ttcp\n");
+        let mut first_repeat = None;
+        for (i, (service, udp, tcp)) in rows.iter().enumerate() {
+            let (udp, tcp): (Vec<_>, Vec<_>) = (udp.iter().map(span).collect(), tcp.iter().map(span).collect());
+            if first_repeat.is_none() && (reference::repeats(&udp) || reference::repeats(&tcp)) {
+                first_repeat = Some(i + 2);
+            }
+            let _ = writeln!(text, "S{service}\t{}\t{}", cell_text(&udp), cell_text(&tcp));
+        }
+        match super::parse::parse_table(&text, "p.tsv") {
+            Ok(parsed) => {
+                proptest::prop_assert_eq!(first_repeat, None);
+                let (segments, pool) = reference::resolve(&parsed.entries);
+                proptest::prop_assert_eq!(&parsed.segments, &segments, "{}", text);
+                proptest::prop_assert_eq!(&parsed.pool, &pool, "{}", text);
+            }
+            Err(e) => {
+                proptest::prop_assert_eq!(Some(e.line), first_repeat, "{}", e);
+                proptest::prop_assert!(e.to_string().contains("lists a port twice"), "{}", e);
+            }
+        }
+    }
 }

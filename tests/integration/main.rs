@@ -25,3 +25,4 @@ mod properties;
 mod reader;
 mod safety;
 mod support;
+mod table;
