@@ -9,7 +9,7 @@
 use crate::capture::live::CaptureCounts;
 use crate::decode::{Anomalies, Skip};
 use crate::flow::FlowCounters;
-use crate::services::{ServiceTable, Transport};
+use crate::services::{ServiceTable, Transport, known_name};
 use crate::stats::{Counts, Dist, Quantiles, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -220,6 +220,9 @@ pub struct ServiceReport {
 pub struct UnknownReport {
     pub transport: Transport,
     pub port: u16,
+    /// IANA's registered name of the port ([`known_name`]), null when it has none: a hint
+    /// for the reader, never a label (the row stays unknown).
+    pub name: Option<&'static str>,
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
@@ -293,6 +296,7 @@ impl Report {
             .map(|u| UnknownReport {
                 transport: u.transport,
                 port: u.port,
+                name: known_name(u.transport, u.port),
                 flows: u.flows,
                 packets: u.total.packets,
                 bytes: u.total.bytes,
@@ -434,6 +438,9 @@ pub struct IntervalService {
 pub struct IntervalUnknown {
     pub transport: Transport,
     pub port: u16,
+    /// IANA's registered name of the port ([`known_name`]), null when it has none: a hint
+    /// for the reader, never a label (the row stays unknown).
+    pub name: Option<&'static str>,
     pub new: bool,
     pub flows: u64,
     pub packets: u64,
@@ -536,6 +543,7 @@ impl IntervalReport {
                 (c.packets > 0 || flows > 0).then_some(IntervalUnknown {
                     transport: r.transport,
                     port: r.port,
+                    name: known_name(r.transport, r.port),
                     new: i >= base.unknown.len(),
                     flows,
                     packets: c.packets,
@@ -664,6 +672,27 @@ mod tests {
         assert!(
             json.get("capture").is_none() && json.get("interval").is_none(),
             "absent, not null, for files"
+        );
+    }
+
+    #[test]
+    fn unknown_ports_carry_iana_names_as_hints() {
+        let table = ServiceTable::embedded();
+        let mut p = Pipeline::new(table, FlowConfig::default());
+        let base = IntervalBase::new(0.0);
+        push(&mut p, 50000, 5355, 200);
+        push(&mut p, 50000, 40124, 100);
+        let r = Report::build(&p.stats, &p.flows.counters, table, Vec::new(), None, None);
+        let json = serde_json::to_value(&r).unwrap();
+        let names: Vec<_> =
+            json["unknown"].as_array().unwrap().iter().map(|u| (&u["port"], &u["name"])).collect();
+        assert_eq!(names, [(&5355.into(), &"llmnr".into()), (&40124.into(), &serde_json::Value::Null)]);
+        let iv =
+            IntervalReport::build(&base, &p.stats, &p.flows.counters, table, end(CaptureReport::default()));
+        assert_eq!(
+            iv.unknown.iter().map(|u| u.name).collect::<Vec<_>>(),
+            [Some("llmnr")],
+            "cut to the top 1"
         );
     }
 }
