@@ -17,7 +17,8 @@
 //! - [`capture`]: inputs to [`capture::Frame`]s: capture files, and live interfaces through
 //!   libpcap ([`capture::live`]); BPF filters.
 //! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
-//! - [`services`]: the table (built at compile time) and the rule that picks the server side.
+//! - [`services`]: the table (built at compile time) and the rule that picks the server side;
+//!   IANA's registered port names ([`services::known_name`]), hints shown beside unknown ports.
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction. Its index
 //!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry; the slot's
 //!   64-byte line (`hot` module) holds all a packet touches, an IPv4 key included.

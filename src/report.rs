@@ -9,7 +9,7 @@
 use crate::capture::live::CaptureCounts;
 use crate::decode::{Anomalies, Skip};
 use crate::flow::FlowCounters;
-use crate::services::{ServiceTable, Transport};
+use crate::services::{ServiceTable, Transport, known_name};
 use crate::stats::{Counts, Dist, Quantiles, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -118,6 +118,31 @@ pub struct InputReport {
     pub message: Option<String>,
 }
 
+impl UnknownReport {
+    /// The unknown rows, most bytes first.
+    fn rows(stats: &Stats) -> Vec<Self> {
+        let mut unknown: Vec<UnknownReport> = stats
+            .unknown
+            .iter()
+            // A row whose only flows moved to a service row when their server answered (a
+            // range port) holds nothing.
+            .filter(|u| u.flows > 0 || u.total.packets > 0)
+            .map(|u| UnknownReport {
+                transport: u.transport,
+                port: u.port,
+                name: known_name(u.transport, u.port),
+                flows: u.flows,
+                packets: u.total.packets,
+                bytes: u.total.bytes,
+            })
+            .collect();
+        unknown.sort_by(|a, b| {
+            b.bytes.cmp(&a.bytes).then(a.transport.cmp(&b.transport)).then(a.port.cmp(&b.port))
+        });
+        unknown
+    }
+}
+
 impl InputReport {
     /// An input read without trouble so far, nothing counted yet.
     #[must_use]
@@ -220,6 +245,9 @@ pub struct ServiceReport {
 pub struct UnknownReport {
     pub transport: Transport,
     pub port: u16,
+    /// IANA's registered name of the port ([`known_name`]), null when it has none: a hint
+    /// for the reader, never a label (the row stays unknown).
+    pub name: Option<&'static str>,
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
@@ -287,23 +315,7 @@ impl Report {
         services.sort_by(|a, b| {
             b.bytes.cmp(&a.bytes).then_with(|| a.service.cmp(&b.service)).then(a.transport.cmp(&b.transport))
         });
-        let mut unknown: Vec<UnknownReport> = stats
-            .unknown
-            .iter()
-            // A row whose only flows moved to a service row when their server answered (a
-            // range port) holds nothing.
-            .filter(|u| u.flows > 0 || u.total.packets > 0)
-            .map(|u| UnknownReport {
-                transport: u.transport,
-                port: u.port,
-                flows: u.flows,
-                packets: u.total.packets,
-                bytes: u.total.bytes,
-            })
-            .collect();
-        unknown.sort_by(|a, b| {
-            b.bytes.cmp(&a.bytes).then(a.transport.cmp(&b.transport)).then(a.port.cmp(&b.port))
-        });
+        let unknown = UnknownReport::rows(stats);
         let mut other_ip: Vec<ProtocolCount> = stats
             .other_ip_protocols
             .iter()
@@ -437,6 +449,9 @@ pub struct IntervalService {
 pub struct IntervalUnknown {
     pub transport: Transport,
     pub port: u16,
+    /// IANA's registered name of the port ([`known_name`]), null when it has none: a hint
+    /// for the reader, never a label (the row stays unknown).
+    pub name: Option<&'static str>,
     pub new: bool,
     pub flows: u64,
     pub packets: u64,
@@ -539,6 +554,7 @@ impl IntervalReport {
                 (c.packets > 0 || flows > 0).then_some(IntervalUnknown {
                     transport: r.transport,
                     port: r.port,
+                    name: known_name(r.transport, r.port),
                     new: i >= base.unknown.len(),
                     flows,
                     packets: c.packets,
@@ -667,6 +683,27 @@ mod tests {
         assert!(
             json.get("capture").is_none() && json.get("interval").is_none(),
             "absent, not null, for files"
+        );
+    }
+
+    #[test]
+    fn unknown_ports_carry_iana_names_as_hints() {
+        let table = ServiceTable::embedded();
+        let mut p = Pipeline::new(table, FlowConfig::default());
+        let base = IntervalBase::new(0.0);
+        push(&mut p, 50000, 5355, 200);
+        push(&mut p, 50000, 40124, 100);
+        let r = Report::build(&p.stats, &p.flows.counters, table, Vec::new(), None, None);
+        let json = serde_json::to_value(&r).unwrap();
+        let names: Vec<_> =
+            json["unknown"].as_array().unwrap().iter().map(|u| (&u["port"], &u["name"])).collect();
+        assert_eq!(names, [(&5355.into(), &"llmnr".into()), (&40124.into(), &serde_json::Value::Null)]);
+        let iv =
+            IntervalReport::build(&base, &p.stats, &p.flows.counters, table, end(CaptureReport::default()));
+        assert_eq!(
+            iv.unknown.iter().map(|u| u.name).collect::<Vec<_>>(),
+            [Some("llmnr")],
+            "cut to the top 1"
         );
     }
 }

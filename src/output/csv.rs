@@ -1,5 +1,8 @@
 //! The CSV report: one row per service row and per unknown port, then one row each for other
 //! IP, non-IP and every skip reason, so that the rows' packets add up to the total, as in JSON.
+//! The last column, `iana_name`, is IANA's registered name of an unknown row's port (a hint,
+//! as JSON's `unknown[].name`); it is the last so that readers of the older columns by
+//! position keep working.
 
 use crate::report::{Report, Summary};
 use std::fmt::Display;
@@ -11,7 +14,8 @@ to_server_packets,to_server_bytes,to_client_packets,to_client_bytes,\
 packet_size_p50,packet_size_p90,packet_size_p99,packet_size_max,\
 duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
 flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
-handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max";
+handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max,\
+iana_name";
 
 /// Quotes a field when RFC 4180 requires it, after making control characters visible (a
 /// name read in a terminal or a spreadsheet must not act on it).
@@ -58,7 +62,7 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
         let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
         writeln!(
             w,
-            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
             field(&s.service),
             s.transport.as_str(),
             field(&ports.join(" ")),
@@ -79,19 +83,20 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
     for u in &r.unknown {
         writeln!(
             w,
-            "unknown,,{},{},{},{},{}{empty_tail}",
+            "unknown,,{},{},{},{},{}{empty_tail},{}",
             u.transport.as_str(),
             u.port,
             u.flows,
             u.packets,
-            u.bytes
+            u.bytes,
+            u.name.unwrap_or_default(),
         )?;
     }
     let t = &r.totals;
-    writeln!(w, "other_ip,,ip,,,{},{empty_tail}", t.other_ip_packets)?;
-    writeln!(w, "non_ip,,,,,{},{empty_tail}", t.non_ip_packets)?;
+    writeln!(w, "other_ip,,ip,,,{},{empty_tail},", t.other_ip_packets)?;
+    writeln!(w, "non_ip,,,,,{},{empty_tail},", t.non_ip_packets)?;
     for (reason, n) in &t.skipped {
-        writeln!(w, "skipped,{reason},,,,{n},{empty_tail}")?;
+        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},")?;
     }
     Ok(())
 }
@@ -105,5 +110,25 @@ mod tests {
         let names = ["plain", "RPC user manager, service manager, port mapper", "say \"hi\"", ""];
         let line: Vec<String> = names.iter().map(|n| field(n)).collect();
         assert_eq!(split_line(&line.join(",")), names);
+    }
+
+    #[test]
+    fn unknown_rows_end_with_the_iana_name() {
+        let (r, _) = super::super::unknown_ports_report();
+        let mut out = Vec::new();
+        write(&mut out, &r).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let header = split_line(lines.next().unwrap());
+        assert_eq!(header.last().map(String::as_str), Some("iana_name"));
+        let rows: Vec<Vec<String>> = lines.map(split_line).collect();
+        assert!(rows.iter().all(|f| f.len() == header.len()), "{text}");
+        let unknown: Vec<(&str, &str)> = rows
+            .iter()
+            .filter(|f| f[0] == "unknown")
+            .map(|f| (f[3].as_str(), f[header.len() - 1].as_str()))
+            .collect();
+        assert_eq!(unknown, [("5355", "llmnr"), ("40124", "")]);
+        assert!(rows.iter().filter(|f| f[0] != "unknown").all(|f| f[header.len() - 1].is_empty()));
     }
 }

@@ -2,7 +2,7 @@
 //! one plain line per interval that a dumb terminal gets. Plain lines only: the caller owns the
 //! screen (cursor moves, clearing), so this stays a renderer of the data it is given.
 
-use super::table::{Align, columns, cut, ports};
+use super::table::{Align, columns, cut, ports, unknown_port};
 use super::units::{bits_per_s, bytes, per_s, thousands, utc};
 use crate::capture::Linktype;
 use crate::report::{IntervalReport, Report};
@@ -154,19 +154,18 @@ pub fn view(r: &Report, iv: &IntervalReport, cx: &ViewContext<'_>) -> Vec<String
             thousands(r.unknown.len() as u64 + r.unknown_other.map_or(0, |o| o.ports))
         ));
         let mut rows =
-            vec![["", "proto", "port", "pkt/s", "bit/s", "packets", "bytes"].map(String::from).to_vec()];
+            vec![["", "port (IANA name)", "pkt/s", "bit/s", "packets", "bytes"].map(String::from).to_vec()];
         for u in &unknown_shown {
             rows.push(vec![
                 if u.new { NEW_MARK.into() } else { String::new() },
-                u.transport.as_str().into(),
-                u.port.to_string(),
+                unknown_port(u.transport, u.port, u.name),
                 per_s(u.packets_per_s),
                 bits_per_s(u.bits_per_s),
                 thousands(u.packets),
                 bytes(u.bytes),
             ]);
         }
-        tail.extend(aligned(" ", &[L, L, R, R, R, R, R], &rows));
+        tail.extend(aligned(" ", &[L, L, R, R, R, R], &rows));
     }
     tail.push(String::new());
     let service_packets: u64 = r.services.iter().map(|s| s.packets).sum();
@@ -290,5 +289,31 @@ mod tests {
         assert_eq!(fit("ab".into(), 3), "ab");
         assert_eq!(shorten("Common Internet File System", 10), "Common In…");
         assert_eq!(shorten("CIFS", 10), "CIFS");
+    }
+
+    #[test]
+    fn unknown_ports_show_iana_names_as_hints() {
+        let (r, iv) = super::super::unknown_ports_report();
+        let cx = ViewContext {
+            interface: "eth0",
+            linktype: Linktype::ETHERNET,
+            running: 1.0,
+            refresh: 1.0,
+            width: 120,
+            height: 40,
+            top_unknown: 10,
+            notice: None,
+        };
+        let lines = view(&r, &iv, &cx);
+        let at = lines.iter().position(|l| l.starts_with("Unknown server ports now")).unwrap();
+        assert_eq!(
+            lines[at + 1..at + 4],
+            [
+                "    port (IANA name)  pkt/s       bit/s  packets  bytes",
+                " *  udp/5355 (llmnr)      1  1.6 kbit/s        1  200 B",
+                " *  udp/40124             1   800 bit/s        1  100 B",
+            ],
+            "{lines:#?}"
+        );
     }
 }

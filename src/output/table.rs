@@ -2,6 +2,7 @@
 
 use super::units::{bytes, duration_s, millis, thousands, utc};
 use crate::report::{InputStatus, Report};
+use crate::services::Transport;
 use std::io::{self, Write};
 
 /// Longest service name shown before it is cut with an ellipsis.
@@ -78,6 +79,15 @@ pub(super) fn ports(p: &[u16]) -> String {
     const SHOWN: usize = 4;
     let s = p.iter().take(SHOWN).map(u16::to_string).collect::<Vec<_>>().join(",");
     if p.len() > SHOWN { format!("{s},+{}", p.len() - SHOWN) } else { s }
+}
+
+/// An unknown server port with IANA's registered name as a hint: `udp/5355 (llmnr)`, or
+/// `udp/40124` for a port with none.
+pub(super) fn unknown_port(transport: Transport, port: u16, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{transport}/{port} ({name})"),
+        None => format!("{transport}/{port}"),
+    }
 }
 
 #[expect(clippy::cast_precision_loss, reason = "percentages for display")]
@@ -231,19 +241,19 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
             thousands(unknown_packets),
             bytes(unknown_bytes),
         )?;
+        // The name is IANA's registration of the port, a hint: the row stays unknown.
         let mut rows =
-            vec![["proto", "port", "share", "flows", "packets", "bytes"].map(String::from).to_vec()];
+            vec![["port (IANA name)", "share", "flows", "packets", "bytes"].map(String::from).to_vec()];
         for u in r.unknown.iter().take(shown) {
             rows.push(vec![
-                u.transport.as_str().to_owned(),
-                u.port.to_string(),
+                unknown_port(u.transport, u.port, u.name),
                 share(u.bytes, totals.bytes),
                 thousands(u.flows),
                 thousands(u.packets),
                 bytes(u.bytes),
             ]);
         }
-        columns(w, "  ", &[L, R, R, R, R, R], &rows)?;
+        columns(w, "  ", &[L, R, R, R, R], &rows)?;
     }
     writeln!(w)?;
 
@@ -323,5 +333,29 @@ fn ip_proto_name(p: u8) -> String {
         112 => "vrrp".into(),
         132 => "sctp".into(),
         n => format!("proto-{n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_ports_show_iana_names_as_hints() {
+        let (r, _) = super::super::unknown_ports_report();
+        let mut out = Vec::new();
+        write(&mut out, &r, TableOptions::default()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let section: Vec<&str> =
+            text.lines().skip_while(|l| !l.starts_with("Unknown server ports:")).skip(1).take(3).collect();
+        assert_eq!(
+            section,
+            [
+                "  port (IANA name)  share  flows  packets  bytes",
+                "  udp/5355 (llmnr)  66.7%      1        1  200 B",
+                "  udp/40124         33.3%      1        1  100 B",
+            ],
+            "{text}"
+        );
     }
 }

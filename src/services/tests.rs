@@ -515,3 +515,40 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn known_names_are_iana_keywords() {
+    assert_eq!(known_name(Transport::Udp, 5355), Some("llmnr"));
+    assert_eq!(known_name(Transport::Tcp, 22), Some("ssh"));
+    assert_eq!(known_name(Transport::Tcp, 3389), Some("ms-wbt-server"));
+    assert_eq!(known_name(Transport::Udp, 5353), Some("mdns"));
+    assert_eq!(known_name(Transport::Udp, 3702), Some("ws-discovery"));
+    assert_eq!(known_name(Transport::Udp, 1900), Some("ssdp"));
+    assert_eq!(known_name(Transport::Tcp, 143), Some("imap"), "IANA's keyword, not netbase's imap2");
+    // Registered on one transport only, unregistered, or outside the registry.
+    assert_eq!(known_name(Transport::Tcp, 123), None);
+    assert_eq!(known_name(Transport::Udp, 123), Some("ntp"));
+    assert_eq!(known_name(Transport::Udp, 40124), None);
+    assert_eq!(known_name(Transport::Tcp, 0), None);
+    assert_eq!(known_name(Transport::Tcp, u16::MAX), None);
+    assert_eq!(known_name(Transport::Ip, 50), None);
+}
+
+#[test]
+fn known_names_are_sorted_for_the_binary_search() {
+    assert!(known::KNOWN_PORTS.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+    // Every row is found, so no (transport, port) hides behind a sorting mistake.
+    for &(t, p, name) in known::KNOWN_PORTS {
+        assert_eq!(known_name(t, p), Some(name));
+    }
+    // The table holds what data/known-ports.tsv holds, line for line.
+    let file = known_ports::parse(include_str!("../../data/known-ports.tsv"), "known-ports.tsv").unwrap();
+    assert_eq!(file.len(), known::KNOWN_PORTS.len());
+}
+
+#[test]
+fn known_names_ignore_the_service_table() {
+    // The Windows 2000 table lists tcp/3389 (Terminal Services); the name is IANA's anyway.
+    assert!(embedded().lookup(Transport::Tcp, 3389).service.is_some());
+    assert_eq!(known_name(Transport::Tcp, 3389), Some("ms-wbt-server"));
+}
