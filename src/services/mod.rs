@@ -9,14 +9,20 @@
 //! slot per (transport, port) holding service id + 1 and a range-only flag. On top of that
 //! I own [`ServiceTable::lookup`], the one function on the hot path: one indexed load and a
 //! decode. A user table (`--table FILE`) goes through the same parser
-//! ([`ServiceTable::from_tsv`]).
+//! ([`ServiceTable::from_tsv`]). Beside the ports, the DCE/RPC interface table of
+//! `data/rpc-interfaces.tsv` (module `rpc`): which seed service a bound interface UUID
+//! belongs to, [`ServiceTable::rpc_interface`].
 //!
 //! What I must not do: look at packets or flows, keep state, allocate or search in `lookup`,
 //! parse anything at run time for the embedded table, print, or guess: a port no row lists
 //! is [`MatchKind::None`], never "the nearest service".
 
 mod parse;
+mod rpc;
+#[cfg(test)]
+mod rpc_parse;
 mod rule;
+pub use rpc::{RPC_SESSION_PORTS, RpcInterface};
 pub use rule::{DecidedBy, Opening, Verdict, decide, decide_ip};
 
 use std::borrow::Cow;
