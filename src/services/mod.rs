@@ -20,6 +20,9 @@
 //! It is a hint that reports print beside unknown ports, never a label: it does not depend on
 //! the table in use (`--table`) and no flow is attributed by it.
 //!
+//! Beside the ports, the DCE/RPC interface table of `data/rpc-interfaces.tsv` (module `rpc`):
+//! which seed service a bound interface UUID belongs to, [`ServiceTable::rpc_interface`].
+//!
 //! What I must not do: look at packets or flows, keep state, allocate or search in `lookup`,
 //! parse anything at run time for the embedded table, print, or guess: a port no row lists
 //! is [`MatchKind::None`], never "the nearest service".
@@ -27,7 +30,11 @@
 #[cfg(test)]
 mod known_ports;
 mod parse;
+mod rpc;
+#[cfg(test)]
+mod rpc_parse;
 mod rule;
+pub use rpc::{RPC_SESSION_PORTS, RpcInterface};
 pub use rule::{DecidedBy, Opening, Verdict, decide, decide_ip};
 
 use std::borrow::Cow;
