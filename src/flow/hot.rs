@@ -102,6 +102,9 @@ const SERVER_IS_LO: u8 = 1 << 4;
 const LIVE: u8 = 1 << 5;
 const SERVER_IS_DST: u8 = 1 << 6;
 const HAS_EXTRA: u8 = 1 << 7;
+/// The high bit of how the server was decided, in `state` (whose low five bits are TCP flags
+/// seen): `bits` has room for two.
+pub(super) const DECIDED_HI: u8 = 1 << 7;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -139,8 +142,9 @@ impl Hot {
             DecidedBy::Table => 1,
             DecidedBy::FirstPacket => 2,
             DecidedBy::LowerPort => 3,
+            DecidedBy::KnownPort => 4,
         };
-        let mut bits = class as u8 | decided << DECIDED_SHIFT | LIVE;
+        let mut bits = class as u8 | (decided & 0b11) << DECIDED_SHIFT | LIVE;
         if server_is_lo {
             bits |= SERVER_IS_LO;
         }
@@ -157,7 +161,7 @@ impl Hot {
             key,
             service: verdict.service,
             server_port: verdict.server_port,
-            state: 0,
+            state: if decided > 0b11 { DECIDED_HI } else { 0 },
             bits,
         }
     }
@@ -171,11 +175,14 @@ impl Hot {
     }
 
     pub(super) fn verdict(&self) -> Verdict {
-        let decided_by = match (self.bits & DECIDED_MASK) >> DECIDED_SHIFT {
+        let code = (self.bits & DECIDED_MASK) >> DECIDED_SHIFT
+            | if self.state & DECIDED_HI != 0 { 0b100 } else { 0 };
+        let decided_by = match code {
             0 => DecidedBy::Handshake,
             1 => DecidedBy::Table,
             2 => DecidedBy::FirstPacket,
-            _ => DecidedBy::LowerPort,
+            3 => DecidedBy::LowerPort,
+            _ => DecidedBy::KnownPort,
         };
         Verdict {
             server_is_dst: self.bits & SERVER_IS_DST != 0,
@@ -329,10 +336,15 @@ mod tests {
 
     #[test]
     fn a_line_keeps_its_verdict_and_flags() {
-        for (i, decided_by) in
-            [DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort]
-                .into_iter()
-                .enumerate()
+        for (i, decided_by) in [
+            DecidedBy::Handshake,
+            DecidedBy::Table,
+            DecidedBy::FirstPacket,
+            DecidedBy::LowerPort,
+            DecidedBy::KnownPort,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let v = Verdict {
                 server_is_dst: i % 2 == 0,
@@ -340,9 +352,12 @@ mod tests {
                 server_port: 445,
                 service: Some(ServiceId(7)),
             };
-            let class = Class::ALL[i];
+            let class = Class::ALL[i % Class::ALL.len()];
             let mut h = Hot::new(Packed { addrs: 1, ends: 2 }, Timestamp(5), class, v, i >= 2);
             assert_eq!((h.verdict(), h.class(), h.server_is_lo(), h.live()), (v, class, i >= 2, true));
+            // TCP flags seen leave the verdict as it was.
+            h.state |= 0b1_1111;
+            assert_eq!(h.verdict(), v);
             h.set_class(Class::Closed);
             h.set_has_extra();
             assert_eq!((h.verdict(), h.class(), h.has_extra()), (v, Class::Closed, true));

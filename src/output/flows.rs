@@ -574,7 +574,13 @@ mod tests {
             EndReason::Reused,
             EndReason::EndOfInput,
         ];
-        let decided = [DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort];
+        let decided = [
+            DecidedBy::Handshake,
+            DecidedBy::Table,
+            DecidedBy::FirstPacket,
+            DecidedBy::LowerPort,
+            DecidedBy::KnownPort,
+        ];
         let templates = tcp_templates();
         let names = Transport::ALL
             .iter()
@@ -682,6 +688,7 @@ mod tests {
             (client, client_port, server, server_port, vlan) in (addr(), port(), addr(), port(), any::<u16>()),
             (server_is_dst, decided_by) in (any::<bool>(), prop::sample::select(vec![
                 DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort,
+                DecidedBy::KnownPort,
             ])),
             // Ids past the table's end are "?", as ServiceTable::name says.
             service in prop::option::of((0..services + 3).prop_map(ServiceId)),

@@ -5,8 +5,11 @@
 //! 1. `handshake`: a SYN without ACK names its destination the server; a SYN/ACK its source.
 //! 2. `table`: the port with a single-port entry in the table; if both have one, the port
 //!    below 1024, then the lower port.
-//! 3. `first_packet` (UDP and other IP protocols): the destination of the first packet.
-//! 4. `lower_port` (TCP joined mid-stream): the lower port.
+//! 3. `known_port` (UDP): a first packet from a port IANA registers (`known_name`) to one it
+//!    does not is a reply, and its source the server: a unicast LLMNR answer from 5355 to the
+//!    asker's ephemeral port must not make that ephemeral port look like a server.
+//! 4. `first_packet` (UDP and other IP protocols): the destination of the first packet.
+//! 5. `lower_port` (TCP joined mid-stream): the lower port.
 //!
 //! The service is the table entry of (transport, server port). A range entry (SQL session
 //! 1024 - 5000) labels a flow only when the server answered the handshake: Windows 2000
@@ -24,6 +27,7 @@ pub enum DecidedBy {
     Table,
     FirstPacket,
     LowerPort,
+    KnownPort,
 }
 
 impl DecidedBy {
@@ -34,6 +38,7 @@ impl DecidedBy {
             DecidedBy::Table => "table",
             DecidedBy::FirstPacket => "first_packet",
             DecidedBy::LowerPort => "lower_port",
+            DecidedBy::KnownPort => "known_port",
         }
     }
 }
@@ -80,6 +85,13 @@ pub fn decide(
                 (false, true) => (true, DecidedBy::Table),
                 (true, true) => (prefer_dst(src_port, dst_port), DecidedBy::Table),
                 (false, false) if transport == Transport::Tcp => (dst_port <= src_port, DecidedBy::LowerPort),
+                (false, false)
+                    if transport == Transport::Udp
+                        && super::known_name(transport, src_port).is_some()
+                        && super::known_name(transport, dst_port).is_none() =>
+                {
+                    (false, DecidedBy::KnownPort)
+                }
                 (false, false) => (true, DecidedBy::FirstPacket),
             }
         }
@@ -174,6 +186,21 @@ mod tests {
         // Mid-stream between two ports only the range covers: the lower port, unlabelled.
         let v = tcp(3500, 1026, Opening::Other);
         assert_eq!((v.decided_by, v.server_port, v.service), (DecidedBy::LowerPort, 1026, None));
+    }
+
+    #[test]
+    fn a_reply_from_a_registered_port_names_its_source_the_server() {
+        // A unicast LLMNR answer, first seen: 5355 (llmnr) to the asker's ephemeral port.
+        let v = udp(5355, 50_123);
+        assert_eq!((v.decided_by, v.server_port, v.server_is_dst), (DecidedBy::KnownPort, 5355, false));
+        // The question, first seen, still names its destination.
+        let v = udp(50_123, 5355);
+        assert_eq!((v.decided_by, v.server_port, v.server_is_dst), (DecidedBy::FirstPacket, 5355, true));
+        // Two registered ports, or two unregistered ones: the first packet's destination.
+        assert_eq!(udp(5353, 5355).decided_by, DecidedBy::FirstPacket);
+        assert_eq!(udp(50_000, 50_001).server_port, 50_001);
+        // TCP mid-stream keeps the lower port.
+        assert_eq!(tcp(5355, 50_123, Opening::Other).decided_by, DecidedBy::LowerPort);
     }
 
     #[test]
