@@ -134,6 +134,7 @@ impl UnknownReport {
                 flows: u.flows,
                 packets: u.total.packets,
                 bytes: u.total.bytes,
+                handshakes: HandshakeReport::of(u.transport, u.handshakes),
             })
             .collect();
         unknown.sort_by(|a, b| {
@@ -239,6 +240,30 @@ pub struct ServiceReport {
     pub duration_ms: Option<Summary<f64>>,
     pub flow_bytes: Option<Summary<u64>>,
     pub handshake_rtt_ms: Option<Summary<f64>>,
+    /// TCP rows: flows by how their handshake went; null for other transports.
+    pub handshakes: Option<HandshakeReport>,
+}
+
+/// TCP flows by how their handshake went, counted as they ended
+/// ([`FlowRecord::outcome`](crate::flow::FlowRecord::outcome)).
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeReport {
+    /// The server answered (a SYN/ACK was seen).
+    pub answered: u64,
+    /// A SYN, and no answer at all: a scan, a host or port that is not there, a filter.
+    pub unanswered: u64,
+    /// A SYN answered by a RST: nothing listens there.
+    pub refused: u64,
+    /// Joined after the handshake (the capture began later, or the flow resumed after an
+    /// eviction).
+    pub midstream: u64,
+}
+
+impl HandshakeReport {
+    fn of(transport: Transport, h: crate::stats::Handshakes) -> Option<Self> {
+        let [answered, unanswered, refused, midstream] = h.0;
+        (transport == Transport::Tcp).then_some(Self { answered, unanswered, refused, midstream })
+    }
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -251,6 +276,8 @@ pub struct UnknownReport {
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// TCP rows: flows by how their handshake went; null for UDP.
+    pub handshakes: Option<HandshakeReport>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -309,6 +336,7 @@ impl Report {
                     duration_ms: Summary::millis(&r.duration_us, 1_000),
                     flow_bytes: Summary::of(&r.flow_bytes),
                     handshake_rtt_ms: Summary::millis(&r.handshake_rtt_ns, 1_000_000),
+                    handshakes: HandshakeReport::of(r.transport, r.handshakes),
                 }
             })
             .collect();

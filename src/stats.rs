@@ -10,7 +10,7 @@
 //! counter wrap (all counters are u64; histograms saturate at their highest trackable value).
 
 use crate::decode::{Anomalies, Skip};
-use crate::flow::{FlowRecord, TO_CLIENT, TO_SERVER};
+use crate::flow::{FlowRecord, Outcome, TO_CLIENT, TO_SERVER};
 use crate::services::{ServiceId, Transport};
 use hashbrown::HashMap;
 use hdrhistogram::Histogram;
@@ -46,6 +46,23 @@ impl Counts {
     fn add(&mut self, bytes: u32) {
         self.packets += 1;
         self.bytes += u64::from(bytes);
+    }
+}
+
+/// TCP flows of a row by how their handshake went, indexed by [`Outcome`] (answered,
+/// unanswered, refused, mid-stream).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Handshakes(pub [u64; 4]);
+
+impl Handshakes {
+    fn count(&mut self, o: Outcome) {
+        self.0[o as usize] += 1;
+    }
+
+    fn merge(&mut self, other: Handshakes) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
     }
 }
 
@@ -116,6 +133,8 @@ pub struct ServiceRow {
     pub duration_us: Dist,
     pub flow_bytes: Dist,
     pub handshake_rtt_ns: Dist,
+    /// TCP flows by how their handshake went, counted as they end.
+    pub handshakes: Handshakes,
 }
 
 /// One unknown (transport, server port) row.
@@ -126,6 +145,8 @@ pub struct UnknownRow {
     pub flows: u64,
     pub total: Counts,
     pub dir: [Counts; 2],
+    /// TCP flows by how their handshake went, counted as they end.
+    pub handshakes: Handshakes,
 }
 
 /// The unknown rows by (transport, port): row number + 1 (0 for none) in one flat array of
@@ -224,6 +245,7 @@ impl Stats {
                         duration_us: Dist::new(),
                         flow_bytes: Dist::new(),
                         handshake_rtt_ns: Dist::new(),
+                        handshakes: Handshakes::default(),
                     });
                 }
                 let row = &mut self.services[i as usize];
@@ -247,6 +269,7 @@ impl Stats {
                         flows: 0,
                         total: Counts::default(),
                         dir: [Counts::default(); 2],
+                        handshakes: Handshakes::default(),
                     });
                 }
                 self.unknown[i as usize].flows += 1;
@@ -345,10 +368,21 @@ impl Stats {
     /// Records the distributions of a flow that ended.
     pub fn flow_ended(&mut self, rec: &FlowRecord) {
         let tag = Tag(rec.tag);
-        if tag == Tag::OTHER_IP || tag.0 & Tag::UNKNOWN_BIT != 0 {
+        if tag == Tag::OTHER_IP {
+            return;
+        }
+        if tag.0 & Tag::UNKNOWN_BIT != 0 {
+            if let (Some(r), Some(o)) =
+                (self.unknown.get_mut((tag.0 & !Tag::UNKNOWN_BIT) as usize), rec.outcome())
+            {
+                r.handshakes.count(o);
+            }
             return;
         }
         if let Some(r) = self.services.get_mut(tag.0 as usize) {
+            if let Some(o) = rec.outcome() {
+                r.handshakes.count(o);
+            }
             r.duration_us.record(rec.duration() / 1_000);
             r.flow_bytes.record(rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT]);
             if let Some(rtt) = rec.handshake_rtt {
@@ -381,6 +415,7 @@ impl Stats {
             row.duration_us.merge(&r.duration_us);
             row.flow_bytes.merge(&r.flow_bytes);
             row.handshake_rtt_ns.merge(&r.handshake_rtt_ns);
+            row.handshakes.merge(r.handshakes);
         }
         for u in &other.unknown {
             let next = u32::try_from(self.unknown.len()).unwrap_or(u32::MAX >> 1);
@@ -394,6 +429,7 @@ impl Stats {
             row.total.merge(u.total);
             row.dir[TO_SERVER].merge(u.dir[TO_SERVER]);
             row.dir[TO_CLIENT].merge(u.dir[TO_CLIENT]);
+            row.handshakes.merge(u.handshakes);
         }
         self.total.merge(other.total);
         self.tcp.merge(other.tcp);

@@ -263,6 +263,28 @@ impl FlowRecord {
         transport_of(self.proto)
     }
 
+    /// How a TCP flow's handshake went, in the spirit of Zeek's `conn_state`; `None` for
+    /// other transports. A SYN/ACK seen means answered (also when the SYN itself was missed);
+    /// a SYN with no SYN/ACK is refused when a RST came, else unanswered; no SYN nor SYN/ACK
+    /// seen is mid-stream (the capture began after the handshake, or a flow resumed after
+    /// eviction).
+    #[must_use]
+    pub fn outcome(&self) -> Option<Outcome> {
+        if self.proto != PROTO_TCP {
+            return None;
+        }
+        let s = self.state;
+        Some(if s & ST_SYNACK != 0 {
+            Outcome::Answered
+        } else if s & ST_SYN != 0 && s & ST_RST != 0 {
+            Outcome::Refused
+        } else if s & ST_SYN != 0 {
+            Outcome::Unanswered
+        } else {
+            Outcome::Midstream
+        })
+    }
+
     /// The TCP state at the end, or `None` for other transports.
     #[must_use]
     pub fn tcp_state(&self) -> Option<&'static str> {
@@ -434,6 +456,15 @@ pub enum Seen {
     Tag { tag: u32, to_server: bool },
     /// A non-first fragment whose first fragment was never seen.
     Orphan,
+}
+
+/// How a TCP flow's handshake went (see [`FlowRecord::outcome`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Outcome {
+    Answered = 0,
+    Unanswered = 1,
+    Refused = 2,
+    Midstream = 3,
 }
 
 /// A flow whose label became due after its start (see [`FlowTable::take_answered`]).

@@ -1,8 +1,9 @@
 //! The CSV report: one row per service row and per unknown port, then one row each for other
 //! IP, non-IP and every skip reason, so that the rows' packets add up to the total, as in JSON.
-//! The last column, `iana_name`, is IANA's registered name of an unknown row's port (a hint,
-//! as JSON's `unknown[].name`); it is the last so that readers of the older columns by
-//! position keep working.
+//! After the figures, `iana_name` is IANA's registered name of an unknown row's port (a hint,
+//! as JSON's `unknown[].name`), then the TCP rows' handshake outcomes (`handshakes_answered`,
+//! `_unanswered`, `_refused`, `_midstream`; empty for other rows): new columns go last so that
+//! readers of the older columns by position keep working.
 
 use crate::report::{Report, Summary};
 use std::fmt::Display;
@@ -15,7 +16,15 @@ packet_size_p50,packet_size_p90,packet_size_p99,packet_size_max,\
 duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
 flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
 handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max,\
-iana_name";
+iana_name,handshakes_answered,handshakes_unanswered,handshakes_refused,handshakes_midstream";
+
+/// The handshake columns of a row: four counts for a TCP row, four empty fields otherwise.
+fn handshakes(h: Option<crate::report::HandshakeReport>) -> String {
+    h.map_or_else(
+        || ",,,".to_owned(),
+        |h| format!("{},{},{},{}", h.answered, h.unanswered, h.refused, h.midstream),
+    )
+}
 
 /// Quotes a field when RFC 4180 requires it, after making control characters visible (a
 /// name read in a terminal or a spreadsheet must not act on it).
@@ -62,7 +71,7 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
         let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
         writeln!(
             w,
-            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
+            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{}",
             field(&s.service),
             s.transport.as_str(),
             field(&ports.join(" ")),
@@ -77,26 +86,29 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
             quantiles(s.duration_ms),
             quantiles(s.flow_bytes),
             quantiles(s.handshake_rtt_ms),
+            handshakes(s.handshakes),
         )?;
     }
     let empty_tail = ",,,,,,,,,,,,,,,,,,,,";
     for u in &r.unknown {
         writeln!(
             w,
-            "unknown,,{},{},{},{},{}{empty_tail},{}",
+            "unknown,,{},{},{},{},{}{empty_tail},{},{}",
             u.transport.as_str(),
             u.port,
             u.flows,
             u.packets,
             u.bytes,
-            u.name.unwrap_or_default(),
+            field(u.name.unwrap_or_default()),
+            handshakes(u.handshakes),
         )?;
     }
     let t = &r.totals;
-    writeln!(w, "other_ip,,ip,,,{},{empty_tail},", t.other_ip_packets)?;
-    writeln!(w, "non_ip,,,,,{},{empty_tail},", t.non_ip_packets)?;
+    let none = handshakes(None);
+    writeln!(w, "other_ip,,ip,,,{},{empty_tail},,{none}", t.other_ip_packets)?;
+    writeln!(w, "non_ip,,,,,{},{empty_tail},,{none}", t.non_ip_packets)?;
     for (reason, n) in &t.skipped {
-        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},")?;
+        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},,{none}")?;
     }
     Ok(())
 }
@@ -113,22 +125,32 @@ mod tests {
     }
 
     #[test]
-    fn unknown_rows_end_with_the_iana_name() {
+    fn unknown_rows_carry_the_iana_name() {
         let (r, _) = super::super::unknown_ports_report();
         let mut out = Vec::new();
         write(&mut out, &r).unwrap();
         let text = String::from_utf8(out).unwrap();
         let mut lines = text.lines();
         let header = split_line(lines.next().unwrap());
-        assert_eq!(header.last().map(String::as_str), Some("iana_name"));
+        let at = header.iter().position(|h| h == "iana_name").unwrap();
         let rows: Vec<Vec<String>> = lines.map(split_line).collect();
         assert!(rows.iter().all(|f| f.len() == header.len()), "{text}");
-        let unknown: Vec<(&str, &str)> = rows
-            .iter()
-            .filter(|f| f[0] == "unknown")
-            .map(|f| (f[3].as_str(), f[header.len() - 1].as_str()))
-            .collect();
+        let unknown: Vec<(&str, &str)> =
+            rows.iter().filter(|f| f[0] == "unknown").map(|f| (f[3].as_str(), f[at].as_str())).collect();
         assert_eq!(unknown, [("5355", "llmnr"), ("40124", "")]);
-        assert!(rows.iter().filter(|f| f[0] != "unknown").all(|f| f[header.len() - 1].is_empty()));
+        assert!(rows.iter().filter(|f| f[0] != "unknown").all(|f| f[at].is_empty()));
+    }
+
+    #[test]
+    fn tcp_rows_end_with_their_handshakes() {
+        let header = split_line(HEADER);
+        let tail: Vec<&str> = header[header.len() - 4..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            ["handshakes_answered", "handshakes_unanswered", "handshakes_refused", "handshakes_midstream"]
+        );
+        let h = crate::report::HandshakeReport { answered: 3, unanswered: 1_986, refused: 5, midstream: 0 };
+        assert_eq!(handshakes(Some(h)), "3,1986,5,0");
+        assert_eq!(handshakes(None), ",,,");
     }
 }

@@ -286,6 +286,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         thousands(totals.tcp_packets),
         thousands(totals.udp_packets),
     )?;
+    handshake_lines(w, r)?;
     if !r.other_ip.is_empty() {
         let list: Vec<String> = r
             .other_ip
@@ -314,6 +315,50 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         writeln!(w, "INCOMPLETE: an input could not be read to its end; figures cover what was read.")?;
     }
     Ok(())
+}
+
+/// The TCP handshakes of every row, and the rows whose connection attempts went unanswered or
+/// were refused most (a scan, a host or service that is gone): what only the ports would have
+/// shown as traffic to services.
+fn handshake_lines(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    const SHOWN: usize = 5;
+    let mut sum = crate::report::HandshakeReport::default();
+    let mut failed: Vec<(u64, u64, String)> = Vec::new();
+    let rows = r.services.iter().map(|s| (s.handshakes, cut(&s.service)));
+    let unknown = r.unknown.iter().map(|u| {
+        let name = u.name.map_or_else(String::new, |n| format!(" ({n})"));
+        (u.handshakes, format!("{}/{}{name}", u.transport.as_str(), u.port))
+    });
+    for (h, label) in rows.chain(unknown) {
+        let Some(h) = h else { continue };
+        sum.answered += h.answered;
+        sum.unanswered += h.unanswered;
+        sum.refused += h.refused;
+        sum.midstream += h.midstream;
+        if h.unanswered + h.refused > 0 {
+            failed.push((h.unanswered, h.refused, label));
+        }
+    }
+    if sum == crate::report::HandshakeReport::default() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "TCP handshakes: {} answered, {} unanswered, {} refused, {} mid-stream",
+        thousands(sum.answered),
+        thousands(sum.unanswered),
+        thousands(sum.refused),
+        thousands(sum.midstream),
+    )?;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    failed.sort_by(|a, b| (b.0 + b.1).cmp(&(a.0 + a.1)).then_with(|| a.2.cmp(&b.2)));
+    let list: Vec<String> =
+        failed.iter().take(SHOWN).map(|(u, f, label)| format!("{label} {}", thousands(u + f))).collect();
+    let more = failed.len().saturating_sub(SHOWN);
+    let more = if more > 0 { format!(", and {} more rows", thousands(more as u64)) } else { String::new() };
+    writeln!(w, "  unanswered or refused, by row: {}{more}", list.join(", "))
 }
 
 /// IANA names of the IP protocols a LAN shows most.
