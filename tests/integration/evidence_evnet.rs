@@ -40,19 +40,6 @@ fn tshark_names(p: Proto) -> Option<&'static [&'static str]> {
 /// TLS records.
 const DNS_FORMAT: &[&str] = &["llmnr", "mdns"];
 
-/// Whether tshark runs; `None` (with a note) when it does not, a failure under `CI=true`.
-fn tshark_present() -> bool {
-    let ok = Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "tshark is missing and CI=true: the test cannot be skipped in CI"
-        );
-        eprintln!("note: tshark is absent; skipping the evidence test on the corpus");
-    }
-    ok
-}
-
 fn unhex(s: &str) -> Vec<u8> {
     let s = s.replace(':', "");
     (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
@@ -68,7 +55,7 @@ struct Conversation {
 #[test]
 fn evidence_internet_on_the_corpus() {
     let Some(dir) = shared("corpus") else { return };
-    if !tshark_present() {
+    if !crate::support::tools("evidence_internet_on_the_corpus", &["tshark"]) {
         return;
     }
     let config = std::env::temp_dir().join(format!("flowtag-evnet-wsconf-{}", std::process::id()));

@@ -65,18 +65,6 @@ fn labels(dir: &Path) -> BTreeMap<(String, Endpoints), String> {
     out
 }
 
-fn tshark_present() -> bool {
-    let ok = Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "tshark is missing and CI=true: the test cannot be skipped in CI"
-        );
-        eprintln!("note: tshark is absent; skipping the evidence test on real bytes");
-    }
-    ok
-}
-
 #[derive(Default)]
 struct Conversation {
     /// Packets taken per direction.
@@ -91,7 +79,7 @@ struct Conversation {
 #[test]
 fn evidence_evwin_on_real_bytes() {
     let Some(dir) = shared("corpus") else { return };
-    if !tshark_present() {
+    if !crate::support::tools("evidence_evwin_on_real_bytes", &["tshark"]) {
         return;
     }
     let labels = labels(&dir);

@@ -48,15 +48,7 @@ fn can_run(test: &str, tools: &[&str]) -> bool {
     if !is_root() {
         missing.insert(0, "root");
     }
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "{test} needs {missing:?} and CI=true: the test cannot be skipped in CI"
-    );
-    eprintln!("note: {test} needs {}; skipping", missing.join(", "));
-    false
+    crate::support::needs(test, &missing)
 }
 
 /// Runs a command to its end (bounded), failing the test if it fails.

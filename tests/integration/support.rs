@@ -29,7 +29,11 @@ pub fn on_path(tool: &str) -> bool {
 /// Whether every tool a test drives is on the PATH; otherwise a note, or under `CI=true` a
 /// failure, like [`shared`].
 pub fn tools(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    needs(test, &tools.iter().copied().filter(|t| !on_path(t)).collect::<Vec<_>>())
+}
+
+/// Whether nothing is `missing` for `test`; otherwise a note, or a failure under `CI=true`.
+pub fn needs(test: &str, missing: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
