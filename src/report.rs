@@ -124,17 +124,18 @@ impl UnknownReport {
         let mut unknown: Vec<UnknownReport> = stats
             .unknown
             .iter()
+            .zip(&stats.unknown_handshakes)
             // A row whose only flows moved to a service row when their server answered (a
             // range port) holds nothing.
-            .filter(|u| u.flows > 0 || u.total.packets > 0)
-            .map(|u| UnknownReport {
+            .filter(|(u, _)| u.flows > 0 || u.total.packets > 0)
+            .map(|(u, h)| UnknownReport {
                 transport: u.transport,
                 port: u.port,
                 name: known_name(u.transport, u.port),
                 flows: u.flows,
                 packets: u.total.packets,
                 bytes: u.total.bytes,
-                handshakes: HandshakeReport::of(u.transport, u.handshakes),
+                handshakes: HandshakeReport::of(u.transport, *h),
             })
             .collect();
         unknown.sort_by(|a, b| {

@@ -145,9 +145,11 @@ pub struct UnknownRow {
     pub flows: u64,
     pub total: Counts,
     pub dir: [Counts; 2],
-    /// TCP flows by how their handshake went, counted as they end.
-    pub handshakes: Handshakes,
 }
+
+// What a packet of an unknown flow touches fits one cache line; the handshake outcomes, counted
+// as flows end, live beside the rows (`Stats::unknown_handshakes`).
+const _: () = assert!(std::mem::size_of::<UnknownRow>() <= 64);
 
 /// The unknown rows by (transport, port): row number + 1 (0 for none) in one flat array of
 /// 3 × 65,536, made at the first unknown flow (768 KiB of address space, zeroed pages on first
@@ -176,6 +178,8 @@ pub struct Stats {
     pub services: Vec<ServiceRow>,
     service_index: HashMap<(ServiceId, Transport), u32>,
     pub unknown: Vec<UnknownRow>,
+    /// By unknown row: its TCP flows by how their handshake went.
+    pub unknown_handshakes: Vec<Handshakes>,
     unknown_index: PortRows,
     /// Packets read that passed the filter, and their wire bytes.
     pub total: Counts,
@@ -207,6 +211,7 @@ impl Stats {
             services: Vec::new(),
             service_index: HashMap::new(),
             unknown: Vec::new(),
+            unknown_handshakes: Vec::new(),
             unknown_index: PortRows::default(),
             total: Counts::default(),
             tcp: Counts::default(),
@@ -269,8 +274,8 @@ impl Stats {
                         flows: 0,
                         total: Counts::default(),
                         dir: [Counts::default(); 2],
-                        handshakes: Handshakes::default(),
                     });
+                    self.unknown_handshakes.push(Handshakes::default());
                 }
                 self.unknown[i as usize].flows += 1;
                 Tag(i | Tag::UNKNOWN_BIT)
@@ -372,10 +377,10 @@ impl Stats {
             return;
         }
         if tag.0 & Tag::UNKNOWN_BIT != 0 {
-            if let (Some(r), Some(o)) =
-                (self.unknown.get_mut((tag.0 & !Tag::UNKNOWN_BIT) as usize), rec.outcome())
+            if let (Some(h), Some(o)) =
+                (self.unknown_handshakes.get_mut((tag.0 & !Tag::UNKNOWN_BIT) as usize), rec.outcome())
             {
-                r.handshakes.count(o);
+                h.count(o);
             }
             return;
         }
@@ -417,19 +422,22 @@ impl Stats {
             row.handshake_rtt_ns.merge(&r.handshake_rtt_ns);
             row.handshakes.merge(r.handshakes);
         }
-        for u in &other.unknown {
+        for (u, h) in other.unknown.iter().zip(&other.unknown_handshakes) {
             let next = u32::try_from(self.unknown.len()).unwrap_or(u32::MAX >> 1);
             let i = self.unknown_index.row(u.transport, u.port, next);
             if i == next {
                 self.unknown.push(*u);
+                self.unknown_handshakes.push(*h);
                 continue;
+            }
+            if let Some(mine) = self.unknown_handshakes.get_mut(i as usize) {
+                mine.merge(*h);
             }
             let row = &mut self.unknown[i as usize];
             row.flows += u.flows;
             row.total.merge(u.total);
             row.dir[TO_SERVER].merge(u.dir[TO_SERVER]);
             row.dir[TO_CLIENT].merge(u.dir[TO_CLIENT]);
-            row.handshakes.merge(u.handshakes);
         }
         self.total.merge(other.total);
         self.tcp.merge(other.tcp);
