@@ -519,6 +519,38 @@ pub fn udp_timeout() -> Built {
     tr.finish()
 }
 
+/// A SYN to a port in the dynamic range that nobody answers: a scan, or a host that is down.
+pub fn syn_unanswered() -> Built {
+    let what = "a SYN nobody answers: WS01 port 3600 sends a SYN to DC01 port 1026 three times (retransmitted after 3 s and 6 s) and gets nothing back; 1026 is in the table only through the \"SQL session 1024 - 5000\" range, which labels a flow only once its server answers, so the flow is unknown (tcp/1026), and its handshake unanswered";
+    let (mut tr, link, c) = ethernet("syn-unanswered-1026.pcap", 39, Format::PCAP, what);
+    let dc = dc01(&mut tr);
+    let f = tr.flow(Transport::Tcp, link, (c, 3600), (dc, 1026), "unknown");
+    Tcp::unanswered(&mut tr, f, T0 + SEC / 10, 3);
+    tr.finish()
+}
+
+/// A SYN refused with a RST: nothing listens on the port.
+pub fn syn_refused() -> Built {
+    let what = "a refused SYN: WS01 port 3601 sends a SYN to DC01 port 1027, where nothing listens, and DC01 answers RST/ACK; a range port (SQL session) with no answer is not labelled, so the flow is unknown (tcp/1027), and its handshake refused";
+    let (mut tr, link, c) = ethernet("syn-refused-1027.pcap", 40, Format::PCAP, what);
+    let dc = dc01(&mut tr);
+    let f = tr.flow(Transport::Tcp, link, (c, 3601), (dc, 1027), "unknown");
+    Tcp::refused(&mut tr, f, T0 + SEC / 10, 300 * US);
+    tr.finish()
+}
+
+/// An LLMNR answer seen before (or without) its question: the capture point saw only the
+/// unicast reply, as on a switch port that does not get the asker's multicast.
+pub fn llmnr_reply_first() -> Built {
+    let what = "an LLMNR reply seen first: FS01 answers WS01's question for \"fs01\" from UDP 5355 (LLMNR, RFC 4795) to WS01's ephemeral port 51000 (the multicast question is not in the capture); the first packet's source port is registered with IANA (llmnr) and its destination is not, so the source is the server: the flow is unknown udp/5355, not an unknown server port 51000";
+    let (mut tr, link, c) = ethernet("llmnr-reply-first-5355.pcap", 41, Format::PCAP, what);
+    let fs = tr.host("FS01", FS01_MAC, Ipv4Addr::new(192, 168, 1, 11), true);
+    let f = tr.flow(Transport::Udp, link, (c, 51000), (fs, 5355), "unknown");
+    let ans = [apps::rr_a(&apps::QNAME, 30, Ipv4Addr::new(192, 168, 1, 11))];
+    tr.udp(f, false, T0 + SEC / 10, &apps::dns(0x5a5a, true, "fs01", rr::A, &ans), Frag::NoDf);
+    tr.finish()
+}
+
 pub fn all() -> Vec<Built> {
     let mut v = link_fixtures();
     v.extend([
@@ -537,6 +569,9 @@ pub fn all() -> Vec<Built> {
         tcp_reuse(),
         tcp_rst(),
         udp_timeout(),
+        syn_unanswered(),
+        syn_refused(),
+        llmnr_reply_first(),
     ]);
     v.extend(formats());
     v.sort_by_key(|b| b.file);

@@ -74,6 +74,31 @@ impl Tcp {
         c
     }
 
+    /// A SYN that nobody answers, sent `tries` times with Windows' doubling retransmission
+    /// timer (3 s, then 6 s: RFC 6298 §5.5, as Windows 2000 does with its initial 3 s).
+    pub fn unanswered(tr: &mut Trace, flow: FlowId, t: u64, tries: u32) -> Self {
+        let mut c = Self::new(tr, flow, t, 0);
+        let mut rto = 3 * crate::trace::SEC;
+        for i in 0..tries {
+            if i > 0 {
+                c.t += rto;
+                rto *= 2;
+            }
+            c.syn(tr);
+        }
+        c
+    }
+
+    /// A SYN to a port where nothing listens: the server's stack answers RST/ACK (RFC 9293
+    /// §3.10.7.1).
+    pub fn refused(tr: &mut Trace, flow: FlowId, t: u64, rtt: u64) -> Self {
+        let mut c = Self::new(tr, flow, t, rtt);
+        c.syn(tr);
+        c.t += rtt;
+        c.segment(tr, SERVER, tcpflag::RST | tcpflag::ACK, &[]);
+        c
+    }
+
     pub fn syn(&mut self, tr: &mut Trace) {
         let opts = wire::syn_options(self.mss[CLIENT] as u16);
         self.raw(tr, CLIENT, self.t, self.isn[CLIENT], 0, tcpflag::SYN, &opts, &[]);

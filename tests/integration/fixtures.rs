@@ -316,3 +316,42 @@ fn eviction_keeps_service_counters_exact() {
     assert!(!unknown(&all).is_empty());
     assert_eq!(unknown(&capped), unknown(&all), "per-port packets and bytes do not depend on the flow table");
 }
+
+#[test]
+fn handshake_outcomes_of_the_syn_fixtures() {
+    // (file, unknown row's transport and port, answered, unanswered, refused, midstream)
+    for (file, port, want) in [
+        ("syn-unanswered-1026.pcap", 1026, [0, 1, 0, 0]),
+        ("syn-refused-1027.pcap", 1027, [0, 0, 1, 0]),
+        ("midstream-unknown-40000.pcap", 40000, [0, 0, 0, 1]),
+    ] {
+        let out = run(&["read", "--format", "json", fixture(file).to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{file}: {}", out.stderr);
+        let doc = out.json();
+        check_totals(&doc);
+        assert_eq!(
+            doc["services"].as_array().map(Vec::len),
+            Some(0),
+            "{file}: no service, a range port unanswered"
+        );
+        let row = &doc["unknown"][0];
+        assert_eq!((row["transport"].as_str(), row["port"].as_u64()), (Some("tcp"), Some(port)), "{file}");
+        let h = &row["handshakes"];
+        let got = ["answered", "unanswered", "refused", "midstream"].map(|k| h[k].as_u64().unwrap_or(99));
+        assert_eq!(got, want, "{file}");
+    }
+    // The answered handshake to a range port is the range's service, answered.
+    let doc =
+        run(&["read", "--format", "json", fixture("handshake-dynamic-1026.pcap").to_str().unwrap()]).json();
+    assert_eq!(doc["services"][0]["service"], "SQL session");
+    assert_eq!(doc["services"][0]["handshakes"]["answered"], 1);
+    assert_eq!(doc["unknown"].as_array().map(Vec::len), Some(0), "the row it left is not shown");
+    // An LLMNR answer seen first counts under udp/5355, not under the asker's port.
+    let doc =
+        run(&["read", "--format", "json", fixture("llmnr-reply-first-5355.pcap").to_str().unwrap()]).json();
+    assert_eq!(
+        (doc["unknown"][0]["port"].as_u64(), doc["unknown"][0]["name"].as_str()),
+        (Some(5355), Some("llmnr"))
+    );
+    assert!(doc["unknown"][0]["handshakes"].is_null(), "UDP has no handshake");
+}
