@@ -192,7 +192,7 @@ impl<'t> Pipeline<'t> {
         let Self { flows, stats, .. } = self;
         while let Some(a) = flows.take_answered() {
             let tag = stats.move_flow(Tag(a.tag), a.service, a.transport, a.server_port, a.packets, a.bytes);
-            flows.relabel(a.slot, a.service, tag.0);
+            flows.relabel(a.slot, a.service, tag.0, crate::classify::rules::Confidence::Range);
         }
     }
 

@@ -8,6 +8,7 @@
 
 use super::FlowKey;
 use crate::capture::Timestamp;
+use crate::classify::rules::Confidence;
 use crate::decode::Addr;
 use crate::services::{DecidedBy, ServiceId, Verdict};
 
@@ -105,6 +106,9 @@ const HAS_EXTRA: u8 = 1 << 7;
 /// The high bit of how the server was decided, in `state` (whose low five bits are TCP flags
 /// seen): `bits` has room for two.
 pub(super) const DECIDED_HI: u8 = 1 << 7;
+/// How the label was decided ([`Confidence`]), in bits 5 and 6 of `state`.
+const CONFIDENCE_SHIFT: u8 = 5;
+const CONFIDENCE_MASK: u8 = 0b11 << CONFIDENCE_SHIFT;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -195,6 +199,14 @@ impl Hot {
     /// A label given after the flow started (a range port's server answered).
     pub(super) fn set_service(&mut self, service: Option<ServiceId>) {
         self.service = service;
+    }
+
+    pub(super) fn confidence(&self) -> Confidence {
+        Confidence::ALL[usize::from((self.state & CONFIDENCE_MASK) >> CONFIDENCE_SHIFT)]
+    }
+
+    pub(super) fn set_confidence(&mut self, c: Confidence) {
+        self.state = self.state & !CONFIDENCE_MASK | (c as u8) << CONFIDENCE_SHIFT;
     }
 
     pub(super) fn proto(&self) -> u8 {

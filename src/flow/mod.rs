@@ -28,6 +28,8 @@ mod hot;
 mod index;
 
 use crate::capture::Timestamp;
+use crate::classify::Clue;
+use crate::classify::rules::{Confidence, Rules};
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, MatchKind, Opening, ServiceId, ServiceTable, Transport, Verdict};
 use fifo::Fifo;
@@ -255,6 +257,9 @@ pub struct FlowRecord {
     pub end_reason: EndReason,
     /// The caller's tag (its counter row).
     pub tag: u32,
+    /// How the label was decided: the port, confirmed or overruled by the first payload, or a
+    /// range port's answered handshake.
+    pub confidence: Confidence,
 }
 
 impl FlowRecord {
@@ -549,6 +554,8 @@ pub struct FlowTable<'t> {
     /// Flows started by a SYN to a port only a range entry lists, whose server has just
     /// answered: their label is due (see [`take_answered`](Self::take_answered)).
     answered: Vec<u32>,
+    /// What payload evidence means for a label, resolved against `table`.
+    rules: Rules,
     /// At the end of input: the slots of the flows still to end, last first (see
     /// [`FlowTable::finish_some`]).
     closing: Option<Vec<u32>>,
@@ -594,6 +601,7 @@ impl<'t> FlowTable<'t> {
             now: Timestamp(0),
             ended: Vec::new(),
             answered: Vec::new(),
+            rules: Rules::new(table),
             closing: None,
             evicted_at_warm: 0,
             counters: FlowCounters::default(),
@@ -836,6 +844,20 @@ impl<'t> FlowTable<'t> {
         wire_len: u32,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
+        self.observe_clued(pkt, lookup, ts, wire_len, Clue::NONE, tag_of)
+    }
+
+    /// [`observe_with`](Self::observe_with), with what the packet's payload showed: a packet
+    /// that starts a flow labels it by its payload where the rules say (`classify::rules`).
+    pub fn observe_clued(
+        &mut self,
+        pkt: &IpPacket,
+        lookup: &Lookup,
+        ts: Timestamp,
+        wire_len: u32,
+        clue: Clue,
+        tag_of: impl FnOnce(&Verdict, u8) -> u32,
+    ) -> Seen {
         match pkt.fragment {
             Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), ts, wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
@@ -862,7 +884,7 @@ impl<'t> FlowTable<'t> {
             Some(slot) if syn && self.hot[slot as usize].class() == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(lookup, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, clue, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
@@ -870,10 +892,10 @@ impl<'t> FlowTable<'t> {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(lookup, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, clue, tag_of), true)
             }
             Some(slot) => (slot, false),
-            None => (self.create(lookup, pkt, ts, tag_of), true),
+            None => (self.create(lookup, pkt, ts, clue, tag_of), true),
         };
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let s = &self.hot[slot as usize];
@@ -924,9 +946,10 @@ impl<'t> FlowTable<'t> {
     }
 
     /// Gives a live flow a service and its counter row's tag, after its start.
-    pub fn relabel(&mut self, slot: u32, service: ServiceId, tag: u32) {
+    pub fn relabel(&mut self, slot: u32, service: ServiceId, tag: u32, confidence: Confidence) {
         if let Some(h) = self.hot.get_mut(slot as usize).filter(|h| h.live()) {
             h.set_service(Some(service));
+            h.set_confidence(confidence);
             h.tag = tag;
         }
     }
@@ -1092,6 +1115,7 @@ impl<'t> FlowTable<'t> {
         lookup: &Lookup,
         pkt: &IpPacket,
         ts: Timestamp,
+        clue: Clue,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> u32 {
         let &Lookup { mut packed, src_lo, hash } = lookup;
@@ -1117,6 +1141,16 @@ impl<'t> FlowTable<'t> {
             }
             _ => services::decide_ip(self.table, pkt.proto),
         };
+        // The packet that starts the flow may show what it carries (a UDP flow's first
+        // datagram, a TCP flow joined mid-stream): the rules confirm the port's label, or
+        // overrule it. A flow resumed from a ghost keeps the verdict it had.
+        let (verdict, confidence) = match (ghost, clue.proto()) {
+            (None, Some(proto)) => {
+                let (service, confidence) = self.rules.judge(&verdict, transport_of(pkt.proto), proto);
+                (Verdict { service, ..verdict }, confidence)
+            }
+            _ => (verdict, Confidence::Port),
+        };
         // The server is the packet's destination or source; map that onto the key's ends.
         let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
         let class = match pkt.proto {
@@ -1135,6 +1169,7 @@ impl<'t> FlowTable<'t> {
             });
         }
         let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
+        hot.set_confidence(confidence);
         hot.tag = tag_of(&verdict, pkt.proto);
         let idx = if let Some(i) = self.free.pop() {
             hot.generation = self.hot[i as usize].generation;
@@ -1295,6 +1330,7 @@ impl<'t> FlowTable<'t> {
             handshake_rtt: self.handshake[slot as usize].rtt_ns(),
             end_reason: reason,
             tag: h.tag,
+            confidence: h.confidence(),
         };
         h.retire();
         if let Some(w) = wide {
@@ -1491,7 +1527,7 @@ mod tests {
         let a = t.take_answered().expect("the answered handshake is due its label");
         assert_eq!((a.server_port, a.packets, a.tag), (1026, [1, 1], 0));
         assert_eq!(ServiceTable::embedded().name(a.service), "SQL session");
-        t.relabel(a.slot, a.service, 7);
+        t.relabel(a.slot, a.service, 7, Confidence::Range);
         assert!(t.take_answered().is_none());
         // Another flow evicts it; its next packet is mid-stream, which alone would say
         // "lower port, unlabelled".
@@ -1504,6 +1540,46 @@ mod tests {
         let r = resumed.expect("the resumed flow");
         assert_eq!(r.verdict.decided_by, DecidedBy::Handshake);
         assert!(r.verdict.service.is_some(), "still SQL session");
+    }
+
+    #[test]
+    fn the_packet_that_starts_a_flow_labels_it_by_its_payload() {
+        use crate::classify::evidence::{Evidence, Proto};
+        let table = ServiceTable::embedded();
+        let mut t = FlowTable::new(table, FlowConfig::default());
+        let feed_clued = |t: &mut FlowTable<'_>, p: &IpPacket, proto: Proto| {
+            let lookup = t.lookup(p);
+            t.observe_clued(p, &lookup, Timestamp(1), 100, Clue::of(Evidence::of(proto)), |_, _| 0)
+        };
+        // A connectionless DCE/RPC call on a port no table row lists: RPC session ports.
+        feed_clued(&mut t, &pkt(A, 34964, B, 49162, PROTO_UDP, 0), Proto::DceRpcCl);
+        // HTTP joined mid-stream on 8000 (the table's Cybercash Credit Gateway): HTTP.
+        feed_clued(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), Proto::Http);
+        // SMB on 445: the port's label, confirmed.
+        feed_clued(&mut t, &pkt(A, 40001, B, 445, PROTO_TCP, TcpFlags::ACK), Proto::Smb2);
+        // TLS mid-stream on 3389 (RDP upgrades to TLS): Terminal Services stands, port only.
+        feed_clued(&mut t, &pkt(A, 40002, B, 3389, PROTO_TCP, TcpFlags::ACK), Proto::Tls);
+        t.finish();
+        let mut got: Vec<(u16, String, &str)> = t
+            .drain_ended()
+            .map(|r| {
+                (
+                    r.server_port,
+                    r.verdict.service.map_or("-", |s| table.name(s)).to_owned(),
+                    r.confidence.as_str(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (445, "Common Internet File System (CIFS)".to_owned(), "confirmed"),
+                (3389, "Terminal Services".to_owned(), "port"),
+                (8000, "Hypertext Transfer Protocol (HTTP)".to_owned(), "payload"),
+                (49162, "RPC session ports".to_owned(), "payload"),
+            ]
+        );
     }
 
     /// Ghosts collide once evicted flows outnumber their places; which one a collision keeps

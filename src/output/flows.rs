@@ -22,7 +22,7 @@ pub enum FlowFormat {
 }
 
 const CSV_HEADER: &str = "start,end,transport,ip_proto,client_ip,client_port,server_ip,server_port,vlan,\
-service,candidates,decided_by,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
+service,candidates,decided_by,confidence,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
 tcp_state,handshake_rtt_ms,fragments,end_reason";
 
 /// Writes flow records to `W`.
@@ -90,7 +90,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         let port = |p: u16| if has_ports { p.to_string() } else { String::new() };
         writeln!(
             self.out,
-            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             secs(rec.start.0),
             secs(rec.end.0),
             rec.transport().as_str(),
@@ -103,6 +103,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
             field(rec.verdict.service.map_or("", |s| self.table.name(s))),
             field(&candidates(self.table, rec).join("; ")),
             rec.verdict.decided_by.as_str(),
+            rec.confidence.as_str(),
             rec.packets[TO_SERVER],
             rec.bytes[TO_SERVER],
             rec.packets[TO_CLIENT],
@@ -266,6 +267,8 @@ impl<'t> JsonParts<'t> {
         }
         b.extend_from_slice(b",\"decided_by\":");
         push_name(b, rec.verdict.decided_by.as_str());
+        b.extend_from_slice(b",\"confidence\":");
+        push_name(b, rec.confidence.as_str());
         b.extend_from_slice(b",\"packets_to_server\":");
         push_int(b, rec.packets[TO_SERVER]);
         b.extend_from_slice(b",\"bytes_to_server\":");
@@ -412,6 +415,7 @@ mod tests {
         service: Option<&'a str>,
         candidates: Vec<&'a str>,
         decided_by: &'static str,
+        confidence: &'static str,
         packets_to_server: u64,
         bytes_to_server: u64,
         packets_to_client: u64,
@@ -438,6 +442,7 @@ mod tests {
                 service: rec.verdict.service.map(|s| table.name(s)),
                 candidates: candidates(table, rec),
                 decided_by: rec.verdict.decided_by.as_str(),
+                confidence: rec.confidence.as_str(),
                 packets_to_server: rec.packets[TO_SERVER],
                 bytes_to_server: rec.bytes[TO_SERVER],
                 packets_to_client: rec.packets[TO_CLIENT],

@@ -325,6 +325,14 @@ impl ServiceTable {
         self.lookup(Transport::Ip, u16::from(ip_proto)).service
     }
 
+    /// The service of this exact name, if the table has one (a linear search: for set-up,
+    /// never per packet).
+    #[must_use]
+    pub fn id_of(&self, name: &str) -> Option<ServiceId> {
+        let at = self.names.iter().position(|n| n == name)?;
+        u16::try_from(at).ok().map(ServiceId)
+    }
+
     /// The service's name as written in the table; `"?"` for an id of another table.
     #[must_use]
     pub fn name(&self, id: ServiceId) -> &str {
