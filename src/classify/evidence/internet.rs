@@ -45,14 +45,21 @@ pub fn tcp(payload: &[u8]) -> Option<Evidence> {
 pub fn udp(ports: (u16, u16), payload: &[u8]) -> Option<Evidence> {
     // Strongest signatures first, so that a weaker one never takes a packet a stronger one
     // explains.
-    dhcp(payload)
+    // Each check only where its first bytes can be (DHCP's op, RADIUS's code, L2TP's
+    // version, RTP's version bits, TFTP's opcode); IKE (a random SPI) and DNS (a random id)
+    // start with any byte.
+    let b0 = *payload.first()?;
+    let l2tp_version = payload.get(1).is_some_and(|b| b & 0x0f == 2);
+    let rtp_version = (0x80..=0xbf).contains(&b0);
+    let radius_code = matches!(b0, 1..=5 | 11..=13 | 40..=45);
+    (matches!(b0, 1 | 2).then(|| dhcp(payload)).flatten())
         .or_else(|| ike(payload))
-        .or_else(|| l2tp(payload))
-        .or_else(|| radius(payload))
+        .or_else(|| l2tp_version.then(|| l2tp(payload)).flatten())
+        .or_else(|| radius_code.then(|| radius(payload)).flatten())
         .or_else(|| dns(payload, None))
-        .or_else(|| rtcp(payload))
-        .or_else(|| tftp(ports, payload))
-        .or_else(|| rtp(ports, payload))
+        .or_else(|| rtp_version.then(|| rtcp(payload)).flatten())
+        .or_else(|| (b0 == 0).then(|| tftp(ports, payload)).flatten())
+        .or_else(|| rtp_version.then(|| rtp(ports, payload)).flatten())
 }
 
 // ---------------------------------------------------------------------------------------------

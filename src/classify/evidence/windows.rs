@@ -13,23 +13,32 @@ use super::{Evidence, Proto};
 /// A TCP payload.
 #[must_use]
 pub fn tcp(payload: &[u8]) -> Option<Evidence> {
-    nbss(payload)
-        .or_else(|| dcerpc_co(payload))
-        .or_else(|| tpkt(payload))
-        .or_else(|| tds(payload))
-        .or_else(|| kerberos_tcp(payload))
-        .or_else(|| ldap(payload, Proto::Ldap))
+    // Each protocol's first byte is fixed, or nearly: dispatch on it, so that the middle of a
+    // transfer (most segments) costs one branch, not a call to every check.
+    match *payload.first()? {
+        // An NBSS session message (SMB1/2 inside), or Kerberos's length prefix.
+        0x00 => nbss(payload).or_else(|| kerberos_tcp(payload)),
+        0x81..=0x85 => nbss(payload),
+        0x05 => dcerpc_co(payload),
+        // TPKT version 3, or TDS's RPC packet type 3.
+        0x03 => tpkt(payload).or_else(|| tds(payload)),
+        0x01 | 0x02 | 0x04 | 0x06 | 0x07 | 0x0e..=0x12 => tds(payload),
+        0x30 => ldap(payload, Proto::Ldap),
+        _ => None,
+    }
 }
 
 /// A UDP payload.
 #[must_use]
 pub fn udp(payload: &[u8]) -> Option<Evidence> {
+    // In the same order as ever, but each check only where its first byte can be: NBNS starts
+    // with a transaction id (any byte), the others with a fixed type or tag.
+    let b0 = *payload.first()?;
     nbns(payload)
-        .or_else(|| nbdgm(payload))
-        .or_else(|| dcerpc_cl(payload))
-        .or_else(|| kerberos(payload))
-        .or_else(|| ldap(payload, Proto::Cldap))
-        .or_else(|| snmp(payload))
+        .or_else(|| (0x10..=0x16).contains(&b0).then(|| nbdgm(payload)).flatten())
+        .or_else(|| (b0 == 0x04).then(|| dcerpc_cl(payload)).flatten())
+        .or_else(|| (0x6a..=0x7e).contains(&b0).then(|| kerberos(payload)).flatten())
+        .or_else(|| (b0 == 0x30).then(|| ldap(payload, Proto::Cldap).or_else(|| snmp(payload))).flatten())
 }
 
 // ---------------------------------------------------------------------------------------
