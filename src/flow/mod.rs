@@ -1144,12 +1144,10 @@ impl<'t> FlowTable<'t> {
         // The packet that starts the flow may show what it carries (a UDP flow's first
         // datagram, a TCP flow joined mid-stream): the rules confirm the port's label, or
         // overrule it. A flow resumed from a ghost keeps the verdict it had.
-        let (verdict, confidence) = match (ghost, clue.proto()) {
-            (None, Some(proto)) => {
-                let (service, confidence) = self.rules.judge(&verdict, transport_of(pkt.proto), proto);
-                (Verdict { service, ..verdict }, confidence)
-            }
-            _ => (verdict, Confidence::Port),
+        let (verdict, confidence) = if ghost.is_none() && clue != Clue::NONE {
+            self.judge(verdict, pkt.proto, clue)
+        } else {
+            (verdict, Confidence::Port)
         };
         // The server is the packet's destination or source; map that onto the key's ends.
         let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
@@ -1187,6 +1185,20 @@ impl<'t> FlowTable<'t> {
         self.index.insert(hash, idx);
         self.counters.created += 1;
         idx
+    }
+
+    /// The label of a flow whose first packet showed `clue` (out of the per-packet path: most
+    /// packets carry no clue).
+    #[cold]
+    #[inline(never)]
+    fn judge(&self, verdict: Verdict, proto: u8, clue: Clue) -> (Verdict, Confidence) {
+        match clue.proto() {
+            Some(p) => {
+                let (service, confidence) = self.rules.judge(&verdict, transport_of(proto), p);
+                (Verdict { service, ..verdict }, confidence)
+            }
+            None => (verdict, Confidence::Port),
+        }
     }
 
     fn evict_one(&mut self) {
