@@ -8,8 +8,8 @@
 //! written). A closed stdout pipe ends quietly with the run's own code. Damaged records (bad
 //! timestamps, impossible lengths) are warned about, sampled.
 //!
-//! `flowtag live` has its own module, [`live`]: the capture loop, the refresh timer, signals
-//! and the view; [`http`] serves its Prometheus metrics; [`timeline`] keeps its packet times
+//! `flowtag live` has its own module, `live`: the capture loop, the refresh timer, signals
+//! and the view; `http` serves its Prometheus metrics; `timeline` keeps its packet times
 //! free of steps of the system clock.
 //!
 //! What I must not do: count or classify (the pipeline does), or panic.

@@ -12,15 +12,15 @@
 //! counts.
 //!
 //! What I must not do: read the wall clock, print, or grow without bound. Every structure
-//! here has a hard cap. Each timeout class has a lazy expiry queue (see [`Queued`]): packets
+//! here has a hard cap. Each timeout class has a lazy expiry queue (see `Queued`): packets
 //! only update a flow's last-seen time, and expiry and eviction settle the queue fronts, so the
 //! cost is amortised O(1) per packet with no table scans.
 //!
-//! Layout: a packet finds its slot through the [`index`] (8 bytes an entry, at most two
-//! thirds full), then reads and writes that slot's 64-byte line ([`hot`]): the key of an IPv4
+//! Layout: a packet finds its slot through the `index` (8 bytes an entry, at most two
+//! thirds full), then reads and writes that slot's 64-byte line (`hot`): the key of an IPv4
 //! flow, its counters, times, flags and verdict. IPv6 keys, the handshake (8 bytes) and
 //! counters past 32 bits live out of line; the expiry queues hold 16 bytes an entry in blocks
-//! ([`fifo`]). Measured in all (peak resident memory over flows held, the line 64 of them):
+//! (`fifo`). Measured in all (peak resident memory over flows held, the line 64 of them):
 //! 115 bytes a flow for 3.58M held flows, 107 for 8.84M.
 
 mod fifo;
@@ -729,7 +729,7 @@ impl<'t> FlowTable<'t> {
         self.hot[slot as usize].key.unpack(&self.wide)
     }
 
-    /// Loads the index entries and [`Hot`] lines that counting these packets will touch
+    /// Loads the index entries and `Hot` lines that counting these packets will touch
     /// (at most [`WARM`] of them; the rest are ignored), changing nothing: the loads of all
     /// packets are issued back to back, so their cache misses overlap, and the counting that
     /// follows finds the lines in cache. Safe Rust has no prefetch instruction; plain loads
