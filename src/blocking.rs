@@ -13,7 +13,9 @@
 //! - Opening a FIFO: for reading, opened non-blocking (which never waits) and then waited on
 //!   like any read; for writing, opened non-blocking again every [`TICK`] until a reader comes.
 //! - Writing: each write waits for room; a write to a descriptor flowtag did not open (stdout)
-//!   is cut to `PIPE_BUF` bytes, which a pipe with room takes without blocking. Once a signal
+//!   is cut to `PIPE_BUF` bytes, which a pipe with room takes without blocking. A terminal is
+//!   written from a thread of its own ([`TerminalWriter`]): `poll` cannot tell that one was
+//!   stopped with Ctrl-S. Once a signal
 //!   has arrived, an output gets [`GRACE`] in all to take the rest, however slowly its reader
 //!   goes (the report is worth waiting a moment for, not for ever), then the write fails with
 //!   [`Stopped`].
@@ -223,6 +225,70 @@ impl Write for PatientWriter {
 pub enum Sink {
     Direct(File),
     Patient(PatientWriter),
+    Terminal(TerminalWriter),
+}
+
+/// Writes to a terminal from a thread of its own. `poll` cannot see a terminal stopped with
+/// Ctrl-S (XOFF): it says the terminal has room, and the write then blocks until Ctrl-Q. So
+/// the writes happen on a helper thread, and the caller waits for each one as for a pipe:
+/// until it is done, or, once a signal has come, [`GRACE`] in all. A write left blocked stays
+/// with its thread, which ends with the process; every later write fails at once.
+pub struct TerminalWriter {
+    to_writer: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<io::Result<()>>,
+    stop: Interrupt,
+    stopped_at: Option<Instant>,
+    /// A write that never came back: the terminal is stuck.
+    stuck: bool,
+}
+
+impl TerminalWriter {
+    fn new(mut file: File, stop: &Interrupt) -> io::Result<Self> {
+        let (to_writer, from_caller) = std::sync::mpsc::sync_channel::<Vec<u8>>(0);
+        let (to_caller, done) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new().name("flowtag-terminal".into()).stack_size(64 * 1024).spawn(
+            move || {
+                for bytes in from_caller {
+                    if to_caller.send(file.write_all(&bytes)).is_err() {
+                        return;
+                    }
+                }
+            },
+        )?;
+        Ok(Self { to_writer: Some(to_writer), done, stop: stop.clone(), stopped_at: None, stuck: false })
+    }
+}
+
+impl Write for TerminalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(to_writer) = self.to_writer.as_ref().filter(|_| !self.stuck) else {
+            return Err(stopped("the terminal to take more"));
+        };
+        if to_writer.send(buf.to_vec()).is_err() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the terminal writer ended"));
+        }
+        loop {
+            match self.done.recv_timeout(TICK) {
+                Ok(result) => return result.map(|()| buf.len()),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the terminal writer ended"));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if PatientWriter::give_up(&self.stop, &mut self.stopped_at) {
+                        self.stuck = true;
+                        return Err(stopped("the terminal to take more"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Sink {
@@ -236,6 +302,8 @@ impl Sink {
         let meta = file.metadata()?;
         Ok(if never_blocks(&meta) {
             Sink::Direct(file)
+        } else if std::io::IsTerminal::is_terminal(&file) {
+            Sink::Terminal(TerminalWriter::new(file, stop)?)
         } else {
             Sink::Patient(PatientWriter { file, stop: stop.clone(), small: true, stopped_at: None })
         })
@@ -298,6 +366,7 @@ impl Write for Sink {
         match self {
             Sink::Direct(f) => f.write(buf),
             Sink::Patient(p) => p.write(buf),
+            Sink::Terminal(t) => t.write(buf),
         }
     }
 
@@ -305,7 +374,48 @@ impl Write for Sink {
         match self {
             Sink::Direct(f) => f.flush(),
             Sink::Patient(p) => p.flush(),
+            Sink::Terminal(t) => t.flush(),
         }
+    }
+}
+
+/// Writes one message to stderr without ever waiting on it for long: a terminal stopped with
+/// Ctrl-S would otherwise hold the error line, and with it the exit, until Ctrl-Q. On a
+/// terminal the line is written by a thread of its own, given [`GRACE`] at most (a line it
+/// could not write is lost; nobody was reading); anything else is written directly.
+pub fn to_stderr(bytes: &[u8]) {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    type Line = (SyncSender<Vec<u8>>, Receiver<()>);
+    static WRITER: Mutex<Option<Line>> = Mutex::new(None);
+    if !std::io::IsTerminal::is_terminal(&io::stderr()) {
+        let _ = io::stderr().lock().write_all(bytes);
+        return;
+    }
+    let Ok(mut slot) = WRITER.lock() else { return };
+    if slot.is_none() {
+        let (to_writer, lines) = sync_channel::<Vec<u8>>(1);
+        let (ack, acked) = sync_channel(1);
+        let spawned = std::thread::Builder::new().name("flowtag-stderr".into()).stack_size(64 * 1024).spawn(
+            move || {
+                for line in lines {
+                    let _ = io::stderr().lock().write_all(&line);
+                    if ack.send(()).is_err() {
+                        return;
+                    }
+                }
+            },
+        );
+        if spawned.is_err() {
+            let _ = io::stderr().lock().write_all(bytes);
+            return;
+        }
+        *slot = Some((to_writer, acked));
+    }
+    let Some((to_writer, acked)) = slot.as_ref() else { return };
+    // A writer still stuck on an earlier line takes no more: this one is dropped.
+    if to_writer.try_send(bytes.to_vec()).is_ok() {
+        let _ = acked.recv_timeout(GRACE);
     }
 }
 

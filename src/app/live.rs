@@ -108,9 +108,12 @@ fn screen_size() -> (usize, usize) {
 }
 
 /// The alternate screen the view is drawn on; left (and the cursor shown again) when dropped,
-/// whatever path the run takes out.
+/// whatever path the run takes out. Drawn through [`crate::blocking`], like every other
+/// output: a terminal stopped with Ctrl-S (XOFF) or a stalled ssh session blocks the writes,
+/// and a signal must still end the run.
 struct Screen {
     on: bool,
+    out: std::cell::RefCell<Sink>,
 }
 
 impl Screen {
@@ -123,11 +126,11 @@ impl Screen {
     const CLEAR_LINE: &'static str = "\x1b[K";
     const CLEAR_BELOW: &'static str = "\x1b[J";
 
-    fn enter() -> io::Result<Self> {
-        let mut out = io::stdout().lock();
+    fn enter(stop: &Interrupt) -> io::Result<Self> {
+        let mut out = Sink::stdout(stop)?;
         out.write_all(Self::ENTER.as_bytes())?;
         out.flush()?;
-        Ok(Self { on: true })
+        Ok(Self { on: true, out: std::cell::RefCell::new(out) })
     }
 
     /// Draws the lines over the previous frame: each line is rewritten in place and its rest
@@ -146,7 +149,7 @@ impl Screen {
             frame.push_str(Self::CLEAR_LINE);
         }
         frame.push_str(Self::CLEAR_BELOW);
-        let mut out = io::stdout().lock();
+        let mut out = self.out.borrow_mut();
         out.write_all(frame.as_bytes())?;
         out.flush()
     }
@@ -154,7 +157,7 @@ impl Screen {
     fn leave(&mut self) {
         if self.on {
             self.on = false;
-            let mut out = io::stdout().lock();
+            let out = self.out.get_mut();
             let _ = out.write_all(Self::LEAVE.as_bytes());
             let _ = out.flush();
         }
@@ -363,7 +366,7 @@ pub(super) fn run(cfg: &LiveConfig) -> Exit {
         }
     };
     if stream == Stream::View {
-        match Screen::enter() {
+        match Screen::enter(&interrupt) {
             Ok(s) => screen = Some(s),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => closed = true,
             Err(e) => {

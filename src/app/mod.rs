@@ -101,8 +101,8 @@ fn complain(what: &str, msg: &dyn std::fmt::Display) {
     // File names, interface names and OS messages quoting them may hold controls: one line,
     // never a terminal escape.
     let line = format!("{what}: {msg}");
-    // If stderr itself is gone there is nobody left to tell.
-    let _ = writeln!(io::stderr().lock(), "flowtag: {}", crate::output::escape::visible(&line));
+    // If stderr itself is gone there is nobody left to tell; a stopped terminal gets a while.
+    crate::blocking::to_stderr(format!("flowtag: {}\n", crate::output::escape::visible(&line)).as_bytes());
 }
 
 /// At the first packet an input counts: if it is earlier than the packets counted so far by
@@ -277,13 +277,13 @@ impl Progress {
             _ => format!("{}  {:.2} Mpkt/s  {name}", crate::output::units::bytes(done), rate / 1e6),
         };
         let line = crate::output::escape::visible(&line);
-        let _ = write!(io::stderr().lock(), "\r\x1b[K{line}");
+        crate::blocking::to_stderr(format!("\r\x1b[K{line}").as_bytes());
         self.drawn = true;
     }
 
     fn clear(&mut self) {
         if self.drawn {
-            let _ = write!(io::stderr().lock(), "\r\x1b[K");
+            crate::blocking::to_stderr(b"\r\x1b[K");
             self.drawn = false;
         }
     }

@@ -14,7 +14,7 @@ use crate::support::{check_totals, fixture, on_path, run};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
@@ -1197,4 +1197,48 @@ fn a_stalled_stdout_does_not_keep_a_signal_waiting() {
     assert_eq!(status.code(), Some(5), "stdout did not take the summary: {err}");
     assert!(err.contains("error writing stdout"), "{err}");
     drop(stdout);
+}
+
+/// A terminal stopped with Ctrl-S (XOFF) blocks every write to it; the first SIGINT still ends
+/// the run within the outputs' grace, where it used to wait for Ctrl-Q.
+#[test]
+fn a_stopped_terminal_does_not_keep_a_signal_waiting() {
+    if !can_run("a_stopped_terminal_does_not_keep_a_signal_waiting", &["tmux"]) {
+        return;
+    }
+    let _lo = serial();
+    let tmp = std::env::temp_dir().join(format!("flowtag-xoff-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let pidfile = tmp.join("pid");
+    let tmux = Tmux(format!("flowtag-xoff-{}", std::process::id()));
+    let command = format!(
+        "echo $$ > '{}'; TERM=xterm-256color exec {} live -i lo --interval 0.1",
+        pidfile.display(),
+        bin().display()
+    );
+    tmux.cmd(&["new-session", "-d", "-s", "view", "-x", "200", "-y", "60", &command]);
+    let mut screen = String::new();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            screen = tmux.screen();
+            screen.contains("live on lo (EN10MB)")
+        }),
+        "the view is drawn:\n{screen}"
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    // XOFF: the terminal stops taking output; a few frames later every write blocks.
+    tmux.cmd(&["send-keys", "-t", "view", "C-s"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let asked = Instant::now();
+    sh(&["kill", "-INT", &pid]);
+    // The view's write gets its 2 s grace, then the error line on the same stopped terminal
+    // gets its own: well under 10 s, where the old code waited for Ctrl-Q for ever.
+    let gone = wait_for(Duration::from_secs(15), || !Path::new(&format!("/proc/{pid}")).exists());
+    let took = asked.elapsed();
+    // Let the terminal go again either way, so nothing is left waiting (the session is gone
+    // when flowtag was its only process).
+    let _ = Command::new("tmux").args(["-L", &tmux.0, "send-keys", "-t", "view", "C-q"]).output();
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(gone, "flowtag live on a stopped terminal ignored SIGINT for {took:?}");
+    assert!(took < Duration::from_secs(10), "stopped {took:?} after SIGINT");
 }
