@@ -419,6 +419,21 @@ pub fn to_stderr(bytes: &[u8]) {
     }
 }
 
+/// Stderr as a writer, through [`to_stderr`]: each write is one message.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        to_stderr(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

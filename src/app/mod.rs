@@ -331,7 +331,7 @@ impl ZeroRun {
     /// So many zero-length records in a row say the file is corrupt from there on.
     const CORRUPT: u64 = 1000;
 
-    fn saw(&mut self, warnings: &mut Warnings<io::Stderr>, name: &str, packet: u64) {
+    fn saw(&mut self, warnings: &mut Warnings<crate::blocking::Stderr>, name: &str, packet: u64) {
         self.run += 1;
         warnings.warn("zero_length_record", || {
             format!("{name}: packet {packet}: zero-length record (captured length 0)")
@@ -428,7 +428,7 @@ fn read(cfg: &ReadConfig) -> Exit {
     let mut inputs = Vec::with_capacity(cfg.inputs.len());
     let mut exit = Exit::Ok;
     let mut progress = Progress::new(cfg.progress);
-    let mut warnings = Warnings::new(io::stderr());
+    let mut warnings = Warnings::new(crate::blocking::Stderr);
     let mut stopped: Option<Signal> = None;
     let outcome = std::thread::scope(|scope| {
         let mut engine = Engine::new(scope, table, cfg.flow, cfg.threads);
