@@ -57,8 +57,9 @@ impl Clue {
 
     #[must_use]
     pub fn of(e: Evidence) -> Self {
-        let index = Proto::ALL.iter().position(|p| *p == e.proto).unwrap_or(usize::MAX);
-        let Ok(proto) = u8::try_from(index.saturating_add(1)) else { return Self::NONE };
+        // `Proto::ALL` lists the protocols in declaration order, so a protocol's place in it
+        // is its discriminant.
+        let proto = e.proto as u8 + 1;
         let flags = match e.reply {
             None => 0,
             Some(false) => REPLY_KNOWN,
@@ -159,6 +160,9 @@ mod tests {
 
     #[test]
     fn every_proto_survives_the_round_trip() {
+        for (i, p) in Proto::ALL.into_iter().enumerate() {
+            assert_eq!(p as usize, i, "Proto::ALL is in declaration order");
+        }
         for p in Proto::ALL {
             for reply in [None, Some(false), Some(true)] {
                 let c = Clue::of(Evidence { proto: p, interface: None, reply });

@@ -246,6 +246,7 @@ impl Rules {
     #[must_use]
     pub fn new(table: &ServiceTable) -> Self {
         let id = |name: &str| table.id_of(name);
+        // Indexed by the protocol's discriminant: `Proto::ALL` is in declaration order.
         let by_proto = Proto::ALL
             .iter()
             .map(|p| {
@@ -269,8 +270,7 @@ impl Rules {
         proto: Proto,
     ) -> (Option<ServiceId>, Confidence) {
         let keep = (verdict.service, Confidence::Port);
-        let Some(rule) = Proto::ALL.iter().position(|p| *p == proto).and_then(|i| self.by_proto.get(i))
-        else {
+        let Some(rule) = self.by_proto.get(proto as usize) else {
             return keep;
         };
         if (proto == Proto::Dns && DNS_FORMAT_PORTS.contains(&verdict.server_port))

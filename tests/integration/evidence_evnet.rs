@@ -179,25 +179,7 @@ fn evidence_internet_on_the_corpus() {
         eprintln!("  fired where tshark names no protocol: {u}");
     }
     // Recall: of tshark's conversations of each protocol, how many a check recognised.
-    let ours: BTreeSet<&str> = [
-        Proto::Dns,
-        Proto::Http,
-        Proto::Tls,
-        Proto::Smtp,
-        Proto::Ftp,
-        Proto::Imap,
-        Proto::Irc,
-        Proto::Telnet,
-        Proto::Dhcp,
-        Proto::Ike,
-        Proto::Radius,
-        Proto::Tftp,
-        Proto::L2tp,
-        Proto::Rtp,
-    ]
-    .into_iter()
-    .filter_map(|p| tshark_names(p).map(|n| n[0]))
-    .collect();
+    let ours: BTreeSet<&str> = Proto::ALL.into_iter().filter_map(|p| tshark_names(p).map(|n| n[0])).collect();
     for name in &ours {
         let of: Vec<_> = conversations.iter().filter(|(_, c)| c.tshark.contains(*name)).collect();
         let hit = of.iter().filter(|(_, c)| c.ours.contains(*name)).count();

@@ -1179,17 +1179,8 @@ fn a_stalled_stdout_does_not_keep_a_signal_waiting() {
     assert!(child.try_wait().unwrap().is_none(), "flowtag live ended early");
     let asked = Instant::now();
     sh(&["kill", "-INT", &child.id().to_string()]);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if asked.elapsed() > Duration::from_secs(8) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("flowtag live blocked on its stdout ignored SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status =
+        crate::support::wait_within(&mut child, Duration::from_secs(8), "flowtag live blocked on its stdout");
     let took = asked.elapsed();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();

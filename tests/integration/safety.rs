@@ -3,7 +3,7 @@
 //! whatever its input or output is blocked on, with the report.
 
 use crate::hostile::{kill, many_unknown_ports, mkfifo, small_capture};
-use crate::support::{ACK, Pcap, TempDir, bin, check_totals, run, tcp_frame};
+use crate::support::{ACK, Pcap, TempDir, bin, check_totals, run, tcp_frame, wait_within};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -108,22 +108,6 @@ fn the_report_is_never_written_through_a_planted_symlink_and_keeps_its_permissio
     let st = Command::new("sh").args(["-c", &script]).status().unwrap();
     assert!(st.success());
     assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o640);
-}
-
-/// Waits for `child` at most `limit`; kills it and fails if it is still running then.
-fn wait_within(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn stdout_of(child: &mut Child) -> String {

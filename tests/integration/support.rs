@@ -326,3 +326,23 @@ pub fn udp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: us
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("flowtag")
 }
+
+/// Waits for `child` at most `limit`; kills it and fails the test if it is still running then.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
