@@ -1,5 +1,5 @@
 //! Application messages other than NetBIOS/SMB and Kerberos: DNS, LDAP and CLDAP, DHCP, SNMP,
-//! NTP, HTTP, SMTP, ISAKMP, ESP, ICMP echo data. Each is well-formed enough that Wireshark
+//! NTP, HTTP, SMTP, FTP, TFTP, ISAKMP, ESP, ICMP echo data. Each is well-formed enough that Wireshark
 //! dissects it without a malformed-packet warning; contents are plausible, not meaningful.
 
 use std::net::Ipv4Addr;
@@ -333,6 +333,34 @@ pub fn http_ok(rng: &mut Rng, len: usize, content_type: &str) -> Vec<u8> {
 
 pub fn http_not_modified() -> Vec<u8> {
     b"HTTP/1.1 304 Not Modified\r\nServer: Microsoft-IIS/5.0\r\nDate: Wed, 15 Jan 2003 09:02:12 GMT\r\nETag: \"0a1b2c3d4ebc21:8a4\"\r\nContent-Length: 0\r\n\r\n".to_vec()
+}
+
+// ---- FTP (RFC 959, RFC 2428), TFTP (RFC 1350) ----
+
+/// One FTP command or reply line.
+pub fn ftp(line: &str) -> Vec<u8> {
+    format!("{line}\r\n").into_bytes()
+}
+
+/// The `h1,h2,h3,h4,p1,p2` of a PORT command or 227 reply (RFC 959 4.1.2).
+pub fn ftp_hostport(ip: Ipv4Addr, port: u16) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("{a},{b},{c},{d},{},{}", port >> 8, port & 0xff)
+}
+
+/// A TFTP read request in octet mode (RFC 1350 5: opcode 1, file name, mode).
+pub fn tftp_rrq(file: &str) -> Vec<u8> {
+    [&[0, 1][..], file.as_bytes(), b"\0octet\0"].concat()
+}
+
+/// A TFTP DATA packet (opcode 3, block number, up to 512 bytes).
+pub fn tftp_data(block: u16, data: &[u8]) -> Vec<u8> {
+    [&[0, 3][..], &block.to_be_bytes(), data].concat()
+}
+
+/// A TFTP ACK (opcode 4, block number).
+pub fn tftp_ack(block: u16) -> Vec<u8> {
+    [&[0, 4][..], &block.to_be_bytes()].concat()
 }
 
 // ---- IPsec ----

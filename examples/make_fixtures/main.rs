@@ -35,6 +35,7 @@
     reason = "the scripts use t (time), c (connection), f (flow), w (workstation) and req/rep/resp throughout"
 )]
 
+mod announced;
 mod apps;
 mod ber;
 mod kerberos;

@@ -1,4 +1,4 @@
-//! MS-SQL Server 2000 on TCP 1433 (TDS 7.1, MS-TDS) and Terminal Services on TCP 3389
+//! MS-SQL Server 2000 on TCP 1433 or a named instance's dynamic port (TDS 7.1, MS-TDS) and Terminal Services on TCP 3389
 //! (RDP 5.0: TPKT, X.224, T.125 MCS, RC4-encrypted payloads).
 
 use crate::trace::Rng;
@@ -11,6 +11,44 @@ fn tds(kind: u8, spid: u16, body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(&[1, 0]);
     m.extend_from_slice(body);
     m
+}
+
+/// A PRELOGIN structure (MS-TDS 2.2.6.5): option tokens (type, big-endian offset and length
+/// from the start of the packet data), the 0xFF terminator, then each option's data.
+fn prelogin(options: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut head = vec![];
+    let mut data = vec![];
+    let start = options.len() * 5 + 1;
+    for (token, value) in options {
+        head.push(*token);
+        head.extend_from_slice(&((start + data.len()) as u16).to_be_bytes());
+        head.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        data.extend_from_slice(value);
+    }
+    head.push(0xff);
+    [head, data].concat()
+}
+
+/// The client's PRELOGIN (packet type 0x12), as the SQL Server 2000 client library sends it
+/// to a named instance: its version (8.00.194), encryption off (0x00), the instance name it
+/// wants and its thread ID.
+pub fn prelogin_request(instance: &str, thread_id: u32) -> Vec<u8> {
+    let mut name = instance.as_bytes().to_vec();
+    name.push(0);
+    let body = prelogin(&[
+        (0x00, vec![8, 0, 0x00, 0xc2, 0, 0]),
+        (0x01, vec![0x00]),
+        (0x02, name),
+        (0x03, thread_id.to_be_bytes().to_vec()),
+    ]);
+    tds(0x12, 0, &body)
+}
+
+/// The server's answer (packet type 0x04 carrying a PRELOGIN structure): SQL Server 2000 SP2
+/// (8.00.534), encryption not supported (0x02), instance name matched (0x00).
+pub fn prelogin_response() -> Vec<u8> {
+    let body = prelogin(&[(0x00, vec![8, 0, 0x02, 0x16, 0, 0]), (0x01, vec![0x02]), (0x02, vec![0x00])]);
+    tds(0x04, 0, &body)
 }
 
 fn utf16(s: &str) -> Vec<u8> {

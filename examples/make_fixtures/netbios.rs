@@ -396,3 +396,76 @@ pub fn netlogon_pdc_response(reply_slot: &str, pdc: &str, domain: &str) -> Vec<u
     d.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
     mailslot(reply_slot, &d)
 }
+
+// ---- SMB 2 (MS-SMB2) ----
+
+/// The 64-byte SMB2 sync header (MS-SMB2 2.2.1.2): command, credits, response flag, message
+/// ID; no tree, no session, no signature.
+fn smb2_header(command: u16, response: bool, message_id: u64) -> Vec<u8> {
+    let mut h = vec![0xfe, b'S', b'M', b'B'];
+    h.extend_from_slice(&64u16.to_le_bytes()); // structure size
+    h.extend_from_slice(&0u16.to_le_bytes()); // credit charge
+    h.extend_from_slice(&0u32.to_le_bytes()); // status (channel sequence in a request)
+    h.extend_from_slice(&command.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes()); // credits requested or granted
+    h.extend_from_slice(&u32::from(response).to_le_bytes()); // flags: SMB2_FLAGS_SERVER_TO_REDIR
+    h.extend_from_slice(&0u32.to_le_bytes()); // next command
+    h.extend_from_slice(&message_id.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes()); // reserved (process ID)
+    h.extend_from_slice(&0u32.to_le_bytes()); // tree ID
+    h.extend_from_slice(&0u64.to_le_bytes()); // session ID
+    h.extend_from_slice(&[0; 16]); // signature
+    h
+}
+
+/// SMB2 NEGOTIATE request (MS-SMB2 2.2.3) offering `dialects`, over NBSS.
+pub fn smb2_negotiate_request(client_guid: &[u8], dialects: &[u16]) -> Vec<u8> {
+    let mut m = smb2_header(0, false, 0);
+    m.extend_from_slice(&36u16.to_le_bytes()); // structure size
+    m.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
+    m.extend_from_slice(&1u16.to_le_bytes()); // security mode: signing enabled
+    m.extend_from_slice(&0u16.to_le_bytes());
+    m.extend_from_slice(&0u32.to_le_bytes()); // capabilities
+    m.extend_from_slice(client_guid);
+    m.extend_from_slice(&0u64.to_le_bytes()); // client start time (no negotiate contexts)
+    for d in dialects {
+        m.extend_from_slice(&d.to_le_bytes());
+    }
+    nbss(&m)
+}
+
+/// The SPNEGO negTokenInit (RFC 4178 4.2.1) a server returns in its NEGOTIATE response:
+/// mechanisms Kerberos (MS KRB5 and KRB5) and NTLMSSP.
+fn spnego_init() -> Vec<u8> {
+    use crate::ber::{ctx, oid, seq, tlv};
+    let mechs = seq(&[
+        oid(&[1, 2, 840, 48018, 1, 2, 2]),
+        oid(&[1, 2, 840, 113_554, 1, 2, 2]),
+        oid(&[1, 3, 6, 1, 4, 1, 311, 2, 2, 10]),
+    ]);
+    let init = ctx(0, &seq(&[ctx(0, &mechs)]));
+    tlv(0x60, &[oid(&[1, 3, 6, 1, 5, 5, 2]), init].concat())
+}
+
+/// SMB2 NEGOTIATE response (MS-SMB2 2.2.4) choosing `dialect`, over NBSS. `time` and
+/// `boot` are FILETIMEs.
+pub fn smb2_negotiate_response(server_guid: &[u8], dialect: u16, time: u64, boot: u64) -> Vec<u8> {
+    let blob = spnego_init();
+    let mut m = smb2_header(0, true, 0);
+    m.extend_from_slice(&65u16.to_le_bytes()); // structure size
+    m.extend_from_slice(&1u16.to_le_bytes()); // security mode: signing enabled
+    m.extend_from_slice(&dialect.to_le_bytes());
+    m.extend_from_slice(&0u16.to_le_bytes());
+    m.extend_from_slice(server_guid);
+    m.extend_from_slice(&1u32.to_le_bytes()); // capabilities: DFS
+    for max in [65_536u32, 65_536, 65_536] {
+        m.extend_from_slice(&max.to_le_bytes()); // transact, read, write sizes
+    }
+    m.extend_from_slice(&time.to_le_bytes());
+    m.extend_from_slice(&boot.to_le_bytes());
+    m.extend_from_slice(&128u16.to_le_bytes()); // security buffer: after the 64 + 64 bytes
+    m.extend_from_slice(&(blob.len() as u16).to_le_bytes());
+    m.extend_from_slice(&0u32.to_le_bytes());
+    m.extend_from_slice(&blob);
+    nbss(&m)
+}

@@ -1,6 +1,8 @@
 //! DCE/RPC over TCP (connection-oriented, C706 chapter 12) as a Windows 2000 client uses it at
 //! logon: ask the endpoint mapper on TCP 135 where DRSUAPI listens (ept_map, with real
 //! protocol towers), then bind to that dynamic port with Kerberos and make sealed calls.
+//! Also connectionless DCE/RPC over UDP (C706 chapter 12.5) for the endpoint mapper on UDP
+//! 135, and Netlogon's NetrServerReqChallenge, whose stubs tshark dissects in full.
 
 use std::net::Ipv4Addr;
 
@@ -22,6 +24,12 @@ fn uuid(s: &str) -> [u8; 16] {
 
 pub const EPM: (&str, u16) = ("e1af8308-5d1f-11c9-91a4-08002b14a0fa", 3);
 pub const DRSUAPI: (&str, u16) = ("e3514235-4b06-11d1-ab04-00c04fc2dcd2", 4);
+/// MS-NRPC 2.1: the Netlogon Remote Protocol, v1.0.
+pub const NETLOGON: (&str, u16) = ("12345678-1234-abcd-ef00-01234567cffb", 1);
+/// MS-OXCRPC 1.9: emsmdb, Exchange's client interface (v0.81; the major version is 0).
+pub const EMSMDB: (&str, u16) = ("a4f1db00-ca47-1067-b31f-00dd010662da", 0);
+/// MS-MSRP 2.1.1: msgsvcsend, the Messenger service's NetrSendMessage, over NCADG_IP_UDP.
+pub const MSGSVCSEND: (&str, u16) = ("5a7b91f8-ff00-11d0-a9b2-00c04fb6e6fc", 1);
 const NDR: &str = "8a885d04-1ceb-11c9-9fe8-08002b104860";
 
 mod ptype {
@@ -106,8 +114,21 @@ pub fn response(call_id: u32, stub: &[u8], auth: Option<&[u8]>) -> Vec<u8> {
     pdu(ptype::RESPONSE, call_id, &b, auth)
 }
 
-/// A protocol tower (C706 appendix L) for `iface` over NCACN_IP_TCP.
-fn tower(iface: (&str, u16), port: u16, ip: Ipv4Addr) -> Vec<u8> {
+/// The transport of a protocol tower: its RPC protocol floor and its port floor.
+#[derive(Clone, Copy)]
+pub enum Over {
+    /// NCACN_IP_TCP: floor 3 is 0x0b (connection-oriented RPC), floor 4 0x07 (TCP port).
+    Tcp,
+    /// NCADG_IP_UDP: floor 3 is 0x0a (connectionless RPC), floor 4 0x08 (UDP port).
+    Udp,
+}
+
+/// A protocol tower (C706 appendix L) for `iface` over TCP or UDP.
+fn tower(over: Over, iface: (&str, u16), port: u16, ip: Ipv4Addr) -> Vec<u8> {
+    let (rpc, transport) = match over {
+        Over::Tcp => (0x0b, 0x07),
+        Over::Udp => (0x0a, 0x08),
+    };
     let mut t = 5u16.to_le_bytes().to_vec();
     let mut floor = |lhs: &[u8], rhs: &[u8]| {
         t.extend_from_slice(&(lhs.len() as u16).to_le_bytes());
@@ -118,8 +139,8 @@ fn tower(iface: (&str, u16), port: u16, ip: Ipv4Addr) -> Vec<u8> {
     let syntax = |u: &str, major: u16| [&[0x0d][..], &uuid(u), &major.to_le_bytes()].concat();
     floor(&syntax(iface.0, iface.1), &[0, 0]);
     floor(&syntax(NDR, 2), &[0, 0]);
-    floor(&[0x0b], &[0, 0]); // RPC connection-oriented
-    floor(&[0x07], &port.to_be_bytes()); // TCP port, big-endian
+    floor(&[rpc], &[0, 0]); // RPC protocol, minor version 0
+    floor(&[transport], &port.to_be_bytes()); // TCP or UDP port, big-endian
     floor(&[0x09], &ip.octets()); // IPv4 address
     t
 }
@@ -137,23 +158,33 @@ fn ndr_tower(t: &[u8]) -> Vec<u8> {
 
 /// ept_map (opnum 3) request stub: which port serves `iface`?
 pub fn ept_map_request(iface: (&str, u16)) -> Vec<u8> {
+    ept_map_request_over(Over::Tcp, iface)
+}
+
+/// ept_map request stub asking for `iface` over TCP or UDP: the tower's port and address are 0.
+pub fn ept_map_request_over(over: Over, iface: (&str, u16)) -> Vec<u8> {
     let mut s = 1u32.to_le_bytes().to_vec(); // object: referent 1, nil UUID
     s.extend_from_slice(&[0; 16]);
     s.extend_from_slice(&2u32.to_le_bytes()); // map_tower referent
-    s.extend_from_slice(&ndr_tower(&tower(iface, 0, Ipv4Addr::UNSPECIFIED)));
+    s.extend_from_slice(&ndr_tower(&tower(over, iface, 0, Ipv4Addr::UNSPECIFIED)));
     s.extend_from_slice(&[0; 20]); // entry handle
     s.extend_from_slice(&4u32.to_le_bytes()); // max towers
     s
 }
 
 pub fn ept_map_response(iface: (&str, u16), port: u16, ip: Ipv4Addr) -> Vec<u8> {
+    ept_map_response_over(Over::Tcp, iface, port, ip)
+}
+
+/// ept_map response stub: one tower naming `iface` on `port` at `ip`, status 0.
+pub fn ept_map_response_over(over: Over, iface: (&str, u16), port: u16, ip: Ipv4Addr) -> Vec<u8> {
     let mut s = vec![0; 20];
     s.extend_from_slice(&1u32.to_le_bytes()); // num towers
     s.extend_from_slice(&4u32.to_le_bytes()); // max count
     s.extend_from_slice(&0u32.to_le_bytes()); // offset
     s.extend_from_slice(&1u32.to_le_bytes()); // actual count
     s.extend_from_slice(&3u32.to_le_bytes()); // referent of tower 1
-    s.extend_from_slice(&ndr_tower(&tower(iface, port, ip)));
+    s.extend_from_slice(&ndr_tower(&tower(over, iface, port, ip)));
     s.extend_from_slice(&0u32.to_le_bytes()); // status
     s
 }
@@ -165,4 +196,79 @@ pub fn krb5_seal_verifier(rng: &mut Rng) -> Vec<u8> {
     inner.extend_from_slice(&[0x02, 0x01, 0x11, 0x00, 0x10, 0x00, 0xff, 0xff]);
     inner.extend_from_slice(&rng.bytes(24));
     crate::ber::tlv(0x60, &inner)
+}
+
+/// A connectionless (datagram, NCADG) PDU: the 80-byte header of C706 12.5.3.1, then the
+/// body. `kind` is a [`ptype`]; little-endian data representation, no authentication, one
+/// fragment. `boot` is the server's boot time (0 in a client's first call), `act` the
+/// client's activity UUID, which pairs a response with its request.
+fn cl_pdu(kind: u8, iface: (&str, u16), act: &[u8; 16], boot: u32, opnum: u16, body: &[u8]) -> Vec<u8> {
+    // flags1: 0x20 idempotent on requests (ept.idl declares ept_map [idempotent]); none on
+    // the response.
+    let flags1 = if kind == ptype::REQUEST { 0x20 } else { 0 };
+    let mut m = vec![4, kind, flags1, 0, 0x10, 0, 0, 0];
+    m.extend_from_slice(&[0; 16]); // object: nil
+    m.extend_from_slice(&uuid(iface.0));
+    m.extend_from_slice(act);
+    m.extend_from_slice(&boot.to_le_bytes());
+    m.extend_from_slice(&u32::from(iface.1).to_le_bytes());
+    m.extend_from_slice(&0u32.to_le_bytes()); // sequence number: the activity's first call
+    m.extend_from_slice(&opnum.to_le_bytes());
+    m.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // interface and activity hints: none
+    m.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]); // fragment 0, auth protocol none, serial low
+    assert_eq!(m.len(), 80);
+    m.extend_from_slice(body);
+    m
+}
+
+pub fn cl_request(iface: (&str, u16), act: &[u8; 16], opnum: u16, stub: &[u8]) -> Vec<u8> {
+    cl_pdu(ptype::REQUEST, iface, act, 0, opnum, stub)
+}
+
+pub fn cl_response(iface: (&str, u16), act: &[u8; 16], boot: u32, opnum: u16, stub: &[u8]) -> Vec<u8> {
+    cl_pdu(ptype::RESPONSE, iface, act, boot, opnum, stub)
+}
+
+/// A `[string] wchar_t*` in NDR: maximum count, offset 0, actual count, UTF-16LE with its
+/// terminating NUL. No padding after it: NDR aligns each item to its own size before it, so
+/// what follows decides (an 8-byte `CHAR` array follows directly).
+fn ndr_wstring(s: &str) -> Vec<u8> {
+    let units: Vec<u16> = s.encode_utf16().chain([0]).collect();
+    let n = units.len() as u32;
+    let mut v = n.to_le_bytes().to_vec();
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&n.to_le_bytes());
+    v.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+    v
+}
+
+/// Pads an NDR stream to a 4-byte boundary (before a 32-bit item).
+fn align4(v: &mut Vec<u8>) {
+    while !v.len().is_multiple_of(4) {
+        v.push(0);
+    }
+}
+
+/// NetrServerReqChallenge (MS-NRPC 3.5.4.4.1, opnum 4) request stub: PrimaryName (a unique
+/// pointer), ComputerName, and the 8-byte client challenge.
+pub fn netr_server_req_challenge(server: &str, computer: &str, challenge: &[u8]) -> Vec<u8> {
+    let mut s = 0x0002_0000u32.to_le_bytes().to_vec(); // referent of PrimaryName
+    s.extend_from_slice(&ndr_wstring(server));
+    align4(&mut s);
+    s.extend_from_slice(&ndr_wstring(computer));
+    s.extend_from_slice(challenge);
+    s
+}
+
+/// Its response stub: the server challenge and NTSTATUS 0 (STATUS_SUCCESS).
+pub fn netr_server_req_challenge_reply(challenge: &[u8]) -> Vec<u8> {
+    [challenge, &0u32.to_le_bytes()].concat()
+}
+
+/// A fresh UUID-sized random value (an activity ID, a GUID).
+pub fn random_uuid(rng: &mut Rng) -> [u8; 16] {
+    let mut u = [0; 16];
+    u.copy_from_slice(&rng.bytes(16));
+    u
 }

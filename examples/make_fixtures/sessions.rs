@@ -126,8 +126,13 @@ pub fn file_bytes(tr: &mut Trace, n: usize) -> Vec<u8> {
     v
 }
 
-/// Bind to DRSUAPI with Kerberos and make two sealed calls.
+/// Bind to DRSUAPI with Kerberos and make two sealed calls, on the dynamic port 1026.
 pub fn drsuapi_calls(tr: &mut Trace, t: &mut Tcp) {
+    drsuapi_calls_on(tr, t, 1026);
+}
+
+/// The same on `port`, which the bind_ack names as its secondary address.
+pub fn drsuapi_calls_on(tr: &mut Trace, t: &mut Tcp, port: u16) {
     let ap = krb::gss_ap_req(
         &mut tr.rng,
         &["E3514235-4B06-11D1-AB04-00C04FC2DCD2", "dc01.corp.example.com"],
@@ -138,7 +143,7 @@ pub fn drsuapi_calls(tr: &mut Trace, t: &mut Tcp) {
         tr,
         &rpc::bind(1, rpc::DRSUAPI, Some(&ap)),
         3 * MS,
-        &rpc::bind_ack(1, 1026, 0x5a3c, Some(&rep)),
+        &rpc::bind_ack(1, port, 0x5a3c, Some(&rep)),
     );
     for (call, (opnum, req_len, resp_len)) in
         [(0u16, 60usize, 100usize), (12, 220, 340)].into_iter().enumerate()

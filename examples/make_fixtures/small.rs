@@ -4,23 +4,27 @@ use std::net::Ipv4Addr;
 
 use crate::apps::{self, rr};
 use crate::kerberos::{self as krb, REALM};
+use crate::mssql;
 use crate::netbios as nb;
 use crate::pcap::{Format, Linktype};
-use crate::sessions::{smb_login, smb_logoff, smb_read_file, smb_short};
+use crate::rpc;
+use crate::sessions::{filetime, smb_login, smb_logoff, smb_read_file, smb_short};
 use crate::tcp::{CLIENT, SERVER, Tcp};
 use crate::trace::{Built, Damage, Encap, Frag, HostId, LinkId, MS, SEC, T0, Trace, Transport, US};
 use crate::wire::ethertype;
 
-const WS01_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x01];
+pub const WS01_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x01];
+pub const WS02_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x1a, 0x2b, 0x02];
 const FS01_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x11];
 const DC01_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x10];
+const WEB01_MAC: [u8; 6] = [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13];
 
-fn dc01(tr: &mut Trace) -> HostId {
+pub fn dc01(tr: &mut Trace) -> HostId {
     tr.host("DC01", DC01_MAC, Ipv4Addr::new(192, 168, 1, 10), true)
 }
 
 /// A trace on plain Ethernet with WS01 and one server.
-fn ethernet(file: &'static str, seed: u64, format: Format, what: &str) -> (Trace, LinkId, HostId) {
+pub fn ethernet(file: &'static str, seed: u64, format: Format, what: &str) -> (Trace, LinkId, HostId) {
     let mut tr = Trace::new(file, format, seed, what);
     let i = tr.iface(Linktype::ETHERNET);
     let c = tr.host("WS01", WS01_MAC, Ipv4Addr::new(192, 168, 1, 101), true);
@@ -311,7 +315,7 @@ pub fn ipv6_frag() -> Built {
 pub fn client_port_in_table() -> Built {
     let what = "client port in the table: WS01 TCP port 1234 (ISPMOD in the table) connects to WEB01 port 80 with a full handshake, GET, 200 OK, FIN both ways; must be HTTP, not ISPMOD";
     let (mut tr, link, c) = ethernet("client-port-in-table-80.pcap", 25, Format::PCAP, what);
-    let web = tr.host("WEB01", [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13], Ipv4Addr::new(192, 168, 1, 13), true);
+    let web = tr.host("WEB01", WEB01_MAC, Ipv4Addr::new(192, 168, 1, 13), true);
     let f = tr.flow(Transport::Tcp, link, (c, 1234), (web, 80), "HTTP");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
     let body = apps::http_ok(&mut tr.rng, 4200, "text/html");
@@ -490,7 +494,7 @@ pub fn tcp_reuse() -> Built {
 pub fn tcp_rst() -> Built {
     let what = "RST-terminated flow: WS01 fetches a page from WEB01 port 80, then aborts the connection with RST/ACK (as Internet Explorer did when a window closed); no FIN";
     let (mut tr, link, c) = ethernet("tcp-rst-80.pcap", 37, Format::PCAP, what);
-    let web = tr.host("WEB01", [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x13], Ipv4Addr::new(192, 168, 1, 13), true);
+    let web = tr.host("WEB01", WEB01_MAC, Ipv4Addr::new(192, 168, 1, 13), true);
     let cp = tr.ephemeral(c);
     let f = tr.flow(Transport::Tcp, link, (c, cp), (web, 80), "HTTP");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
@@ -551,6 +555,92 @@ pub fn llmnr_reply_first() -> Built {
     tr.finish()
 }
 
+// ---- Labels from payload evidence (issue 15): the payload names a seed service the port
+// does not give, and wins. ----
+
+/// HTTP on TCP 445: the payload, not the port, says what the flow is.
+pub fn http_on_445() -> Built {
+    let what = "HTTP on the CIFS port: WS01 fetches a page from WEB01, whose web server listens on TCP 445 (a port a firewall lets through, used for something else: a classic sign of tunnelling or misuse): handshake, GET, 200 OK, FIN both ways; the payload is HTTP, so the flow is HTTP, not CIFS (the port's label)";
+    let (mut tr, link, c) = ethernet("http-on-445.pcap", 42, Format::PCAP, what);
+    let web = tr.host("WEB01", WEB01_MAC, Ipv4Addr::new(192, 168, 1, 13), true);
+    let cp = tr.ephemeral(c);
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (web, 445), "HTTP");
+    let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
+    let body = apps::http_ok(&mut tr.rng, 1800, "text/html");
+    t.exchange(&mut tr, &apps::http_get("/default.htm", "web01:445"), 2 * MS, &body);
+    t.wait(&mut tr, 300 * MS);
+    t.close(&mut tr, CLIENT);
+    tr.finish()
+}
+
+/// SMB 2 on TCP 80: NBSS and an SMB2 NEGOTIATE exchange where the table says HTTP.
+pub fn smb_on_80() -> Built {
+    let what = "SMB on the HTTP port: WS01 connects to FS01 port 80, where a file server listens, and sends an SMB2 NEGOTIATE request (NBSS framing, dialects 2.0.2 and 2.1); FS01 answers with a NEGOTIATE response (dialect 2.1, SPNEGO token); FIN both ways; the payload is SMB, so the flow is CIFS, not HTTP (the port's label)";
+    let (mut tr, link, c) = ethernet("smb-on-80.pcap", 43, Format::PCAP, what);
+    let s = tr.host("FS01", FS01_MAC, Ipv4Addr::new(192, 168, 1, 11), true);
+    let cp = tr.ephemeral(c);
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (s, 80), "CIFS");
+    let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
+    let (client_guid, server_guid) = (tr.rng.bytes(16), tr.rng.bytes(16));
+    let now = filetime(t.t);
+    // The server booted a day before the capture; FILETIME counts 100 ns units.
+    let boot = now - 86_400 * 10_000_000;
+    t.exchange(
+        &mut tr,
+        &nb::smb2_negotiate_request(&client_guid, &[0x0202, 0x0210]),
+        400 * US,
+        &nb::smb2_negotiate_response(&server_guid, 0x0210, now, boot),
+    );
+    t.wait(&mut tr, 250 * MS);
+    t.close(&mut tr, CLIENT);
+    tr.finish()
+}
+
+/// A DCE/RPC bind to drsuapi on a port of the "SQL session 1024 - 5000" range.
+pub fn dcerpc_bind_range() -> Built {
+    let what = "a DCE/RPC bind on a range port: WS01 connects to DC01 port 1025 (answered handshake), binds to drsuapi (e3514235-4b06-11d1-ab04-00c04fc2dcd2 v4.0, MS-DRSR) with Kerberos, gets the bind_ack and makes two sealed calls, FIN both ways; the bind names the interface, which data/rpc-interfaces.tsv gives \"RPC session ports\", so the flow is that, not \"SQL session\" (the range's label)";
+    let (mut tr, link, c) = ethernet("dcerpc-bind-range-1025.pcap", 44, Format::PCAP, what);
+    let dc = dc01(&mut tr);
+    let cp = tr.ephemeral(c);
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (dc, 1025), "RPC session ports");
+    let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
+    crate::sessions::drsuapi_calls_on(&mut tr, &mut t, 1025);
+    t.close(&mut tr, CLIENT);
+    tr.finish()
+}
+
+/// A DCE/RPC bind to netlogon on a port above the table's range.
+pub fn dcerpc_bind_high() -> Built {
+    let what = "a DCE/RPC bind on a high dynamic port: WS01 connects to DC02 port 49668 (Windows Server 2008 and later take dynamic ports from 49152-65535), binds to netlogon (12345678-1234-abcd-ef00-01234567cffb v1.0, MS-NRPC) without authentication, gets the bind_ack, calls NetrServerReqChallenge (opnum 4) and gets the server challenge, FIN both ways; no port row covers 49668, the bind names the interface, and data/rpc-interfaces.tsv gives netlogon the service \"NetLogon\"";
+    let (mut tr, link, c) = ethernet("dcerpc-bind-high-49668.pcap", 45, Format::PCAP, what);
+    let dc = tr.host("DC02", [0x00, 0x15, 0x5d, 0x01, 0x02, 0x0a], Ipv4Addr::new(192, 168, 1, 9), true);
+    let cp = tr.ephemeral(c);
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (dc, 49668), "NetLogon");
+    let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
+    t.exchange(&mut tr, &rpc::bind(1, rpc::NETLOGON, None), 600 * US, &rpc::bind_ack(1, 49668, 0x1d2f, None));
+    let (challenge, server_challenge) = (tr.rng.bytes(8), tr.rng.bytes(8));
+    let req = rpc::request(2, 4, &rpc::netr_server_req_challenge(r"\\DC02", "WS01", &challenge), None);
+    let resp = rpc::response(2, &rpc::netr_server_req_challenge_reply(&server_challenge), None);
+    t.exchange(&mut tr, &req, MS, &resp);
+    t.wait(&mut tr, 250 * MS);
+    t.close(&mut tr, CLIENT);
+    tr.finish()
+}
+
+/// TDS PRELOGIN to a named SQL Server instance on a port of the 1024-5000 range.
+pub fn tds_range() -> Built {
+    let what = "TDS on a range port: WS01 connects to SQL01 port 1050 (answered handshake), where the named instance SQL01\\SALES of SQL Server 2000 listens (named instances take a dynamic port; clients find it through the SQL Server Resolution Service on UDP 1434), and sends a TDS PRELOGIN; SQL01 answers with its PRELOGIN response (version 8.00.534, no encryption); FIN both ways; the payload is TDS, which confirms the range's \"SQL session\"";
+    let (mut tr, link, c) = ethernet("tds-range-1050.pcap", 46, Format::PCAP, what);
+    let sql = tr.host("SQL01", [0x00, 0x06, 0x5b, 0x3c, 0x4d, 0x14], Ipv4Addr::new(192, 168, 1, 14), true);
+    let cp = tr.ephemeral(c);
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (sql, 1050), "SQL session");
+    let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
+    t.exchange(&mut tr, &mssql::prelogin_request("SALES", 0x0a3c), 300 * US, &mssql::prelogin_response());
+    t.wait(&mut tr, 250 * MS);
+    t.close(&mut tr, CLIENT);
+    tr.finish()
+}
+
 pub fn all() -> Vec<Built> {
     let mut v = link_fixtures();
     v.extend([
@@ -572,7 +662,13 @@ pub fn all() -> Vec<Built> {
         syn_unanswered(),
         syn_refused(),
         llmnr_reply_first(),
+        http_on_445(),
+        smb_on_80(),
+        dcerpc_bind_range(),
+        dcerpc_bind_high(),
+        tds_range(),
     ]);
+    v.extend(crate::announced::all());
     v.extend(formats());
     v.sort_by_key(|b| b.file);
     v
