@@ -292,7 +292,9 @@ fn logon(tr: &mut Trace, net: &Net, w: HostId, user: &str, mut t: u64) -> u64 {
     let req = rpc::request(2, 3, &rpc::ept_map_request(rpc::DRSUAPI), None);
     c.exchange(tr, &req, 2 * MS, &rpc::response(2, &rpc::ept_map_response(rpc::DRSUAPI, 1026, dc_ip), None));
     c.close(tr, CLIENT);
-    let mut c = connect(tr, net, w, dc, 1026, "SQL session", c.t + 2 * MS);
+    // The bind names drsuapi ("RPC session ports" in data/rpc-interfaces.tsv), and the
+    // ept_map reply announced the port: both say more than the range's "SQL session".
+    let mut c = connect(tr, net, w, dc, 1026, "RPC session ports", c.t + 2 * MS);
     drsuapi_calls(tr, &mut c);
     c.close(tr, CLIENT);
     t = c.t + 20 * MS;
@@ -706,9 +708,9 @@ fn ipsec_backup(tr: &mut Trace, net: &Net, t: u64) {
 }
 
 /// A Tomcat on LNX01:8080 and a LAN chat program on two high UDP ports: traffic the table
-/// does not know.
+/// does not know. The Tomcat's payload is HTTP, which labels it; the chat's says nothing.
 fn unknown_traffic(tr: &mut Trace, net: &Net, t: u64) {
-    web_visit(tr, net, net.ws[1], net.lnx, 8080, "unknown", t);
+    web_visit(tr, net, net.ws[1], net.lnx, 8080, "HTTP", t);
     let (a, b) = (net.ws[5], net.ws[6]);
     let f = udp_flow(tr, net, (a, 40123), (b, 40124), "unknown", t + 30 * SEC);
     let mut at = t + 30 * SEC;

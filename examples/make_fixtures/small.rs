@@ -383,10 +383,10 @@ pub fn midstream_unknown() -> Built {
 
 /// A handshake to a port in the dynamic range: the SYN shows which side is the server.
 pub fn handshake_dynamic() -> Built {
-    let what = "handshake to a dynamic RPC port: WS01 port 3500 connects to DC01 port 1026 (DRSUAPI, Kerberos-sealed DCE/RPC); both ports are in 1024-5000, the SYN proves 1026 is the server, so the table's \"SQL session 1024 - 5000\" applies to port 1026";
+    let what = "handshake to a dynamic RPC port: WS01 port 3500 connects to DC01 port 1026 (DRSUAPI, Kerberos-sealed DCE/RPC); both ports are in 1024-5000, the SYN proves 1026 is the server; the port alone would give the table's \"SQL session 1024 - 5000\", but the bind names drsuapi, which data/rpc-interfaces.tsv gives \"RPC session ports\"";
     let (mut tr, link, c) = ethernet("handshake-dynamic-1026.pcap", 29, Format::PCAP, what);
     let dc = dc01(&mut tr);
-    let f = tr.flow(Transport::Tcp, link, (c, 3500), (dc, 1026), "SQL session");
+    let f = tr.flow(Transport::Tcp, link, (c, 3500), (dc, 1026), "RPC session ports");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
     crate::sessions::drsuapi_calls(&mut tr, &mut t);
     t.close(&mut tr, CLIENT);
