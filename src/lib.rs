@@ -23,6 +23,9 @@
 //!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry; the slot's
 //!   64-byte line (`hot` module) holds all a packet touches, an IPv4 key included.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
+//! - [`learn`]: the endpoints control channels announce in clear (endpoint-mapper replies, FTP
+//!   PORT/EPRT/PASV/EPSV, TFTP requests, H.225 `h245Address`), parsed from one payload,
+//!   statelessly, for the flow side to expect.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
 //!   feeds it 32 decoded packets at a time, whose flow lines it loads together first so that
 //!   their cache misses overlap.
@@ -68,6 +71,7 @@ pub mod config;
 pub mod decode;
 pub mod flow;
 pub mod interrupt;
+pub mod learn;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
