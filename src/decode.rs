@@ -298,6 +298,7 @@ impl Span {
 /// [`decode`], and where the transport payload lies, for the payload checks that run while
 /// the frame's bytes are at hand (`classify::evidence`).
 #[must_use]
+#[inline]
 pub fn decode_with_payload(frame: &Frame<'_>, anomalies: &mut Anomalies) -> (Decoded, Span) {
     let mut payload = Span::default();
     let d = match common_case(frame, anomalies, &mut payload) {

@@ -8,10 +8,12 @@
 //!
 //! ```text
 //! capture ──Frame{ts, wire_len, linktype, &[u8]}──▶ decode ──Decoded{addrs, ports, flags}──▶ flow
-//!  (reads pcap/pcapng; the                       (the only module that                    │
-//!   only module that touches libpcap)             imports etherparse)                     ▼
-//! output ◀── report (sorted plain data) ◀── stats (dense counters + histograms) ◀── services
-//!  table / json / csv / flows                                         (port → service, the rule)
+//!  (reads pcap/pcapng; the                       (the only module that     + payload's first │
+//!   only module that touches libpcap)             imports etherparse)        128 bytes       ▼
+//!                                        services (port → service) ──▶ classify (opening window:
+//!                                                                      evidence → label)  │
+//! output ◀── report (sorted plain data) ◀── stats (dense counters + histograms) ◀────────┘
+//!  table / json / csv / flows
 //! ```
 //!
 //! - [`capture`]: inputs to [`capture::Frame`]s: capture files, and live interfaces through
@@ -22,13 +24,17 @@
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction. Its index
 //!   ([`flow`]'s `index` module) maps a keyed hash to a slot in 8 bytes an entry; the slot's
 //!   64-byte line (`hot` module) holds all a packet touches, an IPv4 key included.
+//! - [`classify`]: payload evidence and the rules that turn it into a label, for the packets of
+//!   a flow's opening window (its first `WINDOW`); the flow table holds the window's packet
+//!   sizes in the flow's line until the label is settled, so a changed label moves exact counts.
 //! - [`stats`]: counters and hdrhistogram distributions per service and unknown port.
 //! - [`learn`]: the endpoints control channels announce in clear (endpoint-mapper replies, FTP
 //!   PORT/EPRT/PASV/EPSV, TFTP requests, H.225 `h245Address`), parsed from one payload,
 //!   statelessly, for the flow side to expect.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
-//!   feeds it 32 decoded packets at a time, whose flow lines it loads together first so that
-//!   their cache misses overlap.
+//!   feeds it 32 decoded packets at a time ([`pipeline::Packets`], with each one's first payload
+//!   bytes), whose flow lines it loads together first so that their cache misses overlap; then
+//!   it settles what the flow table owes the counters (flows relabelled, windows closed).
 //! - [`parallel`]: the same on worker threads (`--threads`), sharded by address pair, merged.
 //! - [`report`]: one sorted data model; [`output`] renders it (table, JSON, CSV) and flow records.
 //! - [`interrupt`]: SIGINT/SIGTERM as a flag the read loop polls, so a stopped run still reports.

@@ -16,7 +16,7 @@
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{Addr, Anomalies, Decoded};
 use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
-use crate::pipeline::{Clock, Packet, Pipeline};
+use crate::pipeline::{Clock, Packet, Packets, Pipeline};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -112,23 +112,23 @@ impl Engine<'_, '_> {
 /// [`Pipeline::push_batch`]).
 pub struct Single<'t> {
     pipeline: Pipeline<'t>,
-    pending: Vec<Packet>,
+    pending: Packets,
 }
 
 impl<'t> Single<'t> {
     fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
-        Self { pipeline: Pipeline::new(table, cfg), pending: Vec::with_capacity(WARM) }
+        Self { pipeline: Pipeline::new(table, cfg), pending: Packets::with_capacity(WARM) }
     }
 
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let packet = self.pipeline.decode(frame);
-        self.push_decoded(packet, on_end);
+        let (packet, payload) = self.pipeline.decode(frame);
+        self.push_decoded(packet, payload, on_end);
         packet.anomalies
     }
 
-    /// Queues a packet decoded and clock-tagged elsewhere.
-    fn push_decoded(&mut self, packet: Packet, on_end: &mut impl FnMut(&FlowRecord)) {
-        self.pending.push(packet);
+    /// Queues a packet decoded and clock-tagged elsewhere, with its transport payload.
+    fn push_decoded(&mut self, packet: Packet, payload: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
+        self.pending.push(packet, payload);
         if self.pending.len() == WARM {
             self.flush(on_end);
         }
@@ -153,7 +153,7 @@ impl<'t> Single<'t> {
 }
 
 struct Batch {
-    packets: Vec<Packet>,
+    packets: Packets,
     /// The input's clock after this batch was read.
     clock: Timestamp,
     /// The input's first fragments read by then (see [`Clock::firsts`]).
@@ -163,7 +163,7 @@ struct Batch {
 }
 
 struct Returned {
-    packets: Vec<Packet>,
+    packets: Packets,
     ended: Vec<FlowRecord>,
 }
 
@@ -177,8 +177,8 @@ pub struct Sharded<'scope> {
     senders: Vec<SyncSender<Batch>>,
     returns: Receiver<Returned>,
     workers: Vec<ScopedJoinHandle<'scope, (Stats, FlowCounters)>>,
-    pending: Vec<Vec<Packet>>,
-    spare: Vec<Vec<Packet>>,
+    pending: Vec<Packets>,
+    spare: Vec<Packets>,
     clock: Clock,
     /// Non-IP and skipped packets, counted here: they belong to no flow.
     local: Stats,
@@ -252,7 +252,7 @@ impl<'scope> Sharded<'scope> {
             senders,
             returns,
             workers,
-            pending: (0..shards).map(|_| Vec::with_capacity(BATCH)).collect(),
+            pending: (0..shards).map(|_| Packets::with_capacity(BATCH)).collect(),
             spare: Vec::new(),
             clock: Clock::default(),
             local: Stats::new(),
@@ -262,15 +262,15 @@ impl<'scope> Sharded<'scope> {
     }
 
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let mut packet = Packet::decode(frame);
+        let (mut packet, payload) = Packet::decode(frame);
         self.clock.tag(&mut packet);
         self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
         self.last_ts = Some(self.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
         match packet.decoded {
             Decoded::Ip(ip) => match route(&ip.src, &ip.dst, self.own_below, self.senders.len()) {
-                Route::Own => self.own.push_decoded(packet, on_end),
+                Route::Own => self.own.push_decoded(packet, payload, on_end),
                 Route::Worker(s) => {
-                    self.pending[s].push(packet);
+                    self.pending[s].push(packet, payload);
                     if self.pending[s].len() == BATCH {
                         self.send(s, on_end);
                     }
@@ -290,7 +290,7 @@ impl<'scope> Sharded<'scope> {
 
     fn send(&mut self, shard: usize, on_end: &mut impl FnMut(&FlowRecord)) {
         self.collect(on_end);
-        let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let next = self.spare.pop().unwrap_or_else(|| Packets::with_capacity(BATCH));
         let packets = std::mem::replace(&mut self.pending[shard], next);
         let clock = self.clock.latest.unwrap_or_default();
         // A worker only stops when its channel closes, so this send fails only if the worker
@@ -307,7 +307,7 @@ impl<'scope> Sharded<'scope> {
         let (clock, firsts) = (self.clock.latest.unwrap_or_default(), self.clock.firsts);
         for (tx, pending) in self.senders.iter().zip(&mut self.pending) {
             let packets =
-                std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BATCH)));
+                std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Packets::with_capacity(BATCH)));
             let _ = tx.send(Batch { packets, clock, firsts, restart: true });
         }
         self.own_to_clock(on_end);
@@ -386,7 +386,7 @@ fn in_chunks<'a>(ended: &'a mut Vec<FlowRecord>, ret: &'a Sender<Returned>) -> i
         ended.push(*r);
         if ended.len() == FINISH_CHUNK {
             let chunk = std::mem::replace(ended, Vec::with_capacity(FINISH_CHUNK));
-            let _ = ret.send(Returned { packets: Vec::new(), ended: chunk });
+            let _ = ret.send(Returned { packets: Packets::default(), ended: chunk });
         }
     }
 }
@@ -412,7 +412,7 @@ fn worker(
         }
     }
     pipeline.finish(&mut in_chunks(&mut ended, ret));
-    let _ = ret.send(Returned { packets: Vec::new(), ended });
+    let _ = ret.send(Returned { packets: Packets::default(), ended });
     (pipeline.stats, pipeline.flows.counters)
 }
 

@@ -7,8 +7,9 @@
 //! What I must not do: read files, print, or allocate per packet.
 
 use crate::capture::{Frame, Timestamp};
+use crate::classify::evidence::LOOK;
 use crate::decode::{self, Anomalies, Decoded, Fragment, IpPacket, Skip};
-use crate::flow::{FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
+use crate::flow::{Due, FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
 use crate::services::ServiceTable;
 use crate::stats::{Stats, Tag};
 
@@ -30,23 +31,110 @@ pub struct Packet {
     pub firsts: u64,
     pub wire_len: u32,
     pub anomalies: Anomalies,
+    /// Where the first bytes of its transport payload are kept in its batch ([`Packets`]).
+    pub head: Head,
     pub decoded: Decoded,
 }
 
 impl Packet {
+    /// Decodes a frame; also returns the transport payload's bytes as captured (empty for
+    /// none, and for a later fragment, whose bytes are the middle of a datagram).
     #[must_use]
-    pub fn decode(frame: &Frame<'_>) -> Self {
+    #[inline]
+    pub fn decode<'f>(frame: &Frame<'f>) -> (Self, &'f [u8]) {
         let mut anomalies = Anomalies::from_record(frame.flags);
-        let decoded = decode::decode(frame, &mut anomalies);
-        Self {
+        let (decoded, span) = decode::decode_with_payload(frame, &mut anomalies);
+        let payload = match decoded {
+            Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }) => &[],
+            _ => span.of(frame.data),
+        };
+        let packet = Self {
             ts: frame.ts,
             at: frame.ts,
             clock: frame.ts,
             firsts: 0,
             wire_len: frame.wire_len,
             anomalies,
+            head: Head::NONE,
             decoded,
+        };
+        (packet, payload)
+    }
+}
+
+/// How many of a packet's first payload bytes are kept in its batch (at most [`LOOK`]); 0
+/// for none.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Head(u8);
+
+impl Head {
+    pub const NONE: Self = Self(0);
+}
+
+const _: () = assert!(LOOK <= u8::MAX as usize);
+
+/// Decoded packets on their way to be counted, with the first [`LOOK`] bytes of each one's
+/// transport payload: the payload checks of `classify` run on the counting side, where a
+/// flow's state says whether it is still in its opening window, after the reader's buffer has
+/// moved on. Packet `i`'s bytes are at `i * LOOK` in one buffer made once for the batch's
+/// capacity: a copy of at most [`LOOK`] bytes a packet with payload, no allocation.
+#[derive(Clone, Debug, Default)]
+pub struct Packets {
+    pub list: Vec<Packet>,
+    heads: Vec<u8>,
+}
+
+impl Packets {
+    #[must_use]
+    pub fn with_capacity(n: usize) -> Self {
+        Self { list: Vec::with_capacity(n), heads: vec![0; n * LOOK] }
+    }
+
+    /// Queues a packet and keeps the first bytes of its `payload`.
+    #[inline]
+    pub fn push(&mut self, mut packet: Packet, payload: &[u8]) {
+        let at = self.list.len() * LOOK;
+        if !payload.is_empty() {
+            if self.heads.len() < at + LOOK {
+                // A batch made without room (`Default`): grows once per packet, up to its size.
+                self.heads.resize(at + LOOK, 0);
+            }
+            let head = payload.get(..LOOK).unwrap_or(payload);
+            if let Some(dst) = self.heads.get_mut(at..at + head.len()) {
+                dst.copy_from_slice(head);
+                #[allow(clippy::cast_possible_truncation)] // at most LOOK, asserted to fit
+                let len = head.len() as u8;
+                packet.head = Head(len);
+            }
         }
+        self.list.push(packet);
+    }
+
+    /// The kept payload bytes of the `i`th packet of this batch.
+    #[must_use]
+    #[inline]
+    pub fn head(&self, i: usize, h: Head) -> &[u8] {
+        let at = i * LOOK;
+        self.heads.get(at..at + usize::from(h.0)).unwrap_or_default()
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.list.capacity()
+    }
+
+    pub fn clear(&mut self) {
+        self.list.clear();
     }
 }
 
@@ -109,24 +197,26 @@ impl<'t> Pipeline<'t> {
     /// Counts one frame that passed the filter; flows that ended meanwhile go to `on_end`.
     /// Returns the frame's anomaly tags (already counted), for callers that warn about some.
     pub fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let packet = self.decode(frame);
-        self.push_decoded(&packet, on_end);
+        let (packet, payload) = self.decode(frame);
+        self.push_decoded(&packet, payload, on_end);
         packet.anomalies
     }
 
     /// Decodes a frame and sets its clock tags on this pipeline's input clock, for
-    /// [`push_batch`](Self::push_batch).
-    pub fn decode(&mut self, frame: &Frame<'_>) -> Packet {
-        let mut packet = Packet::decode(frame);
+    /// [`push_batch`](Self::push_batch); also returns its transport payload (see
+    /// [`Packet::decode`]).
+    #[inline]
+    pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
+        let (mut packet, payload) = Packet::decode(frame);
         self.clock.tag(&mut packet);
-        packet
+        (packet, payload)
     }
 
     /// Counts decoded packets in order, as [`push_decoded`](Self::push_decoded) does one by
     /// one, but loads the flow-table lines of [`WARM`] packets at a time first, so that
     /// their cache misses overlap instead of stalling one packet after another.
-    pub fn push_batch(&mut self, packets: &[Packet], on_end: &mut impl FnMut(&FlowRecord)) {
-        for chunk in packets.chunks(WARM) {
+    pub fn push_batch(&mut self, batch: &Packets, on_end: &mut impl FnMut(&FlowRecord)) {
+        for (c, chunk) in batch.list.chunks(WARM).enumerate() {
             let mut lookups = [None; WARM];
             for (p, l) in chunk.iter().zip(&mut lookups) {
                 if let Decoded::Ip(pkt) = &p.decoded {
@@ -134,21 +224,28 @@ impl<'t> Pipeline<'t> {
                 }
             }
             self.flows.warm(lookups.iter().flatten());
-            for (p, l) in chunk.iter().zip(&lookups) {
-                self.count(p, l.as_ref(), on_end);
+            for (i, (p, l)) in chunk.iter().zip(&lookups).enumerate() {
+                self.count(p, batch.head(c * WARM + i, p.head), l.as_ref(), on_end);
             }
         }
     }
 
-    /// Counts one decoded packet (its clock tags already set, see [`Clock`]).
-    pub fn push_decoded(&mut self, packet: &Packet, on_end: &mut impl FnMut(&FlowRecord)) {
-        self.count(packet, None, on_end);
+    /// Counts one decoded packet (its clock tags already set, see [`Clock`]) with its
+    /// transport payload's first bytes.
+    pub fn push_decoded(&mut self, packet: &Packet, payload: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
+        self.count(packet, payload.get(..LOOK).unwrap_or(payload), None, on_end);
     }
 
     /// Counts one decoded packet, with its flow lookup if it was made already.
     #[inline]
-    fn count(&mut self, packet: &Packet, lookup: Option<&Lookup>, on_end: &mut impl FnMut(&FlowRecord)) {
-        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, decoded } = packet;
+    fn count(
+        &mut self,
+        packet: &Packet,
+        payload: &[u8],
+        lookup: Option<&Lookup>,
+        on_end: &mut impl FnMut(&FlowRecord),
+    ) {
+        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, decoded, .. } = packet;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.flows.advance(clock);
@@ -162,17 +259,20 @@ impl<'t> Pipeline<'t> {
                 }
                 let Self { flows, stats, .. } = self;
                 let lookup = lookup.copied().unwrap_or_else(|| flows.lookup(&pkt));
-                let seen = flows.observe_with(&pkt, &lookup, at, wire_len, |v, proto| {
+                let seen = flows.observe_with(&pkt, &lookup, at, wire_len, payload, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {
-                    Seen::Flow { to_server, tag, .. } | Seen::Tag { tag, to_server } => {
-                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len);
+                    Seen::Flow { to_server, tag, held, .. } => {
+                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len, !held);
+                    }
+                    Seen::Tag { tag, to_server } => {
+                        self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len, true);
                     }
                     Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, wire_len),
                 }
-                if self.flows.has_answered() {
-                    self.label_answered();
+                if self.flows.has_due() {
+                    self.settle();
                 }
             }
             Decoded::NonIp => self.stats.count_non_ip(wire_len),
@@ -184,15 +284,21 @@ impl<'t> Pipeline<'t> {
         }
     }
 
-    /// Labels the flows whose server just answered a handshake to a range port (this packet
-    /// was the SYN/ACK): their counts so far move from their unknown-port row to the range's
-    /// service row, and every later packet counts there.
+    /// Settles what the flow table owes the counters after this packet: flows whose label
+    /// changed (a range port's server answered the handshake, or the opening window's payload
+    /// showed another service) move their counts so far to their new row, where every later
+    /// packet counts; and the packet sizes of opening windows that closed go to their rows.
     #[cold]
-    fn label_answered(&mut self) {
+    fn settle(&mut self) {
         let Self { flows, stats, .. } = self;
-        while let Some(a) = flows.take_answered() {
-            let tag = stats.move_flow(Tag(a.tag), a.service, a.transport, a.server_port, a.packets, a.bytes);
-            flows.relabel(a.slot, a.service, tag.0, crate::classify::rules::Confidence::Range);
+        while let Some(due) = flows.take_due() {
+            match due {
+                Due::Relabel(r) => {
+                    let tag = stats.move_flow(Tag(r.tag), &r);
+                    flows.relabel(r.slot, r.service, tag.0, r.confidence);
+                }
+                Due::Sizes { tag, held } => stats.record_sizes(Tag(tag), held.sizes()),
+            }
         }
     }
 

@@ -9,8 +9,9 @@
 //! What I must not do: decide anything about packets (decode and flow do), print, or let a
 //! counter wrap (all counters are u64; histograms saturate at their highest trackable value).
 
+use crate::classify::evidence::Proto;
 use crate::decode::{Anomalies, Skip};
-use crate::flow::{FlowRecord, Outcome, TO_CLIENT, TO_SERVER};
+use crate::flow::{FlowRecord, Outcome, Relabel, TO_CLIENT, TO_SERVER};
 use crate::services::{ServiceId, Transport};
 use hashbrown::HashMap;
 use hdrhistogram::Histogram;
@@ -135,6 +136,9 @@ pub struct ServiceRow {
     pub handshake_rtt_ns: Dist,
     /// TCP flows by how their handshake went, counted as they end.
     pub handshakes: Handshakes,
+    /// Flows and bytes by how their label was decided (indexed by [`Confidence`](crate::classify::rules::Confidence)), counted
+    /// as they end.
+    pub decided: [Counts; 4],
 }
 
 /// One unknown (transport, server port) row.
@@ -196,6 +200,9 @@ pub struct Stats {
     pub anomalies: [u64; Anomalies::ALL.len()],
     /// Packets a `--filter` left out (read, but not counted anywhere else).
     pub filtered_out: u64,
+    /// Flows (in `packets`) and bytes whose payload contradicted their port's label, by
+    /// (the port's label, the label the payload gave, the protocol seen), counted as they end.
+    pub contradictions: HashMap<(ServiceId, ServiceId, Proto), Counts>,
 }
 
 impl Default for Stats {
@@ -224,6 +231,7 @@ impl Stats {
             skipped_bytes: 0,
             anomalies: [0; Anomalies::ALL.len()],
             filtered_out: 0,
+            contradictions: HashMap::new(),
         }
     }
 
@@ -251,6 +259,7 @@ impl Stats {
                         flow_bytes: Dist::new(),
                         handshake_rtt_ns: Dist::new(),
                         handshakes: Handshakes::default(),
+                        decided: [Counts::default(); 4],
                     });
                 }
                 let row = &mut self.services[i as usize];
@@ -283,47 +292,59 @@ impl Stats {
         }
     }
 
-    /// Moves a flow that was counted in row `from` so far to the row of `service`, with its
-    /// packets and bytes by direction, after its label changed (a range port's server
-    /// answered its handshake); returns the new row's tag. The packets moved enter the new
-    /// row's size distribution at their mean size per direction: exact when, as for the SYN and
-    /// SYN/ACK this happens at, a direction's packets are one, or all of one size.
-    pub fn move_flow(
-        &mut self,
-        from: Tag,
-        service: ServiceId,
-        transport: Transport,
-        server_port: u16,
-        packets: [u64; 2],
-        bytes: [u64; 2],
-    ) -> Tag {
-        let moved = |d: usize| Counts { packets: packets[d], bytes: bytes[d] };
-        if from.0 & Tag::UNKNOWN_BIT != 0
-            && from != Tag::OTHER_IP
-            && let Some(r) = self.unknown.get_mut((from.0 & !Tag::UNKNOWN_BIT) as usize)
-        {
-            r.flows = r.flows.saturating_sub(1);
+    /// Moves a flow that was counted in row `from` so far to the row of its new label, with
+    /// its packets and bytes by direction, after its label changed (see [`Relabel`]); returns
+    /// the new row's tag. The sizes of the packets moved are still held in the flow's opening
+    /// window, to be recorded in its final row, unless `r.held` says otherwise (a handshake
+    /// answered after more than a window of SYNs): then they enter the new row's size
+    /// distribution at their mean size per direction, exact when a direction's packets are one,
+    /// or all of one size, as retransmitted SYNs are.
+    pub fn move_flow(&mut self, from: Tag, r: &Relabel) -> Tag {
+        let moved = |d: usize| Counts { packets: r.packets[d], bytes: r.bytes[d] };
+        let take = |total: &mut Counts, dir: &mut [Counts; 2], flows: &mut u64| {
+            *flows = flows.saturating_sub(1);
             for d in [TO_SERVER, TO_CLIENT] {
-                r.dir[d].take(moved(d));
-                r.total.take(moved(d));
+                dir[d].take(moved(d));
+                total.take(moved(d));
             }
+        };
+        if from == Tag::OTHER_IP {
+        } else if from.0 & Tag::UNKNOWN_BIT != 0 {
+            if let Some(u) = self.unknown.get_mut((from.0 & !Tag::UNKNOWN_BIT) as usize) {
+                take(&mut u.total, &mut u.dir, &mut u.flows);
+            }
+        } else if let Some(row) = self.services.get_mut(from.0 as usize) {
+            take(&mut row.total, &mut row.dir, &mut row.flows);
         }
-        let to = self.flow_started(Some(service), transport, server_port);
-        if let Some(r) = self.services.get_mut(to.0 as usize) {
+        let to = self.flow_started(Some(r.service), r.transport, r.server_port);
+        if let Some(row) = self.services.get_mut(to.0 as usize) {
             for d in [TO_SERVER, TO_CLIENT] {
-                r.dir[d].merge(moved(d));
-                r.total.merge(moved(d));
-                if let Some(mean) = bytes[d].checked_div(packets[d]) {
-                    r.packet_size.record_n(mean, packets[d]);
+                row.dir[d].merge(moved(d));
+                row.total.merge(moved(d));
+                if let (false, Some(mean)) = (r.held, r.bytes[d].checked_div(r.packets[d])) {
+                    row.packet_size.record_n(mean, r.packets[d]);
                 }
             }
         }
         to
     }
 
+    /// Records the sizes of a flow's packets held in its opening window, in its row now.
+    pub fn record_sizes(&mut self, tag: Tag, sizes: impl Iterator<Item = u16>) {
+        if tag.0 & Tag::UNKNOWN_BIT == 0
+            && let Some(row) = self.services.get_mut(tag.0 as usize)
+        {
+            for s in sizes {
+                row.packet_size.record(u64::from(s));
+            }
+        }
+    }
+
     /// Counts one IP packet attributed to a row (per-packet hot path).
     #[inline]
-    pub fn count_packet(&mut self, tag: Tag, proto: u8, to_server: bool, wire_len: u32) {
+    /// `size`: whether its size enters the row's distribution now (not when it is held in its
+    /// flow's opening window, whose sizes come with [`record_sizes`](Self::record_sizes)).
+    pub fn count_packet(&mut self, tag: Tag, proto: u8, to_server: bool, wire_len: u32, size: bool) {
         self.total.add(wire_len);
         match proto {
             crate::decode::PROTO_TCP => self.tcp.add(wire_len),
@@ -344,7 +365,9 @@ impl Stats {
             let r = &mut self.services[tag.0 as usize];
             r.total.add(wire_len);
             r.dir[dir].add(wire_len);
-            r.packet_size.record(u64::from(wire_len));
+            if size {
+                r.packet_size.record(u64::from(wire_len));
+            }
         }
     }
 
@@ -385,8 +408,22 @@ impl Stats {
             return;
         }
         if let Some(r) = self.services.get_mut(tag.0 as usize) {
+            for size in rec.held.sizes() {
+                r.packet_size.record(u64::from(size));
+            }
             if let Some(o) = rec.outcome() {
                 r.handshakes.count(o);
+            }
+            // `packets` counts flows here.
+            let d = &mut r.decided[rec.confidence as usize];
+            d.packets += 1;
+            d.bytes += rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT];
+            if let (true, Some(Some(port)), Some(label), Some(e)) =
+                (rec.contradiction, rec.port_label, rec.verdict.service, rec.evidence)
+            {
+                let c = self.contradictions.entry((port, label, e)).or_default();
+                c.packets += 1;
+                c.bytes += rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT];
             }
             r.duration_us.record(rec.duration() / 1_000);
             r.flow_bytes.record(rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT]);
@@ -421,6 +458,9 @@ impl Stats {
             row.flow_bytes.merge(&r.flow_bytes);
             row.handshake_rtt_ns.merge(&r.handshake_rtt_ns);
             row.handshakes.merge(r.handshakes);
+            for (a, b) in row.decided.iter_mut().zip(r.decided) {
+                a.merge(b);
+            }
         }
         for (u, h) in other.unknown.iter().zip(&other.unknown_handshakes) {
             let next = u32::try_from(self.unknown.len()).unwrap_or(u32::MAX >> 1);
@@ -456,6 +496,9 @@ impl Stats {
             *a += b;
         }
         self.filtered_out += other.filtered_out;
+        for (k, c) in &other.contradictions {
+            self.contradictions.entry(*k).or_default().merge(*c);
+        }
     }
 
     /// Packets counted in the skipped reasons.

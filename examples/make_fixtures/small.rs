@@ -611,11 +611,11 @@ pub fn dcerpc_bind_range() -> Built {
 
 /// A DCE/RPC bind to netlogon on a port above the table's range.
 pub fn dcerpc_bind_high() -> Built {
-    let what = "a DCE/RPC bind on a high dynamic port: WS01 connects to DC02 port 49668 (Windows Server 2008 and later take dynamic ports from 49152-65535), binds to netlogon (12345678-1234-abcd-ef00-01234567cffb v1.0, MS-NRPC) without authentication, gets the bind_ack, calls NetrServerReqChallenge (opnum 4) and gets the server challenge, FIN both ways; no port row covers 49668, the bind names the interface, and data/rpc-interfaces.tsv gives netlogon the service \"NetLogon\"";
+    let what = "a DCE/RPC bind on a high dynamic port: WS01 connects to DC02 port 49668 (Windows Server 2008 and later take dynamic ports from 49152-65535), binds to netlogon (12345678-1234-abcd-ef00-01234567cffb v1.0, MS-NRPC) without authentication, gets the bind_ack, calls NetrServerReqChallenge (opnum 4) and gets the server challenge, FIN both ways; no port row covers 49668 and the bind names the interface; the seed's \"NetLogon\" row is the datagram service on UDP 138, not a DCE/RPC one, so the flow is \"RPC session ports\" (data/rpc-interfaces.tsv says so too), its interface named in the flow record";
     let (mut tr, link, c) = ethernet("dcerpc-bind-high-49668.pcap", 45, Format::PCAP, what);
     let dc = tr.host("DC02", [0x00, 0x15, 0x5d, 0x01, 0x02, 0x0a], Ipv4Addr::new(192, 168, 1, 9), true);
     let cp = tr.ephemeral(c);
-    let f = tr.flow(Transport::Tcp, link, (c, cp), (dc, 49668), "NetLogon");
+    let f = tr.flow(Transport::Tcp, link, (c, cp), (dc, 49668), "RPC session ports");
     let mut t = Tcp::connect(&mut tr, f, T0 + SEC / 10, 300 * US);
     t.exchange(&mut tr, &rpc::bind(1, rpc::NETLOGON, None), 600 * US, &rpc::bind_ack(1, 49668, 0x1d2f, None));
     let (challenge, server_challenge) = (tr.rng.bytes(8), tr.rng.bytes(8));

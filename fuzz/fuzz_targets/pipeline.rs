@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use flowtag::capture::{CaptureReader, Timestamp};
 use flowtag::flow::{FlowConfig, WARM};
 use flowtag::output::table::TableOptions;
-use flowtag::pipeline::Pipeline;
+use flowtag::pipeline::{Packets, Pipeline};
 use flowtag::report::{InputReport, InputStatus, Report};
 use flowtag::services::ServiceTable;
 use libfuzzer_sys::fuzz_target;
@@ -195,7 +195,8 @@ fuzz_target!(|case: Case| {
     let mut read = 0u64;
     let mut status = InputStatus::Ok;
     let batch = usize::from(case.batch) % (WARM + 1);
-    let mut pending = Vec::with_capacity(batch);
+    // Made without room for payloads, so that the batch's buffer grows as packets come.
+    let mut pending = Packets::default();
     let mut on_end = |r: &flowtag::flow::FlowRecord| {
         assert!(r.end >= r.start);
         ended += 1;
@@ -207,7 +208,8 @@ fuzz_target!(|case: Case| {
                 if batch == 0 {
                     pipeline.push(&frame, &mut on_end);
                 } else {
-                    pending.push(pipeline.decode(&frame));
+                    let (packet, payload) = pipeline.decode(&frame);
+                    pending.push(packet, payload);
                     if pending.len() == batch {
                         pipeline.push_batch(&pending, &mut on_end);
                         pending.clear();

@@ -260,19 +260,38 @@ impl Rules {
         Self { by_proto }
     }
 
-    /// The label of a flow whose port rule gave `verdict` and whose first packet showed
-    /// `proto` (on `transport`), and how it was decided.
+    /// Whether `service` is one of the seed services that stand for `proto` (a label the
+    /// protocol confirms).
+    #[must_use]
+    pub fn stands_for(&self, proto: Proto, service: ServiceId) -> bool {
+        self.by_proto.get(proto as usize).is_some_and(|r| r.stands_for.contains(&service))
+    }
+
+    /// The label of a flow whose port rule gave `verdict` and whose opening packets showed
+    /// `proto` (on `transport`), and how it was decided. `bound` is the seed service of the
+    /// DCE/RPC interface a bind named (`data/rpc-interfaces.tsv`): an interface with a
+    /// DCE/RPC service of its own labels the flow with it, wherever it was bound; one that has
+    /// only the generic "RPC session ports", or a service of another protocol, confirms a
+    /// DCE/RPC port's label and labels other ports as any DCE/RPC does.
     #[must_use]
     pub fn judge(
         &self,
         verdict: &Verdict,
         transport: Transport,
         proto: Proto,
+        bound: Option<ServiceId>,
     ) -> (Option<ServiceId>, Confidence) {
         let keep = (verdict.service, Confidence::Port);
         let Some(rule) = self.by_proto.get(proto as usize) else {
             return keep;
         };
+        // Only a DCE/RPC service names a DCE/RPC flow: the seed's NetLogon row is the
+        // datagram service on UDP 138, so a bind to the netlogon interface is "RPC session
+        // ports" with its interface in the record.
+        if let Some(b) = bound.filter(|b| Some(*b) != rule.label && rule.stands_for.contains(b)) {
+            let c = if verdict.service == Some(b) { Confidence::Confirmed } else { Confidence::Payload };
+            return (Some(b), c);
+        }
         if (proto == Proto::Dns && DNS_FORMAT_PORTS.contains(&verdict.server_port))
             || (proto == Proto::Ike && verdict.server_port == NAT_T_PORT)
         {
@@ -325,36 +344,36 @@ mod tests {
         let name = |(s, c): (Option<ServiceId>, Confidence)| (s.map(|s| t.name(s).to_owned()), c);
         // SMB on 445: confirmed.
         let v = verdict(t, Transport::Tcp, 445);
-        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Smb2)).1, Confidence::Confirmed);
+        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Smb2, None)).1, Confidence::Confirmed);
         // HTTP on 8000 (Cybercash Credit Gateway): HTTP, from the payload.
         let v = verdict(t, Transport::Tcp, 8000);
         assert_eq!(
-            name(r.judge(&v, Transport::Tcp, Proto::Http)),
+            name(r.judge(&v, Transport::Tcp, Proto::Http, None)),
             (Some("Hypertext Transfer Protocol (HTTP)".into()), Confidence::Payload)
         );
         // SMB on 80: CIFS.
         let v = verdict(t, Transport::Tcp, 80);
         assert_eq!(
-            name(r.judge(&v, Transport::Tcp, Proto::Smb1)).0.as_deref(),
+            name(r.judge(&v, Transport::Tcp, Proto::Smb1, None)).0.as_deref(),
             Some("Common Internet File System (CIFS)")
         );
         // DCE/RPC on an unlisted UDP port: RPC session ports.
         let v = verdict(t, Transport::Udp, 49162);
         assert_eq!(
-            name(r.judge(&v, Transport::Udp, Proto::DceRpcCl)),
+            name(r.judge(&v, Transport::Udp, Proto::DceRpcCl, None)),
             (Some("RPC session ports".into()), Confidence::Payload)
         );
         // TLS never overrules a port (RDP on 3389 upgrades to TLS), but labels an unknown one.
         let v = verdict(t, Transport::Tcp, 3389);
-        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Tls)).1, Confidence::Port);
+        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Tls, None)).1, Confidence::Port);
         let v = verdict(t, Transport::Tcp, 8443);
-        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Tls)).1, Confidence::Payload);
+        assert_eq!(name(r.judge(&v, Transport::Tcp, Proto::Tls, None)).1, Confidence::Payload);
         // DNS format on the LLMNR port is not the DNS service.
         let v = verdict(t, Transport::Udp, 5355);
-        assert_eq!(r.judge(&v, Transport::Udp, Proto::Dns), (None, Confidence::Port));
+        assert_eq!(r.judge(&v, Transport::Udp, Proto::Dns, None), (None, Confidence::Port));
         // IKE on the NAT-T port is not the whole flow.
         let v = verdict(t, Transport::Udp, 4500);
-        assert_eq!(r.judge(&v, Transport::Udp, Proto::Ike), (None, Confidence::Port));
+        assert_eq!(r.judge(&v, Transport::Udp, Proto::Ike, None), (None, Confidence::Port));
     }
 
     #[test]
@@ -362,6 +381,6 @@ mod tests {
         let t = ServiceTable::from_tsv("service\tudp\ttcp\nWeb\t\t8000\n", "t.tsv").unwrap();
         let r = Rules::new(&t);
         let v = verdict(&t, Transport::Tcp, 8000);
-        assert_eq!(r.judge(&v, Transport::Tcp, Proto::Http), (v.service, Confidence::Port));
+        assert_eq!(r.judge(&v, Transport::Tcp, Proto::Http, None), (v.service, Confidence::Port));
     }
 }

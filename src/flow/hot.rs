@@ -114,14 +114,14 @@ const CONFIDENCE_MASK: u8 = 0b11 << CONFIDENCE_SHIFT;
 #[repr(C, align(64))]
 pub(super) struct Hot {
     pub(super) last: Timestamp,
-    pub(super) start: Timestamp,
     /// Low halves, by direction (to server, to client).
     pub(super) packets: [u32; 2],
     pub(super) bytes: [u32; 2],
     /// The caller's tag (its counter row).
     pub(super) tag: u32,
-    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
-    pub(super) generation: u32,
+    /// The wire sizes of the flow's first [`WINDOW`] packets, held until its label is settled
+    /// (0: a size over 64 KiB, which went to the caller at once).
+    pub(super) held: [u16; WINDOW],
     pub(super) key: Packed,
     service: Option<ServiceId>,
     server_port: u16,
@@ -157,11 +157,10 @@ impl Hot {
         }
         Self {
             last: ts,
-            start: ts,
             packets: [0; 2],
             bytes: [0; 2],
             tag: 0,
-            generation: 0,
+            held: [0; WINDOW],
             key,
             service: verdict.service,
             server_port: verdict.server_port,
@@ -224,10 +223,9 @@ impl Hot {
         self.bits & LIVE != 0
     }
 
-    /// Marks the flow ended: its slot and generation move on.
+    /// Marks the flow ended.
     pub(super) fn retire(&mut self) {
         self.bits &= !(LIVE | HAS_EXTRA);
-        self.generation = self.generation.wrapping_add(1);
     }
 
     pub(super) fn has_extra(&self) -> bool {
@@ -249,6 +247,38 @@ impl Hot {
         (pw, bw)
     }
 }
+
+/// Packets of a flow in its opening window: their sizes wait in its line, and their payload
+/// is checked for evidence of what the flow carries, until the label is settled. Six covers a
+/// TCP handshake (three packets) and the first request and reply, and a UDP exchange's first
+/// datagrams; it is what fits in the line (the two fields that moved out for it, the start
+/// time and the generation, are read only when a flow starts, ends, goes back in time or
+/// meets a stale queue entry).
+pub const WINDOW: usize = 6;
+
+/// A flow's start, beside its line: touched when the flow starts and ends, by a TCP flow's
+/// handshake, and by the payload checks of its opening window, not by its other packets. Half
+/// a cache line, so that one load brings it.
+#[derive(Clone, Copy, Default, Debug)]
+#[repr(C, align(32))]
+pub(super) struct Start {
+    pub(super) handshake: Handshake,
+    /// The first packet time (the earliest, if packets came out of order).
+    pub(super) first: Timestamp,
+    /// Bumped each time the slot is freed, so fragment and queue entries can tell a reused slot.
+    pub(super) generation: u32,
+    /// The label the port gave, once payload evidence changed it (`relabelled`).
+    pub(super) port_service: Option<ServiceId>,
+    /// The protocol the payload showed, as its place in `Proto::ALL` plus one; 0 for none.
+    pub(super) evidence: u8,
+    pub(super) relabelled: bool,
+    /// The port's label was a service the evidence's protocol does not stand for.
+    pub(super) contradicted: bool,
+    /// A DCE/RPC interface is held for this flow (`FlowTable::interfaces`).
+    pub(super) named: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Start>() == 32);
 
 /// What a TCP flow's first packets tell, in one word: nothing yet (0), its first SYN's time
 /// plus one (the top bit clear), or then the RTT from that SYN to the first SYN/ACK towards
@@ -374,7 +404,7 @@ mod tests {
             h.set_has_extra();
             assert_eq!((h.verdict(), h.class(), h.has_extra()), (v, Class::Closed, true));
             h.retire();
-            assert!(!h.live() && !h.has_extra() && h.generation == 1);
+            assert!(!h.live() && !h.has_extra());
         }
     }
 

@@ -28,13 +28,14 @@ mod hot;
 mod index;
 
 use crate::capture::Timestamp;
-use crate::classify::Clue;
+use crate::classify::evidence::{self, Proto};
 use crate::classify::rules::{Confidence, Rules};
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
 use crate::services::{self, DecidedBy, MatchKind, Opening, ServiceId, ServiceTable, Transport, Verdict};
 use fifo::Fifo;
 use hashbrown::HashMap;
-use hot::{Class, Extra, Handshake, Hot, Packed};
+pub use hot::WINDOW;
+use hot::{Class, Extra, Handshake, Hot, Packed, Start};
 use index::Index;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -58,6 +59,10 @@ pub const MAX_FRAGMENT_ENTRIES: usize = 65_536;
 pub const FRAGMENT_TTL: u64 = 30 * Timestamp::NANOS_PER_SEC;
 
 const NIL: u32 = u32::MAX;
+#[allow(clippy::cast_possible_truncation)] // a handful
+const WINDOW_U32: u32 = WINDOW as u32;
+#[allow(clippy::cast_possible_truncation)] // a handful
+const WINDOW_U8: u8 = WINDOW as u8;
 /// Most packets [`FlowTable::warm`] loads for at once: enough to keep the core's dozen or two
 /// outstanding cache misses busy.
 pub const WARM: usize = 32;
@@ -260,6 +265,33 @@ pub struct FlowRecord {
     /// How the label was decided: the port, confirmed or overruled by the first payload, or a
     /// range port's answered handshake.
     pub confidence: Confidence,
+    /// The protocol the payload of the flow's opening window showed, if a check recognised it.
+    pub evidence: Option<Proto>,
+    /// The DCE/RPC interface a bind in the opening window named.
+    pub interface: Option<[u8; 16]>,
+    /// When payload evidence changed the label: the service the port had given (`None`
+    /// inside: the port gave none).
+    pub port_label: Option<Option<ServiceId>>,
+    /// The port's label was a service of another protocol than the payload's (HTTP on the
+    /// CIFS port), not a refinement within one (a bind on 135 naming its interface).
+    pub contradiction: bool,
+    /// The sizes of the flow's first packets, still held in its opening window when it ended
+    /// (see [`WINDOW`]): the caller records them in the flow's final row.
+    pub held: Held,
+}
+
+/// Packet sizes held in a flow's opening window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    pub sizes: [u16; WINDOW],
+    pub n: u8,
+}
+
+impl Held {
+    /// The sizes to record: those held (a 0 went to the caller at once).
+    pub fn sizes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.sizes.iter().take(usize::from(self.n)).copied().filter(|&s| s != 0)
+    }
 }
 
 impl FlowRecord {
@@ -456,7 +488,9 @@ const FRAGMENT_WINDOW: u64 = MAX_FRAGMENT_ENTRIES as u64;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
     /// Counted in a flow; `created` when this packet started it.
-    Flow { slot: u32, to_server: bool, created: bool, tag: u32 },
+    /// `held`: its size waits in the flow's opening window (see [`WINDOW`]); the caller
+    /// counts its packet and bytes but not its size, which comes with the window's sizes.
+    Flow { slot: u32, to_server: bool, created: bool, tag: u32, held: bool },
     /// A non-first fragment whose flow has ended: counted under the flow's tag only.
     Tag { tag: u32, to_server: bool },
     /// A non-first fragment whose first fragment was never seen.
@@ -472,9 +506,10 @@ pub enum Outcome {
     Midstream = 3,
 }
 
-/// A flow whose label became due after its start (see [`FlowTable::take_answered`]).
+/// A flow whose label changed after its start (see [`FlowTable::take_due`]): a range port's
+/// server answered its handshake, or its opening window's payload showed another service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Answered {
+pub struct Relabel {
     pub slot: u32,
     /// Its counter row until now.
     pub tag: u32,
@@ -482,9 +517,39 @@ pub struct Answered {
     pub service: ServiceId,
     pub transport: Transport,
     pub server_port: u16,
+    pub confidence: Confidence,
     /// Its packets and bytes so far, by direction ([`TO_SERVER`], [`TO_CLIENT`]).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
+    /// Whether the sizes of those packets are still held in its opening window (nothing to
+    /// move in the size distributions), as they always are for payload evidence; a handshake
+    /// answered after more than [`WINDOW`] packets already gave them to the old row.
+    pub held: bool,
+}
+
+/// What the caller owes its counters after a packet (see [`FlowTable::take_due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Move a flow's counts to the row of its new label, then [`relabel`](FlowTable::relabel) it.
+    Relabel(Relabel),
+    /// A flow's opening window closed: record these packet sizes in the row of `tag`.
+    Sizes { tag: u32, held: Held },
+}
+
+/// Work queued by the table for the caller, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// A range port's server answered this flow's handshake.
+    Answered(u32),
+    Evidence {
+        slot: u32,
+        service: ServiceId,
+        confidence: Confidence,
+    },
+    Sizes {
+        tag: u32,
+        held: Held,
+    },
 }
 
 /// Counters the table keeps about itself.
@@ -532,8 +597,11 @@ pub struct FlowTable<'t> {
     index: Index,
     hasher: KeyHasher,
     hot: Vec<Hot>,
-    /// By slot, beside `hot`: read on a TCP flow's handshake packets only.
-    handshake: Vec<Handshake>,
+    /// By slot, beside `hot`: read on a flow's first packets only (its opening window and a
+    /// TCP flow's handshake).
+    opening: Vec<Start>,
+    /// By slot: the DCE/RPC interface a bind in the opening window named (few flows).
+    interfaces: FastMap<u32, [u8; 16]>,
     /// The keys that do not fit in a line (IPv6), and their free places.
     wide: Vec<FlowKey>,
     wide_free: Vec<u32>,
@@ -551,9 +619,8 @@ pub struct FlowTable<'t> {
     firsts: u64,
     now: Timestamp,
     ended: Vec<FlowRecord>,
-    /// Flows started by a SYN to a port only a range entry lists, whose server has just
-    /// answered: their label is due (see [`take_answered`](Self::take_answered)).
-    answered: Vec<u32>,
+    /// What the caller owes its counters (see [`take_due`](Self::take_due)).
+    due: VecDeque<Pending>,
     /// What payload evidence means for a label, resolved against `table`.
     rules: Rules,
     /// At the end of input: the slots of the flows still to end, last first (see
@@ -574,12 +641,11 @@ impl<'t> FlowTable<'t> {
         // (the allocator's realloc keeps 16-byte alignment only), so growing held every line
         // twice: at 8.4M flows a 537 MB copy into a 1 GB array, the run's peak. Where the
         // address space is refused (a cap of billions), they grow as before.
-        let (mut hot, mut handshake) = (Vec::new(), Vec::new());
-        if hot.try_reserve_exact(cfg.max_flows).is_err()
-            || handshake.try_reserve_exact(cfg.max_flows).is_err()
+        let (mut hot, mut opening) = (Vec::new(), Vec::new());
+        if hot.try_reserve_exact(cfg.max_flows).is_err() || opening.try_reserve_exact(cfg.max_flows).is_err()
         {
             hot.reserve(cap);
-            handshake.reserve(cap);
+            opening.reserve(cap);
         }
         Self {
             table,
@@ -587,7 +653,8 @@ impl<'t> FlowTable<'t> {
             index: Index::with_capacity(cap),
             hasher: KeyHasher::new(),
             hot,
-            handshake,
+            opening,
+            interfaces: FastMap::default(),
             wide: Vec::new(),
             wide_free: Vec::new(),
             extra: FastMap::default(),
@@ -600,7 +667,7 @@ impl<'t> FlowTable<'t> {
             firsts: 0,
             now: Timestamp(0),
             ended: Vec::new(),
-            answered: Vec::new(),
+            due: VecDeque::new(),
             rules: Rules::new(table),
             closing: None,
             evicted_at_warm: 0,
@@ -666,7 +733,7 @@ impl<'t> FlowTable<'t> {
         let q = &mut self.queues[class as usize];
         while let Some(&e) = q.front() {
             let s = &self.hot[e.slot as usize];
-            if !s.live() || s.generation != e.generation || s.class() != class {
+            if !s.live() || self.opening[e.slot as usize].generation != e.generation || s.class() != class {
                 q.pop_front();
             } else if s.last > e.last {
                 q.pop_front();
@@ -779,8 +846,8 @@ impl<'t> FlowTable<'t> {
             m += 1;
         }
         for &v in &victims[..m] {
-            if let (Some(h), Some(hs)) = (self.hot.get(v as usize), self.handshake.get(v as usize)) {
-                sum ^= h.last.0 ^ hs.word();
+            if let (Some(h), Some(o)) = (self.hot.get(v as usize), self.opening.get(v as usize)) {
+                sum ^= h.last.0 ^ o.handshake.word();
             }
         }
         for &v in &victims[..m] {
@@ -805,7 +872,7 @@ impl<'t> FlowTable<'t> {
             self.first_fragments_read(self.firsts + 1);
         }
         let lookup = self.lookup(pkt);
-        self.observe_with(pkt, &lookup, ts, wire_len, tag_of)
+        self.observe_with(pkt, &lookup, ts, wire_len, &[], tag_of)
     }
 
     /// Sets how many first fragments the input has read, this packet's included, and forgets
@@ -835,27 +902,17 @@ impl<'t> FlowTable<'t> {
         }
     }
 
-    /// [`observe`](Self::observe) with the packet's [`lookup`](Self::lookup) already made.
+    /// [`observe`](Self::observe) with the packet's [`lookup`](Self::lookup) already made,
+    /// and the first bytes of its transport payload (empty for none): while its flow is in its
+    /// opening window, they are checked for evidence of what the flow carries, which may
+    /// confirm its label or change it (then [`has_due`](Self::has_due) says so).
     pub fn observe_with(
         &mut self,
         pkt: &IpPacket,
         lookup: &Lookup,
         ts: Timestamp,
         wire_len: u32,
-        tag_of: impl FnOnce(&Verdict, u8) -> u32,
-    ) -> Seen {
-        self.observe_clued(pkt, lookup, ts, wire_len, Clue::NONE, tag_of)
-    }
-
-    /// [`observe_with`](Self::observe_with), with what the packet's payload showed: a packet
-    /// that starts a flow labels it by its payload where the rules say (`classify::rules`).
-    pub fn observe_clued(
-        &mut self,
-        pkt: &IpPacket,
-        lookup: &Lookup,
-        ts: Timestamp,
-        wire_len: u32,
-        clue: Clue,
+        payload: &[u8],
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
         match pkt.fragment {
@@ -884,7 +941,7 @@ impl<'t> FlowTable<'t> {
             Some(slot) if syn && self.hot[slot as usize].class() == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(lookup, pkt, ts, clue, tag_of), true)
+                (self.create(lookup, pkt, ts, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
@@ -892,57 +949,84 @@ impl<'t> FlowTable<'t> {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(lookup, pkt, ts, clue, tag_of), true)
+                (self.create(lookup, pkt, ts, tag_of), true)
             }
             Some(slot) => (slot, false),
-            None => (self.create(lookup, pkt, ts, clue, tag_of), true),
+            None => (self.create(lookup, pkt, ts, tag_of), true),
         };
-        let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
-        let s = &self.hot[slot as usize];
-        let generation = s.generation;
-        let tag = s.tag;
+        if !payload.is_empty() {
+            let h = &self.hot[slot as usize];
+            if h.packets[0].wrapping_add(h.packets[1]) < WINDOW_U32
+                && matches!(h.confidence(), Confidence::Port | Confidence::Range)
+            {
+                self.examine(slot, pkt, payload);
+            }
+        }
+        let (to_server, held) = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
+        let tag = self.hot[slot as usize].tag;
         if let Fragment::First { id } = pkt.fragment {
+            let generation = self.opening[slot as usize].generation;
             let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
             let entry =
                 FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
             self.remember_fragment(fk, entry);
         }
-        Seen::Flow { slot, to_server, created, tag }
+        Seen::Flow { slot, to_server, created, tag, held }
     }
 
-    /// The next flow whose server just answered a handshake to a port the table lists only in
-    /// a range, with what relabelling it takes: the caller gives it the range's service with
-    /// [`relabel`](Self::relabel) once it has moved the flow's counts to that service's row.
-    pub fn take_answered(&mut self) -> Option<Answered> {
-        while let Some(slot) = self.answered.pop() {
+    /// The next thing the caller owes its counters, in the order they arose: a flow's counts
+    /// to move to the row of its new label (then give it that row's tag with
+    /// [`relabel`](Self::relabel)), or the sizes of a flow's opening window to record.
+    pub fn take_due(&mut self) -> Option<Due> {
+        while let Some(p) = self.due.pop_front() {
+            let (slot, service, confidence) = match p {
+                Pending::Sizes { tag, held } => return Some(Due::Sizes { tag, held }),
+                Pending::Evidence { slot, service, confidence } => (slot, service, confidence),
+                Pending::Answered(slot) => {
+                    // Unless the payload has labelled the flow meanwhile.
+                    let Some(h) = self.hot.get(slot as usize).filter(|h| h.live()) else { continue };
+                    let verdict = h.verdict();
+                    let m = self.table.lookup(transport_of(h.proto()), verdict.server_port);
+                    let t = transport_of(h.proto());
+                    match (m.kind, m.service, verdict.service) {
+                        (MatchKind::RangeOnly, Some(service), None)
+                            if services::range_applies(t, verdict.server_port) =>
+                        {
+                            (slot, service, Confidence::Range)
+                        }
+                        _ => continue,
+                    }
+                }
+            };
             let Some(h) = self.hot.get(slot as usize).filter(|h| h.live()) else { continue };
-            let verdict = h.verdict();
-            let m = self.table.lookup(transport_of(h.proto()), verdict.server_port);
-            let (MatchKind::RangeOnly, Some(service)) = (m.kind, m.service) else { continue };
             let x = if h.has_extra() {
                 self.extra.get(&slot).copied().unwrap_or_default()
             } else {
                 Extra::default()
             };
             let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
-            return Some(Answered {
+            let packets = [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])];
+            let n = packets[0].saturating_add(packets[1]);
+            return Some(Due::Relabel(Relabel {
                 slot,
                 tag: h.tag,
                 service,
                 transport: transport_of(h.proto()),
-                server_port: verdict.server_port,
-                packets: [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])],
+                server_port: h.verdict().server_port,
+                confidence,
+                packets,
                 bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
-            });
+                held: n <= WINDOW as u64,
+            }));
         }
         None
     }
 
-    /// Whether any flow's label is due (see [`take_answered`](Self::take_answered)).
+    /// Whether the caller owes its counters something (see [`take_due`](Self::take_due)).
     #[must_use]
     #[inline]
-    pub fn has_answered(&self) -> bool {
-        !self.answered.is_empty()
+    pub fn has_due(&self) -> bool {
+        !self.due.is_empty()
     }
 
     /// Gives a live flow a service and its counter row's tag, after its start.
@@ -1014,8 +1098,11 @@ impl<'t> FlowTable<'t> {
             // 16-byte (start, slot) pairs with keys compared only within runs of equal start:
             // (start, key, slot) tuples held 56 MB more at the end of a full table (and the
             // in-place collect into slots kept that buffer to the end).
-            let mut live: Vec<(Timestamp, u32)> =
-                (0..).zip(&self.hot).filter(|(_, h)| h.live()).map(|(i, h)| (h.start, i)).collect();
+            let mut live: Vec<(Timestamp, u32)> = (0..)
+                .zip(self.hot.iter().zip(&self.opening))
+                .filter(|(_, (h, _))| h.live())
+                .map(|(i, (_, o))| (o.first, i))
+                .collect();
             live.sort_unstable_by_key(|&(start, _)| std::cmp::Reverse(start));
             for run in live.chunk_by_mut(|a, b| a.0 == b.0) {
                 if run.len() > 1 {
@@ -1069,20 +1156,24 @@ impl<'t> FlowTable<'t> {
         e.complete |= nonfirst == Some(true);
         let e = *e;
         self.counters.fragments_attributed += 1;
-        let live = self.hot.get(e.slot as usize).is_some_and(|s| s.live() && s.generation == e.generation);
+        let live = self.hot.get(e.slot as usize).is_some_and(Hot::live)
+            && self.opening.get(e.slot as usize).is_some_and(|o| o.generation == e.generation);
         if !live {
             return Seen::Tag { tag: e.tag, to_server: e.to_server };
         }
         let dir = if e.to_server { TO_SERVER } else { TO_CLIENT };
+        let h = &self.hot[e.slot as usize];
+        let n = h.packets[0].wrapping_add(h.packets[1]);
         let wrapped = self.hot[e.slot as usize].add(dir, wire_len);
         if wrapped != (false, false) || nonfirst.is_some() {
             let x = self.extra_of(e.slot);
             x.carry(dir, wrapped);
             x.fragments += u64::from(nonfirst.is_some());
         }
+        let held = n <= WINDOW_U32 && self.hold(e.slot, n, wire_len);
         // The flow's tag now, which its label may have changed since the first fragment.
         let tag = self.hot[e.slot as usize].tag;
-        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag }
+        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag, held }
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
@@ -1115,7 +1206,6 @@ impl<'t> FlowTable<'t> {
         lookup: &Lookup,
         pkt: &IpPacket,
         ts: Timestamp,
-        clue: Clue,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> u32 {
         let &Lookup { mut packed, src_lo, hash } = lookup;
@@ -1141,14 +1231,6 @@ impl<'t> FlowTable<'t> {
             }
             _ => services::decide_ip(self.table, pkt.proto),
         };
-        // The packet that starts the flow may show what it carries (a UDP flow's first
-        // datagram, a TCP flow joined mid-stream): the rules confirm the port's label, or
-        // overrule it. A flow resumed from a ghost keeps the verdict it had.
-        let (verdict, confidence) = if ghost.is_none() && clue != Clue::NONE {
-            self.judge(verdict, pkt.proto, clue)
-        } else {
-            (verdict, Confidence::Port)
-        };
         // The server is the packet's destination or source; map that onto the key's ends.
         let server_is_lo = ghost.map_or(verdict.server_is_dst != src_lo, |(_, lo)| lo);
         let class = match pkt.proto {
@@ -1167,37 +1249,60 @@ impl<'t> FlowTable<'t> {
             });
         }
         let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
-        hot.set_confidence(confidence);
         hot.tag = tag_of(&verdict, pkt.proto);
         let idx = if let Some(i) = self.free.pop() {
-            hot.generation = self.hot[i as usize].generation;
             self.hot[i as usize] = hot;
-            self.handshake[i as usize] = Handshake::NONE;
+            let o = &mut self.opening[i as usize];
+            *o = Start { first: ts, generation: o.generation, ..Start::default() };
             i
         } else {
             let i = u32::try_from(self.hot.len()).unwrap_or(NIL - 1);
             self.hot.push(hot);
-            self.handshake.push(Handshake::NONE);
+            self.opening.push(Start { first: ts, ..Start::default() });
             i
         };
-        let generation = self.hot[idx as usize].generation;
+        let generation = self.opening[idx as usize].generation;
         self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(hash, idx);
         self.counters.created += 1;
         idx
     }
 
-    /// The label of a flow whose first packet showed `clue` (out of the per-packet path: most
-    /// packets carry no clue).
+    /// Checks the first payload bytes of a packet of a flow in its opening window: evidence
+    /// of what it carries confirms the flow's label or changes it (the caller moves its counts
+    /// when it takes the change from [`take_due`](Self::take_due)). Out of the per-packet
+    /// path: a flow is examined only until its label is settled, within its first [`WINDOW`]
+    /// packets.
     #[cold]
     #[inline(never)]
-    fn judge(&self, verdict: Verdict, proto: u8, clue: Clue) -> (Verdict, Confidence) {
-        match clue.proto() {
-            Some(p) => {
-                let (service, confidence) = self.rules.judge(&verdict, transport_of(proto), p);
-                (Verdict { service, ..verdict }, confidence)
+    fn examine(&mut self, slot: u32, pkt: &IpPacket, payload: &[u8]) {
+        let i = slot as usize;
+        let transport = transport_of(pkt.proto);
+        let ports = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
+        let Some(ev) = evidence::inspect(transport, ports, payload) else { return };
+        self.opening[i].evidence = ev.proto as u8 + 1;
+        let bound = ev.interface.and_then(|u| {
+            self.interfaces.insert(slot, u);
+            self.opening[i].named = true;
+            self.table.rpc_interface(&u).map(|r| r.service)
+        });
+        let h = &mut self.hot[i];
+        let verdict = h.verdict();
+        let (service, confidence) = self.rules.judge(&verdict, transport, ev.proto, bound);
+        match service {
+            _ if confidence == Confidence::Port => {}
+            s if s == verdict.service => h.set_confidence(confidence),
+            Some(service) => {
+                let contradicted = verdict.service.is_some_and(|p| !self.rules.stands_for(ev.proto, p));
+                let o = &mut self.opening[i];
+                if !o.relabelled {
+                    o.relabelled = true;
+                    o.port_service = verdict.service;
+                    o.contradicted = contradicted;
+                }
+                self.due.push_back(Pending::Evidence { slot, service, confidence });
             }
-            None => (verdict, Confidence::Port),
+            None => {}
         }
     }
 
@@ -1244,23 +1349,38 @@ impl<'t> FlowTable<'t> {
         )
     }
 
-    /// Counts a packet in a flow; returns whether it went to the server.
-    fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
+    /// Counts a packet in a flow; returns whether it went to the server, and whether its
+    /// size is held in the flow's opening window (see [`WINDOW`]) rather than the caller's.
+    fn count(
+        &mut self,
+        slot: u32,
+        src_lo: bool,
+        flags: TcpFlags,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> (bool, bool) {
         let s = &mut self.hot[slot as usize];
         let to_server = src_lo != s.server_is_lo();
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
+        let n = s.packets[0].wrapping_add(s.packets[1]);
         let wrapped = s.add(dir, wire_len);
-        s.start = s.start.min(ts);
+        if ts < s.last {
+            // Out of order: the flow may have started earlier than it seemed.
+            let o = &mut self.opening[slot as usize];
+            o.first = o.first.min(ts);
+        }
+        let s = &mut self.hot[slot as usize];
         s.last = s.last.max(ts);
         let tcp = s.proto() == PROTO_TCP && flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) != 0;
         if wrapped != (false, false) {
             self.extra_of(slot).carry(dir, wrapped);
         }
+        let held = n <= WINDOW_U32 && self.hold(slot, n, wire_len);
         if !tcp {
-            return to_server;
+            return (to_server, held);
         }
         let s = &mut self.hot[slot as usize];
-        let hs = &mut self.handshake[slot as usize];
+        let hs = &mut self.opening[slot as usize].handshake;
         if flags.is_syn() {
             s.state |= ST_SYN;
             if *hs == Handshake::NONE {
@@ -1275,7 +1395,7 @@ impl<'t> FlowTable<'t> {
                 && v.service.is_none()
                 && v.decided_by == DecidedBy::Handshake
             {
-                self.answered.push(slot);
+                self.due.push_back(Pending::Answered(slot));
             }
             s.state |= ST_SYNACK;
             // The RTT as seen at the capture point: first SYN to first SYN/ACK.
@@ -1294,10 +1414,33 @@ impl<'t> FlowTable<'t> {
         if closed && s.class() != Class::Closed {
             // Its entry in the old class's queue goes stale; the closed queue gets one.
             s.set_class(Class::Closed);
-            let e = Queued { slot, generation: s.generation, last: s.last };
+            let e = Queued { slot, generation: self.opening[slot as usize].generation, last: s.last };
             self.queues[Class::Closed as usize].push_back(e);
         }
-        to_server
+        (to_server, held)
+    }
+
+    /// The opening window of a flow that had counted `n` packets before this one of
+    /// `wire_len` bytes (`n` at most [`WINDOW`]): whether this packet's size is held in the
+    /// line (one of the first [`WINDOW`] packets), or the window closes now (the next packet),
+    /// its sizes due to the flow's row. A size of 0 or over 64 KiB is not held but given to
+    /// the caller at once: it stays in the row the flow has then, even if its label changes.
+    #[inline]
+    fn hold(&mut self, slot: u32, n: u32, wire_len: u32) -> bool {
+        let h = &mut self.hot[slot as usize];
+        // Counters past 2^32 wrapped their low halves: long past the window.
+        if h.has_extra() && self.extra.get(&slot).is_some_and(|x| x.packets_hi != [0, 0]) {
+            return false;
+        }
+        let at = n as usize;
+        if at < WINDOW {
+            let size = u16::try_from(wire_len).unwrap_or(0);
+            h.held[at] = size;
+            return size != 0;
+        }
+        let held = Held { sizes: h.held, n: WINDOW_U8 };
+        self.due.push_back(Pending::Sizes { tag: h.tag, held });
+        false
     }
 
     /// The out-of-line counters of the flow in `slot`, made on first use.
@@ -1316,8 +1459,12 @@ impl<'t> FlowTable<'t> {
     /// at once instead of a lookup per flow.
     fn retire(&mut self, slot: u32, reason: EndReason) {
         let key = self.key_of(slot);
+        let o = self.opening[slot as usize];
+        let evidence = Proto::ALL.get(usize::from(o.evidence).wrapping_sub(1)).copied();
+        let interface = if o.named { self.interfaces.remove(&slot) } else { None };
         let h = &mut self.hot[slot as usize];
         let x = if h.has_extra() { self.extra.remove(&slot).unwrap_or_default() } else { Extra::default() };
+        let n = u64::from(h.packets[0]) + u64::from(h.packets[1]);
         let wide = h.key.is_wide().then_some(h.key.addrs);
         let (client, client_port, server, server_port) = if h.server_is_lo() {
             (key.hi, key.hi_port, key.lo, key.lo_port)
@@ -1326,7 +1473,7 @@ impl<'t> FlowTable<'t> {
         };
         let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
         let rec = FlowRecord {
-            start: h.start,
+            start: o.first,
             end: h.last,
             proto: key.proto,
             client,
@@ -1339,12 +1486,25 @@ impl<'t> FlowTable<'t> {
             bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
             fragments: x.fragments,
             state: h.state,
-            handshake_rtt: self.handshake[slot as usize].rtt_ns(),
+            handshake_rtt: o.handshake.rtt_ns(),
             end_reason: reason,
             tag: h.tag,
             confidence: h.confidence(),
+            evidence,
+            interface,
+            port_label: o.relabelled.then_some(o.port_service),
+            contradiction: o.contradicted,
+            held: if n > WINDOW as u64 || x.packets_hi != [0, 0] {
+                Held::default()
+            } else {
+                #[allow(clippy::cast_possible_truncation)] // at most WINDOW
+                let n = n as u8;
+                Held { sizes: h.held, n }
+            },
         };
         h.retire();
+        let o = &mut self.opening[slot as usize];
+        o.generation = o.generation.wrapping_add(1);
         if let Some(w) = wide {
             #[allow(clippy::cast_possible_truncation)] // wide places are u32
             self.wide_free.push(w as u32);
@@ -1534,13 +1694,13 @@ mod tests {
         // session), and only its answer labels it.
         let syn = pkt(A, 3500, B, 1026, PROTO_TCP, TcpFlags::SYN);
         feed(&mut t, &syn, 1.0);
-        assert!(!t.has_answered(), "a SYN alone labels nothing");
+        assert!(!t.has_due(), "a SYN alone labels nothing");
         feed(&mut t, &pkt(B, 1026, A, 3500, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), 1.1);
-        let a = t.take_answered().expect("the answered handshake is due its label");
-        assert_eq!((a.server_port, a.packets, a.tag), (1026, [1, 1], 0));
+        let Some(Due::Relabel(a)) = t.take_due() else { panic!("the answered handshake is due its label") };
+        assert_eq!((a.server_port, a.packets, a.tag, a.held), (1026, [1, 1], 0, true));
         assert_eq!(ServiceTable::embedded().name(a.service), "SQL session");
         t.relabel(a.slot, a.service, 7, Confidence::Range);
-        assert!(t.take_answered().is_none());
+        assert!(t.take_due().is_none());
         // Another flow evicts it; its next packet is mid-stream, which alone would say
         // "lower port, unlabelled".
         feed(&mut t, &pkt(A, 4000, B, 445, PROTO_TCP, TcpFlags::ACK), 2.0);
@@ -1554,43 +1714,125 @@ mod tests {
         assert!(r.verdict.service.is_some(), "still SQL session");
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+    }
+
+    /// Feeds `p` with `payload` and settles what is due as a caller would (tags are the
+    /// services' numbers, 9999 for none); returns the sizes the table gave back.
+    fn feed_payload(t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32) -> Vec<u16> {
+        let lookup = t.lookup(p);
+        let tag_of = |v: &Verdict, _: u8| v.service.map_or(9999, |s| u32::from(s.0));
+        t.observe_with(p, &lookup, Timestamp(1), len, payload, tag_of);
+        let mut sizes = Vec::new();
+        while let Some(d) = t.take_due() {
+            match d {
+                Due::Relabel(r) => t.relabel(r.slot, r.service, u32::from(r.service.0), r.confidence),
+                Due::Sizes { held, .. } => sizes.extend(held.sizes()),
+            }
+        }
+        sizes
+    }
+
     #[test]
-    fn the_packet_that_starts_a_flow_labels_it_by_its_payload() {
-        use crate::classify::evidence::{Evidence, Proto};
+    fn the_opening_window_labels_a_flow_by_its_payload() {
         let table = ServiceTable::embedded();
         let mut t = FlowTable::new(table, FlowConfig::default());
-        let feed_clued = |t: &mut FlowTable<'_>, p: &IpPacket, proto: Proto| {
-            let lookup = t.lookup(p);
-            t.observe_clued(p, &lookup, Timestamp(1), 100, Clue::of(Evidence::of(proto)), |_, _| 0)
-        };
-        // A connectionless DCE/RPC call on a port no table row lists: RPC session ports.
-        feed_clued(&mut t, &pkt(A, 34964, B, 49162, PROTO_UDP, 0), Proto::DceRpcCl);
-        // HTTP joined mid-stream on 8000 (the table's Cybercash Credit Gateway): HTTP.
-        feed_clued(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), Proto::Http);
+        let get = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+        // The zerologon capture's bind to the endpoint mapper (interface e1af8308-...).
+        let bind = hex("05000b03 10000000 4800 0000 01000000 b810 b810 00000000 01 00 0000 0000 01 00
+            0883afe11f5dc91191a408002b14a0fa 03000000 045d888aeb1cc9119fe808002b104860 02000000");
+        let smb2 = hex(
+            "000000ae fe534d42 4000 0000 00000000 0000 0000 00000000 00000000 0100000000000000 fffe0000 00000000",
+        );
+        let tls = hex("16030100a5 01 0000a1 0303");
+        // HTTP on 8000 (the table's Cybercash Credit Gateway) after a handshake: HTTP, moved.
+        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::SYN), &[], 60);
+        feed_payload(&mut t, &pkt(B, 8000, A, 40000, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), &[], 60);
+        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), &[], 54);
+        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), get, 100);
         // SMB on 445: the port's label, confirmed.
-        feed_clued(&mut t, &pkt(A, 40001, B, 445, PROTO_TCP, TcpFlags::ACK), Proto::Smb2);
+        feed_payload(&mut t, &pkt(A, 40001, B, 445, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
         // TLS mid-stream on 3389 (RDP upgrades to TLS): Terminal Services stands, port only.
-        feed_clued(&mut t, &pkt(A, 40002, B, 3389, PROTO_TCP, TcpFlags::ACK), Proto::Tls);
+        feed_payload(&mut t, &pkt(A, 40002, B, 3389, PROTO_TCP, TcpFlags::ACK), &tls, 200);
+        // A bind to the endpoint mapper on a port no row lists: the interface's own service.
+        feed_payload(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::SYN), &[], 60);
+        feed_payload(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::ACK), &bind, 126);
+        // SMB on 80: CIFS, and the record says what the port said.
+        feed_payload(&mut t, &pkt(A, 40004, B, 80, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
         t.finish();
-        let mut got: Vec<(u16, String, &str)> = t
+        let mut got: Vec<_> = t
             .drain_ended()
             .map(|r| {
-                (
-                    r.server_port,
-                    r.verdict.service.map_or("-", |s| table.name(s)).to_owned(),
-                    r.confidence.as_str(),
-                )
+                let name = |s: Option<ServiceId>| s.map_or("-", |s| table.name(s)).to_owned();
+                let held: Vec<u16> = r.held.sizes().collect();
+                (r.server_port, name(r.verdict.service), r.confidence.as_str(), r.port_label.map(name), held)
             })
             .collect();
         got.sort();
+        let s = |x: &str| x.to_owned();
         assert_eq!(
             got,
             [
-                (445, "Common Internet File System (CIFS)".to_owned(), "confirmed"),
-                (3389, "Terminal Services".to_owned(), "port"),
-                (8000, "Hypertext Transfer Protocol (HTTP)".to_owned(), "payload"),
-                (49162, "RPC session ports".to_owned(), "payload"),
+                (
+                    80,
+                    s("Common Internet File System (CIFS)"),
+                    "payload",
+                    Some(s("Hypertext Transfer Protocol (HTTP)")),
+                    vec![200]
+                ),
+                (445, s("Common Internet File System (CIFS)"), "confirmed", None, vec![200]),
+                (3389, s("Terminal Services"), "port", None, vec![200]),
+                (
+                    8000,
+                    s("Hypertext Transfer Protocol (HTTP)"),
+                    "payload",
+                    Some(s("Cybercash Credit Gateway")),
+                    vec![60, 60, 54, 100]
+                ),
+                (
+                    49668,
+                    s("RPC user manager, service manager, port mapper"),
+                    "payload",
+                    Some(s("-")),
+                    vec![60, 126]
+                ),
             ]
+        );
+    }
+
+    #[test]
+    fn the_window_gives_its_sizes_back_once_and_then_looks_no_more() {
+        let table = ServiceTable::embedded();
+        let mut t = FlowTable::new(table, FlowConfig::default());
+        let get = b"GET / HTTP/1.1\r\n\r\n";
+        let data = pkt(A, 40000, B, 8080, PROTO_TCP, TcpFlags::ACK);
+        let mut given = Vec::new();
+        for i in 0..u16::from(WINDOW_U8) {
+            given.extend(feed_payload(&mut t, &data, b"\x00\x01opaque", 100 + u32::from(i)));
+        }
+        assert!(given.is_empty(), "held until the window closes");
+        // The packet after the window: the window's sizes come back, in order, once.
+        given.extend(feed_payload(&mut t, &data, b"\x00\x01opaque", 999));
+        assert_eq!(given, (100..100 + u16::from(WINDOW_U8)).collect::<Vec<_>>());
+        // Past the window, HTTP no longer relabels the flow.
+        assert!(feed_payload(&mut t, &data, get, 50).is_empty());
+        t.finish();
+        let r = t.drain_ended().next().expect("the flow");
+        assert_eq!((r.verdict.service, r.evidence, r.held.n), (None, None, 0));
+        // A packet too big to hold goes to the caller at once; the window goes on.
+        let mut t = FlowTable::new(table, FlowConfig::default());
+        let lookup = t.lookup(&data);
+        let seen = t.observe_with(&data, &lookup, Timestamp(1), 70_000, &[], |_, _| 0);
+        assert!(matches!(seen, Seen::Flow { held: false, .. }));
+        assert!(feed_payload(&mut t, &data, get, 50).is_empty());
+        t.finish();
+        let r = t.drain_ended().next().expect("the flow");
+        let held: Vec<u16> = r.held.sizes().collect();
+        assert_eq!(
+            (table.name(r.verdict.service.expect("HTTP")), r.held.n, held),
+            ("Hypertext Transfer Protocol (HTTP)", 2, vec![50])
         );
     }
 
@@ -1733,7 +1975,7 @@ mod tests {
         for i in n..2 * n {
             let p = first(i);
             let lookup = t.lookup(&p);
-            t.observe_with(&p, &lookup, ts, 100, |_, _| 0);
+            t.observe_with(&p, &lookup, ts, 100, &[], |_, _| 0);
         }
         assert!(t.frags.len() <= MAX_FRAGMENT_ENTRIES && t.frag_order.len() <= MAX_FRAGMENT_ENTRIES);
     }

@@ -34,8 +34,8 @@ mod rpc;
 #[cfg(test)]
 mod rpc_parse;
 mod rule;
-pub use rpc::{RPC_SESSION_PORTS, RpcInterface};
-pub use rule::{DecidedBy, Opening, Verdict, decide, decide_ip};
+pub use rpc::{RPC_SESSION_PORTS, RpcInterface, interface_name, uuid_text};
+pub use rule::{DecidedBy, Opening, Verdict, decide, decide_ip, range_applies};
 
 use std::borrow::Cow;
 use std::fmt;

@@ -58,6 +58,27 @@ fn find(uuid: &[u8; 16]) -> Option<&'static RpcRow> {
     rows.binary_search_by(|row| row.uuid.cmp(uuid)).ok().and_then(|at| rows.get(at))
 }
 
+/// The short name of a DCE/RPC interface `data/rpc-interfaces.tsv` lists (`samr`,
+/// `drsuapi`, ...), whatever the table in use; `uuid` in canonical byte order.
+#[must_use]
+pub fn interface_name(uuid: &[u8; 16]) -> Option<&'static str> {
+    find(uuid).map(|row| row.name)
+}
+
+/// A UUID in canonical byte order as its textual form, `12345778-1234-abcd-ef00-0123456789ac`.
+#[must_use]
+pub fn uuid_text(uuid: &[u8; 16]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(36);
+    for (i, b) in uuid.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 impl ServiceTable {
     /// The interface a DCE/RPC bind names and the service of this table it belongs to;
     /// `uuid` is in canonical byte order, as `Evidence::interface` gives it (the textual

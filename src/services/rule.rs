@@ -100,10 +100,24 @@ pub fn decide(
     let m = table.lookup(transport, server_port);
     let service = match m.kind {
         MatchKind::Single => m.service,
-        MatchKind::RangeOnly if opening == Opening::SynAck && transport == Transport::Tcp => m.service,
+        MatchKind::RangeOnly
+            if opening == Opening::SynAck
+                && transport == Transport::Tcp
+                && range_applies(transport, server_port) =>
+        {
+            m.service
+        }
         _ => None,
     };
     Verdict { server_is_dst, decided_by, server_port, service }
+}
+
+/// Whether a range entry may label an answered handshake to `port`: not where IANA registers
+/// the port to a protocol of its own (pptp 1723, mysql 3306), which is then more likely than
+/// the range's generic service; such a flow stays unknown, its port named.
+#[must_use]
+pub fn range_applies(transport: Transport, port: u16) -> bool {
+    super::known_name(transport, port).is_none()
 }
 
 /// Both ports are in the table: the well-known one (below 1024) is the server's, else the lower.

@@ -147,13 +147,34 @@ fn every_fixture_flow_comes_out_exactly() {
         } else {
             problems.push(format!("flows differ:\n      ours {ours_cmp:?}\n      want {want_cmp:?}"));
         }
-        if !problems.is_empty() {
-            failures.push(format!("{name}:\n    {}", problems.join("\n    ")));
+        let awaiting = AWAITING_LEARNED_PORTS.contains(&name.as_str());
+        match (problems.is_empty(), awaiting) {
+            (false, false) => failures.push(format!("{name}:\n    {}", problems.join("\n    "))),
+            (false, true) => eprintln!(
+                "fixtures: {name} awaits learned ports (issue 16):\n    {}",
+                problems.join("\n    ")
+            ),
+            (true, true) => {
+                failures.push(format!("{name}: comes out right now; take it off AWAITING_LEARNED_PORTS"));
+            }
+            (true, false) => {}
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Fixtures whose data flows only the ports their control channel announced can label
+/// (issue 16, not built yet): each must still come out wrong, and says how, so that the list
+/// shrinks as learning lands instead of hiding a fixture that broke.
+const AWAITING_LEARNED_PORTS: &[&str] = &[
+    "epm-tcp-135.pcap",
+    "epm-udp-135.pcap",
+    "ftp-eprt-21.pcap",
+    "ftp-epsv-ipv6-21.pcap",
+    "ftp-pasv-21.pcap",
+    "tftp-read-69.pcap",
+];
 
 #[test]
 fn demo_capture_matches_the_generators_count_per_port() {
@@ -226,15 +247,12 @@ fn demo_csv_agrees_with_json() {
     let mut packets = 0;
     let mut service_bytes = BTreeMap::new();
     for l in lines {
-        // Service names here have no commas or quotes; the column count is fixed.
-        let f: Vec<&str> = l.split(',').collect();
+        let f = flowtag::output::csv::split_line(l);
         assert_eq!(f.len(), header.len(), "fixed column count: {l}");
         packets += f[col("packets")].parse::<u64>().unwrap();
         if f[col("kind")] == "service" {
-            service_bytes.insert(
-                (f[col("service")].to_owned(), f[col("transport")].to_owned()),
-                f[col("bytes")].to_owned(),
-            );
+            service_bytes
+                .insert((f[col("service")].clone(), f[col("transport")].clone()), f[col("bytes")].clone());
         }
     }
     assert_eq!(doc["totals"]["packets"], packets, "the CSV's packets add up to the total");
@@ -340,10 +358,11 @@ fn handshake_outcomes_of_the_syn_fixtures() {
         let got = ["answered", "unanswered", "refused", "midstream"].map(|k| h[k].as_u64().unwrap_or(99));
         assert_eq!(got, want, "{file}");
     }
-    // The answered handshake to a range port is the range's service, answered.
+    // The answered handshake to a range port carries a DCE/RPC bind: RPC, not the range's
+    // SQL session; answered, and the unknown row it started in is not shown.
     let doc =
         run(&["read", "--format", "json", fixture("handshake-dynamic-1026.pcap").to_str().unwrap()]).json();
-    assert_eq!(doc["services"][0]["service"], "SQL session");
+    assert_eq!(doc["services"][0]["service"], "RPC session ports");
     assert_eq!(doc["services"][0]["handshakes"]["answered"], 1);
     assert_eq!(doc["unknown"].as_array().map(Vec::len), Some(0), "the row it left is not shown");
     // An LLMNR answer seen first counts under udp/5355, not under the asker's port.

@@ -84,7 +84,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    /// Every protocol, in declaration order (a [`crate::classify::Clue`] keeps the index).
+    /// Every protocol, in declaration order (a flow keeps a protocol as its index).
     pub const ALL: [Proto; 27] = [
         Proto::Smb1,
         Proto::Smb2,
