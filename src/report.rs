@@ -7,6 +7,7 @@
 //! What I must not do: count anything (stats did), or know about output formats.
 
 use crate::capture::live::CaptureCounts;
+use crate::classify::rules::Confidence;
 use crate::decode::{Anomalies, Skip};
 use crate::flow::FlowCounters;
 use crate::services::{ServiceTable, Transport, known_name};
@@ -31,6 +32,10 @@ pub struct Report {
     pub totals: Totals,
     pub services: Vec<ServiceReport>,
     pub unknown: Vec<UnknownReport>,
+    /// Flows whose opening payload showed another protocol than their port's service (HTTP on
+    /// the CIFS port), by (port's label, payload's label, protocol), most bytes first: a sign
+    /// of tunnelling or misuse worth a look.
+    pub contradictions: Vec<ContradictionReport>,
     /// Other IP packets by protocol number, highest count first.
     pub other_ip: Vec<ProtocolCount>,
     /// Anomaly tags (they do not change attribution), every tag listed.
@@ -243,6 +248,70 @@ pub struct ServiceReport {
     pub handshake_rtt_ms: Option<Summary<f64>>,
     /// TCP rows: flows by how their handshake went; null for other transports.
     pub handshakes: Option<HandshakeReport>,
+    /// Flows and bytes by how their label was decided, counted as flows end.
+    pub decided: DecidedReport,
+}
+
+/// A row's flows and bytes by how their label was decided (the flow records' `confidence`).
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecidedReport {
+    /// The port alone: no payload seen in the opening window, or none recognised.
+    pub port: FlowsBytes,
+    /// The port's label, and the payload agreed.
+    pub confirmed: FlowsBytes,
+    /// The payload gave the label (it overruled the port, or the port gave none).
+    pub payload: FlowsBytes,
+    /// A range entry, once the server answered the handshake.
+    pub range: FlowsBytes,
+}
+
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowsBytes {
+    pub flows: u64,
+    pub bytes: u64,
+}
+
+impl From<Counts> for FlowsBytes {
+    /// `packets` counts flows in the rows' `decided` counters.
+    fn from(c: Counts) -> Self {
+        Self { flows: c.packets, bytes: c.bytes }
+    }
+}
+
+impl ContradictionReport {
+    /// The contradictions counted, most bytes first.
+    fn rows(stats: &Stats, table: &ServiceTable) -> Vec<Self> {
+        let mut contradictions: Vec<ContradictionReport> = stats
+            .contradictions
+            .iter()
+            .map(|(&(port, label, e), c)| ContradictionReport {
+                port_label: table.name(port).to_owned(),
+                label: table.name(label).to_owned(),
+                evidence: e.as_str(),
+                flows: c.packets,
+                bytes: c.bytes,
+            })
+            .collect();
+        contradictions.sort_by(|a, b| {
+            b.bytes.cmp(&a.bytes).then_with(|| {
+                (&a.port_label, &a.label, a.evidence).cmp(&(&b.port_label, &b.label, b.evidence))
+            })
+        });
+        contradictions
+    }
+}
+
+/// Flows whose payload contradicted the label their port gave.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ContradictionReport {
+    /// The label the port gave.
+    pub port_label: String,
+    /// The label the payload gave.
+    pub label: String,
+    /// The protocol the payload showed.
+    pub evidence: &'static str,
+    pub flows: u64,
+    pub bytes: u64,
 }
 
 /// TCP flows by how their handshake went, counted as they ended
@@ -307,6 +376,9 @@ impl Report {
         let mut services: Vec<ServiceReport> = stats
             .services
             .iter()
+            // A row whose only flows moved to another label (the payload of their opening
+            // window showed another service) holds nothing.
+            .filter(|r| r.flows > 0 || r.total.packets > 0)
             .map(|r| {
                 let ports = r.ports.clone();
                 let mut candidates: Vec<String> = Vec::new();
@@ -338,9 +410,16 @@ impl Report {
                     flow_bytes: Summary::of(&r.flow_bytes),
                     handshake_rtt_ms: Summary::millis(&r.handshake_rtt_ns, 1_000_000),
                     handshakes: HandshakeReport::of(r.transport, r.handshakes),
+                    decided: DecidedReport {
+                        port: r.decided[Confidence::Port as usize].into(),
+                        confirmed: r.decided[Confidence::Confirmed as usize].into(),
+                        payload: r.decided[Confidence::Payload as usize].into(),
+                        range: r.decided[Confidence::Range as usize].into(),
+                    },
                 }
             })
             .collect();
+        let contradictions = ContradictionReport::rows(stats, table);
         services.sort_by(|a, b| {
             b.bytes.cmp(&a.bytes).then_with(|| a.service.cmp(&b.service)).then(a.transport.cmp(&b.transport))
         });
@@ -384,6 +463,7 @@ impl Report {
             },
             services,
             unknown,
+            contradictions,
             other_ip,
             anomalies,
             unknown_other: None,

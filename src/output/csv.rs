@@ -2,8 +2,10 @@
 //! IP, non-IP and every skip reason, so that the rows' packets add up to the total, as in JSON.
 //! After the figures, `iana_name` is IANA's registered name of an unknown row's port (a hint,
 //! as JSON's `unknown[].name`), then the TCP rows' handshake outcomes (`handshakes_answered`,
-//! `_unanswered`, `_refused`, `_midstream`; empty for other rows): new columns go last so that
-//! readers of the older columns by position keep working.
+//! `_unanswered`, `_refused`, `_midstream`; empty for other rows), then a service row's flows
+//! and bytes by how their label was decided (`port_only_`, `confirmed_`, `payload_`, `range_`
+//! `flows` and `bytes`, as JSON's `services[].decided`; empty for other rows): new columns go
+//! last so that readers of the older columns by position keep working.
 
 use crate::report::{Report, Summary};
 use std::fmt::Display;
@@ -16,7 +18,16 @@ packet_size_p50,packet_size_p90,packet_size_p99,packet_size_max,\
 duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
 flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
 handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max,\
-iana_name,handshakes_answered,handshakes_unanswered,handshakes_refused,handshakes_midstream";
+iana_name,handshakes_answered,handshakes_unanswered,handshakes_refused,handshakes_midstream,\
+port_only_flows,port_only_bytes,confirmed_flows,confirmed_bytes,payload_flows,payload_bytes,range_flows,range_bytes";
+
+/// The columns of how a service row's labels were decided.
+fn decided(d: &crate::report::DecidedReport) -> String {
+    [d.port, d.confirmed, d.payload, d.range].map(|c| format!("{},{}", c.flows, c.bytes)).join(",")
+}
+
+/// The decided columns of a row that has none.
+const NO_DECIDED: &str = ",,,,,,,";
 
 /// The handshake columns of a row: four counts for a TCP row, four empty fields otherwise.
 fn handshakes(h: Option<crate::report::HandshakeReport>) -> String {
@@ -71,7 +82,7 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
         let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
         writeln!(
             w,
-            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{}",
+            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{}",
             field(&s.service),
             s.transport.as_str(),
             field(&ports.join(" ")),
@@ -87,13 +98,14 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
             quantiles(s.flow_bytes),
             quantiles(s.handshake_rtt_ms),
             handshakes(s.handshakes),
+            decided(&s.decided),
         )?;
     }
     let empty_tail = ",,,,,,,,,,,,,,,,,,,,";
     for u in &r.unknown {
         writeln!(
             w,
-            "unknown,,{},{},{},{},{}{empty_tail},{},{}",
+            "unknown,,{},{},{},{},{}{empty_tail},{},{},{NO_DECIDED}",
             u.transport.as_str(),
             u.port,
             u.flows,
@@ -105,10 +117,10 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
     }
     let t = &r.totals;
     let none = handshakes(None);
-    writeln!(w, "other_ip,,ip,,,{},{empty_tail},,{none}", t.other_ip_packets)?;
-    writeln!(w, "non_ip,,,,,{},{empty_tail},,{none}", t.non_ip_packets)?;
+    writeln!(w, "other_ip,,ip,,,{},{empty_tail},,{none},{NO_DECIDED}", t.other_ip_packets)?;
+    writeln!(w, "non_ip,,,,,{},{empty_tail},,{none},{NO_DECIDED}", t.non_ip_packets)?;
     for (reason, n) in &t.skipped {
-        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},,{none}")?;
+        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},,{none},{NO_DECIDED}")?;
     }
     Ok(())
 }
@@ -142,9 +154,10 @@ mod tests {
     }
 
     #[test]
-    fn tcp_rows_end_with_their_handshakes() {
+    fn tcp_rows_end_with_their_handshakes_then_how_labels_were_decided() {
         let header = split_line(HEADER);
-        let tail: Vec<&str> = header[header.len() - 4..].iter().map(String::as_str).collect();
+        let tail: Vec<&str> =
+            header[header.len() - 12..header.len() - 8].iter().map(String::as_str).collect();
         assert_eq!(
             tail,
             ["handshakes_answered", "handshakes_unanswered", "handshakes_refused", "handshakes_midstream"]
@@ -152,5 +165,29 @@ mod tests {
         let h = crate::report::HandshakeReport { answered: 3, unanswered: 1_986, refused: 5, midstream: 0 };
         assert_eq!(handshakes(Some(h)), "3,1986,5,0");
         assert_eq!(handshakes(None), ",,,");
+        let fb = |flows, bytes| crate::report::FlowsBytes { flows, bytes };
+        let d = crate::report::DecidedReport {
+            port: fb(1, 10),
+            confirmed: fb(2, 20),
+            payload: fb(3, 30),
+            range: fb(4, 40),
+        };
+        let names: Vec<&str> = header[header.len() - 8..].iter().map(String::as_str).collect();
+        let values = decided(&d);
+        let got: Vec<(&str, &str)> = names.iter().copied().zip(values.split(',')).collect();
+        assert_eq!(
+            got,
+            [
+                ("port_only_flows", "1"),
+                ("port_only_bytes", "10"),
+                ("confirmed_flows", "2"),
+                ("confirmed_bytes", "20"),
+                ("payload_flows", "3"),
+                ("payload_bytes", "30"),
+                ("range_flows", "4"),
+                ("range_bytes", "40"),
+            ]
+        );
+        assert_eq!(NO_DECIDED.split(',').count(), 8);
     }
 }

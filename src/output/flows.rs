@@ -9,7 +9,7 @@
 use super::csv::field;
 use crate::decode::Addr;
 use crate::flow::{FlowRecord, TO_CLIENT, TO_SERVER};
-use crate::services::{ServiceId, ServiceTable, Transport};
+use crate::services::{self, ServiceId, ServiceTable, Transport};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -23,7 +23,13 @@ pub enum FlowFormat {
 
 const CSV_HEADER: &str = "start,end,transport,ip_proto,client_ip,client_port,server_ip,server_port,vlan,\
 service,candidates,decided_by,confidence,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
-tcp_state,handshake_rtt_ms,fragments,end_reason";
+tcp_state,handshake_rtt_ms,fragments,end_reason,evidence,interface,interface_uuid,port_label";
+
+/// What a flow record says of the label the port gave, when payload evidence changed it: the
+/// port's service, or `unknown` when the port gave none; `None` when the label is the port's.
+fn port_label<'t>(table: &'t ServiceTable, rec: &FlowRecord) -> Option<&'t str> {
+    rec.port_label.map(|p| p.map_or("unknown", |s| table.name(s)))
+}
 
 /// Writes flow records to `W`.
 pub struct FlowWriter<'t, W: Write> {
@@ -90,7 +96,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         let port = |p: u16| if has_ports { p.to_string() } else { String::new() };
         writeln!(
             self.out,
-            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             secs(rec.start.0),
             secs(rec.end.0),
             rec.transport().as_str(),
@@ -112,6 +118,10 @@ impl<'t, W: Write> FlowWriter<'t, W> {
             rtt_ms(rec).map_or(String::new(), |v| v.to_string()),
             rec.fragments,
             rec.end_reason.as_str(),
+            rec.evidence.map_or("", |e| e.as_str()),
+            rec.interface.and_then(|u| services::interface_name(&u)).unwrap_or(""),
+            rec.interface.map(|u| services::uuid_text(&u)).unwrap_or_default(),
+            field(port_label(self.table, rec).unwrap_or("")),
         )
     }
 
@@ -291,6 +301,26 @@ impl<'t> JsonParts<'t> {
         push_int(b, rec.fragments);
         b.extend_from_slice(b",\"end_reason\":");
         push_name(b, rec.end_reason.as_str());
+        b.extend_from_slice(b",\"evidence\":");
+        match rec.evidence {
+            Some(e) => push_name(b, e.as_str()),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"interface\":");
+        match rec.interface.and_then(|u| services::interface_name(&u)) {
+            Some(name) => push_json_str(b, name),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"interface_uuid\":");
+        match rec.interface {
+            Some(u) => push_name(b, &services::uuid_text(&u)),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"port_label\":");
+        match port_label(self.table, rec) {
+            Some(name) => push_json_str(b, name),
+            None => b.extend_from_slice(b"null"),
+        }
         b.extend_from_slice(b"}\n");
         Ok(())
     }
@@ -424,6 +454,10 @@ mod tests {
         handshake_rtt_ms: Option<f64>,
         fragments: u64,
         end_reason: &'static str,
+        evidence: Option<&'static str>,
+        interface: Option<&'static str>,
+        interface_uuid: Option<String>,
+        port_label: Option<&'a str>,
     }
 
     impl<'a> Line<'a> {
@@ -451,6 +485,10 @@ mod tests {
                 handshake_rtt_ms: rtt_ms(rec),
                 fragments: rec.fragments,
                 end_reason: rec.end_reason.as_str(),
+                evidence: rec.evidence.map(crate::classify::evidence::Proto::as_str),
+                interface: rec.interface.and_then(|u| services::interface_name(&u)),
+                interface_uuid: rec.interface.map(|u| services::uuid_text(&u)),
+                port_label: port_label(table, rec),
             }
         }
     }

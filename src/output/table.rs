@@ -171,6 +171,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
                 "flows",
                 "packets",
                 "bytes",
+                "payload",
                 "size p50",
                 "p99",
                 "duration p50",
@@ -189,6 +190,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
                 thousands(s.flows),
                 thousands(s.packets),
                 bytes(s.bytes),
+                payload_share(&s.decided),
                 s.packet_size.map_or("-".into(), |q| q.p50.to_string()),
                 s.packet_size.map_or("-".into(), |q| q.p99.to_string()),
                 s.duration_ms.map_or("-".into(), |q| millis(q.p50)),
@@ -196,7 +198,11 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
                 s.handshake_rtt_ms.map_or("-".into(), |q| millis(q.p50)),
             ]);
         }
-        columns(w, "  ", &[L, L, L, R, R, R, R, R, R, R, R, R], &rows)?;
+        columns(w, "  ", &[L, L, L, R, R, R, R, R, R, R, R, R, R], &rows)?;
+        writeln!(
+            w,
+            "  payload: share of the bytes of the row's ended flows whose label their payload confirmed or gave; the rest rests on the port (or a range port's answered handshake)"
+        )?;
         let shared: Vec<_> = r.services.iter().filter(|s| !s.candidates.is_empty()).collect();
         if !shared.is_empty() {
             writeln!(w)?;
@@ -225,6 +231,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
             }
         }
     }
+    contradiction_lines(w, r)?;
     writeln!(w)?;
 
     let unknown_bytes: u64 = r.unknown.iter().map(|u| u.bytes).sum();
@@ -313,6 +320,45 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         writeln!(w, "INTERRUPTED by {sig}: figures cover what was read before it.")?;
     } else if !r.complete {
         writeln!(w, "INCOMPLETE: an input could not be read to its end; figures cover what was read.")?;
+    }
+    Ok(())
+}
+
+/// The share of a row's bytes (of flows that ended) whose label the payload confirmed or gave.
+fn payload_share(d: &crate::report::DecidedReport) -> String {
+    let all = d.port.bytes + d.confirmed.bytes + d.payload.bytes + d.range.bytes;
+    if all == 0 {
+        return "-".into();
+    }
+    share(d.confirmed.bytes + d.payload.bytes, all)
+}
+
+/// Flows whose payload contradicted their port's label, the most bytes first: HTTP on the CIFS
+/// port is a classic sign of tunnelling or misuse.
+fn contradiction_lines(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    const SHOWN: usize = 5;
+    if r.contradictions.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "  The payload contradicts the port:")?;
+    for c in r.contradictions.iter().take(SHOWN) {
+        writeln!(
+            w,
+            "    {} on the port of {} ({} seen): {} flows, {}",
+            cut(&c.label),
+            cut(&c.port_label),
+            c.evidence,
+            thousands(c.flows),
+            bytes(c.bytes)
+        )?;
+    }
+    if r.contradictions.len() > SHOWN {
+        writeln!(
+            w,
+            "    and {} more (flowtag read --format json: contradictions)",
+            r.contradictions.len() - SHOWN
+        )?;
     }
     Ok(())
 }
