@@ -297,8 +297,18 @@ impl Span {
 
 /// [`decode`], and where the transport payload lies, for the payload checks that run while
 /// the frame's bytes are at hand (`classify::evidence`).
+/// [`decode_with_payload`], written into `out` (a batch's slot, so that the decoded packet is
+/// not moved again): returns where the payload lies.
+pub fn decode_into(frame: &Frame<'_>, anomalies: &mut Anomalies, out: &mut Decoded) -> Span {
+    let mut payload = Span::default();
+    *out = match common_case(frame, anomalies, &mut payload) {
+        Some(d) => d,
+        None => general(frame, anomalies, &mut payload),
+    };
+    payload
+}
+
 #[must_use]
-#[inline]
 pub fn decode_with_payload(frame: &Frame<'_>, anomalies: &mut Anomalies) -> (Decoded, Span) {
     let mut payload = Span::default();
     let d = match common_case(frame, anomalies, &mut payload) {

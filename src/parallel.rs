@@ -121,9 +121,11 @@ impl<'t> Single<'t> {
     }
 
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let (packet, payload) = self.pipeline.decode(frame);
-        self.push_decoded(packet, payload, on_end);
-        packet.anomalies
+        let anomalies = self.pipeline.decode_into(frame, &mut self.pending);
+        if self.pending.len() == WARM {
+            self.flush(on_end);
+        }
+        anomalies
     }
 
     /// Queues a packet decoded and clock-tagged elsewhere, with its transport payload.

@@ -733,11 +733,16 @@ impl<'t> FlowTable<'t> {
         let q = &mut self.queues[class as usize];
         while let Some(&e) = q.front() {
             let s = &self.hot[e.slot as usize];
-            if !s.live() || self.opening[e.slot as usize].generation != e.generation || s.class() != class {
+            if !s.live() || s.class() != class {
                 q.pop_front();
             } else if s.last > e.last {
+                // Touched since (or the slot's flow is a later one, whose own entry is queued
+                // too: this copy is dropped below when it comes round idle). The generation is
+                // read only then, so that requeueing a busy flow touches its line alone.
                 q.pop_front();
                 q.push_back(Queued { last: s.last, ..e });
+            } else if self.opening[e.slot as usize].generation != e.generation {
+                q.pop_front();
             } else {
                 return Some(e.slot);
             }
