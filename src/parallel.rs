@@ -16,7 +16,7 @@
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{Addr, Anomalies, Decoded};
 use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
-use crate::pipeline::{Clock, Packet, Packets, Pipeline};
+use crate::pipeline::{Clock, Packet, Packets, Pipeline, Reader};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -100,7 +100,8 @@ impl Engine<'_, '_> {
     pub fn finish(self, on_end: &mut impl FnMut(&FlowRecord)) -> Outcome {
         match self {
             Engine::Single(s) => {
-                let Pipeline { flows, stats, first_ts, last_ts, .. } = s.finish(on_end);
+                let Pipeline { flows, mut stats, first_ts, last_ts, reader, .. } = s.finish(on_end);
+                stats.learn.merge(&reader.learner.counters);
                 Outcome { stats, flows: flows.counters, first_ts, last_ts }
             }
             Engine::Sharded(s) => (*s).finish(on_end),
@@ -184,6 +185,8 @@ pub struct Sharded<'scope> {
     clock: Clock,
     /// Non-IP and skipped packets, counted here: they belong to no flow.
     local: Stats,
+    /// Learns announced endpoints from every packet, in reading order, for every shard.
+    reader: Reader<'scope>,
     first_ts: Option<Timestamp>,
     last_ts: Option<Timestamp>,
 }
@@ -258,6 +261,7 @@ impl<'scope> Sharded<'scope> {
             spare: Vec::new(),
             clock: Clock::default(),
             local: Stats::new(),
+            reader: Reader::new(table),
             first_ts: None,
             last_ts: None,
         }
@@ -266,6 +270,7 @@ impl<'scope> Sharded<'scope> {
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let (mut packet, payload) = Packet::decode(frame);
         self.clock.tag(&mut packet);
+        packet.learned = self.reader.learn(&packet, payload);
         self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
         self.last_ts = Some(self.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
         match packet.decoded {
@@ -358,6 +363,7 @@ impl<'scope> Sharded<'scope> {
             self.recycle(r, on_end);
         }
         let mut stats = std::mem::take(&mut self.local);
+        stats.learn.merge(&self.reader.learner.counters);
         let mut flows = FlowCounters::default();
         for w in std::mem::take(&mut self.workers) {
             match w.join() {

@@ -9,7 +9,8 @@
 use crate::capture::{Frame, Timestamp};
 use crate::classify::evidence::LOOK;
 use crate::decode::{self, Anomalies, Decoded, Fragment, IpPacket, Skip};
-use crate::flow::{Due, FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
+use crate::flow::{Carried, Due, FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
+use crate::learn::expect::{Learned, Learner};
 use crate::services::ServiceTable;
 use crate::stats::{Stats, Tag};
 
@@ -33,6 +34,9 @@ pub struct Packet {
     pub anomalies: Anomalies,
     /// Where the first bytes of its transport payload are kept in its batch ([`Packets`]).
     pub head: Head,
+    /// The label a control channel's announcement gives the flow this packet starts, if any
+    /// (set on the reading thread by a [`Learner`], which sees every packet).
+    pub learned: Option<Learned>,
     pub decoded: Decoded,
 }
 
@@ -56,6 +60,7 @@ impl Packet {
             wire_len: frame.wire_len,
             anomalies,
             head: Head::NONE,
+            learned: None,
             decoded,
         };
         (packet, payload)
@@ -94,7 +99,7 @@ impl Packets {
     /// bytes of its payload: [`Packet::decode`] and [`push`](Self::push) without moving the
     /// decoded packet (a hundred bytes) twice. Returns its anomaly tags.
     #[inline]
-    pub fn push_frame(&mut self, frame: &Frame<'_>, clock: &mut Clock) -> Anomalies {
+    pub fn push_frame(&mut self, frame: &Frame<'_>, clock: &mut Clock, reader: &mut Reader<'_>) -> Anomalies {
         self.list.push(Packet {
             ts: frame.ts,
             at: frame.ts,
@@ -103,6 +108,7 @@ impl Packets {
             wire_len: frame.wire_len,
             anomalies: Anomalies::from_record(frame.flags),
             head: Head::NONE,
+            learned: None,
             decoded: Decoded::NonIp,
         });
         let i = self.list.len() - 1;
@@ -110,10 +116,12 @@ impl Packets {
         let span = decode::decode_into(frame, &mut p.anomalies, &mut p.decoded);
         clock.tag(p);
         let anomalies = p.anomalies;
-        if span.len > 0
-            && !matches!(p.decoded, Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }))
-        {
-            let payload = span.of(frame.data);
+        let payload = match p.decoded {
+            Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }) => &[],
+            _ => span.of(frame.data),
+        };
+        p.learned = reader.learn(p, payload);
+        if !payload.is_empty() {
             self.keep(i, payload);
         }
         anomalies
@@ -174,6 +182,33 @@ impl Packets {
     }
 }
 
+/// What the reading thread does with each packet before it goes to be counted: learning the
+/// endpoints control channels announce, and matching packets against them ([`Learner`]).
+#[derive(Debug)]
+pub struct Reader<'t> {
+    table: &'t ServiceTable,
+    pub learner: Learner,
+}
+
+impl<'t> Reader<'t> {
+    #[must_use]
+    pub fn new(table: &'t ServiceTable) -> Self {
+        Self { table, learner: Learner::new(table) }
+    }
+
+    /// The label an announcement gives the flow `packet` starts, if any; learns what its
+    /// `payload` announces.
+    #[inline]
+    pub fn learn(&mut self, packet: &Packet, payload: &[u8]) -> Option<Learned> {
+        match &packet.decoded {
+            Decoded::Ip(ip) if ip.ports.is_some() => {
+                self.learner.observe(self.table, ip, payload, packet.clock)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The input's clock: the latest packet time read, in reading order. Packets earlier than it
 /// are tagged `ts_backwards`. One clock per input stream, whoever counts the packets.
 #[derive(Clone, Copy, Debug, Default)]
@@ -216,6 +251,8 @@ pub struct Pipeline<'t> {
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     clock: Clock,
+    /// The reading side: learned endpoints.
+    pub reader: Reader<'t>,
 }
 
 impl<'t> Pipeline<'t> {
@@ -227,6 +264,7 @@ impl<'t> Pipeline<'t> {
             first_ts: None,
             last_ts: None,
             clock: Clock::default(),
+            reader: Reader::new(table),
         }
     }
 
@@ -242,7 +280,7 @@ impl<'t> Pipeline<'t> {
     /// for [`push_batch`](Self::push_batch) (see [`Packets::push_frame`]).
     #[inline]
     pub fn decode_into(&mut self, frame: &Frame<'_>, batch: &mut Packets) -> Anomalies {
-        batch.push_frame(frame, &mut self.clock)
+        batch.push_frame(frame, &mut self.clock, &mut self.reader)
     }
 
     /// Decodes a frame and sets its clock tags on this pipeline's input clock, for
@@ -252,6 +290,7 @@ impl<'t> Pipeline<'t> {
     pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
         let (mut packet, payload) = Packet::decode(frame);
         self.clock.tag(&mut packet);
+        packet.learned = self.reader.learn(&packet, payload);
         (packet, payload)
     }
 
@@ -288,7 +327,7 @@ impl<'t> Pipeline<'t> {
         lookup: Option<&Lookup>,
         on_end: &mut impl FnMut(&FlowRecord),
     ) {
-        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, decoded, .. } = packet;
+        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, decoded, learned, .. } = packet;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.flows.advance(clock);
@@ -302,7 +341,8 @@ impl<'t> Pipeline<'t> {
                 }
                 let Self { flows, stats, .. } = self;
                 let lookup = lookup.copied().unwrap_or_else(|| flows.lookup(&pkt));
-                let seen = flows.observe_with(&pkt, &lookup, at, wire_len, payload, |v, proto| {
+                let carried = Carried { payload, learned };
+                let seen = flows.observe_with(&pkt, &lookup, at, wire_len, carried, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
                 match seen {

@@ -190,6 +190,12 @@ pub struct Totals {
     pub filtered_out: u64,
     /// Non-first IP fragments counted in their first fragment's flow.
     pub fragments_attributed: u64,
+    /// Flows whose server and label a control channel announced (`decided_by: learned`).
+    pub flows_learned: u64,
+    /// Endpoints control channels announced (endpoint mapper, FTP, TFTP, H.323), and those
+    /// forgotten before their time because the expectation table was full.
+    pub expectations_announced: u64,
+    pub expectations_dropped: u64,
 }
 
 #[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -263,6 +269,8 @@ pub struct DecidedReport {
     pub payload: FlowsBytes,
     /// A range entry, once the server answered the handshake.
     pub range: FlowsBytes,
+    /// A control channel announced the flow's endpoint.
+    pub learned: FlowsBytes,
 }
 
 #[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -415,6 +423,7 @@ impl Report {
                         confirmed: r.decided[Confidence::Confirmed as usize].into(),
                         payload: r.decided[Confidence::Payload as usize].into(),
                         range: r.decided[Confidence::Range as usize].into(),
+                        learned: r.decided[Confidence::Learned as usize].into(),
                     },
                 }
             })
@@ -460,6 +469,9 @@ impl Report {
                 flows_at_end: flows.at_end,
                 filtered_out: stats.filtered_out,
                 fragments_attributed: flows.fragments_attributed,
+                flows_learned: flows.learned,
+                expectations_announced: stats.learn.announced,
+                expectations_dropped: stats.learn.dropped,
             },
             services,
             unknown,

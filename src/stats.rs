@@ -10,8 +10,10 @@
 //! counter wrap (all counters are u64; histograms saturate at their highest trackable value).
 
 use crate::classify::evidence::Proto;
+use crate::classify::rules::Confidence;
 use crate::decode::{Anomalies, Skip};
 use crate::flow::{FlowRecord, Outcome, Relabel, TO_CLIENT, TO_SERVER};
+use crate::learn::expect::LearnCounters;
 use crate::services::{ServiceId, Transport};
 use hashbrown::HashMap;
 use hdrhistogram::Histogram;
@@ -136,9 +138,9 @@ pub struct ServiceRow {
     pub handshake_rtt_ns: Dist,
     /// TCP flows by how their handshake went, counted as they end.
     pub handshakes: Handshakes,
-    /// Flows and bytes by how their label was decided (indexed by [`Confidence`](crate::classify::rules::Confidence)), counted
+    /// Flows and bytes by how their label was decided (indexed by [`Confidence`]), counted
     /// as they end.
-    pub decided: [Counts; 4],
+    pub decided: [Counts; Confidence::ALL.len()],
 }
 
 /// One unknown (transport, server port) row.
@@ -203,6 +205,8 @@ pub struct Stats {
     /// Flows (in `packets`) and bytes whose payload contradicted their port's label, by
     /// (the port's label, the label the payload gave, the protocol seen), counted as they end.
     pub contradictions: HashMap<(ServiceId, ServiceId, Proto), Counts>,
+    /// What the reading thread learned from control channels.
+    pub learn: LearnCounters,
 }
 
 impl Default for Stats {
@@ -232,6 +236,7 @@ impl Stats {
             anomalies: [0; Anomalies::ALL.len()],
             filtered_out: 0,
             contradictions: HashMap::new(),
+            learn: LearnCounters::default(),
         }
     }
 
@@ -259,7 +264,7 @@ impl Stats {
                         flow_bytes: Dist::new(),
                         handshake_rtt_ns: Dist::new(),
                         handshakes: Handshakes::default(),
-                        decided: [Counts::default(); 4],
+                        decided: [Counts::default(); Confidence::ALL.len()],
                     });
                 }
                 let row = &mut self.services[i as usize];
@@ -415,9 +420,10 @@ impl Stats {
                 r.handshakes.count(o);
             }
             // `packets` counts flows here.
-            let d = &mut r.decided[rec.confidence as usize];
-            d.packets += 1;
-            d.bytes += rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT];
+            if let Some(d) = r.decided.get_mut(rec.confidence as usize) {
+                d.packets += 1;
+                d.bytes += rec.bytes[TO_SERVER] + rec.bytes[TO_CLIENT];
+            }
             if let (true, Some(Some(port)), Some(label), Some(e)) =
                 (rec.contradiction, rec.port_label, rec.verdict.service, rec.evidence)
             {
@@ -496,6 +502,7 @@ impl Stats {
             *a += b;
         }
         self.filtered_out += other.filtered_out;
+        self.learn.merge(&other.learn);
         for (k, c) in &other.contradictions {
             self.contradictions.entry(*k).or_default().merge(*c);
         }

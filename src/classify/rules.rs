@@ -26,11 +26,19 @@ pub enum Confidence {
     Payload = 2,
     /// A range entry (SQL session 1024-5000), once the server answered the handshake.
     Range = 3,
+    /// A control channel announced the flow's endpoint (`learn`). Kept in a flow's line as
+    /// `Payload` (settled: its own payload is not checked), told apart by `DecidedBy::Learned`.
+    Learned = 4,
 }
 
 impl Confidence {
-    pub const ALL: [Confidence; 4] =
-        [Confidence::Port, Confidence::Confirmed, Confidence::Payload, Confidence::Range];
+    pub const ALL: [Confidence; 5] = [
+        Confidence::Port,
+        Confidence::Confirmed,
+        Confidence::Payload,
+        Confidence::Range,
+        Confidence::Learned,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -39,6 +47,7 @@ impl Confidence {
             Confidence::Confirmed => "confirmed",
             Confidence::Payload => "payload",
             Confidence::Range => "range",
+            Confidence::Learned => "learned",
         }
     }
 }

@@ -147,6 +147,7 @@ impl Hot {
             DecidedBy::FirstPacket => 2,
             DecidedBy::LowerPort => 3,
             DecidedBy::KnownPort => 4,
+            DecidedBy::Learned => 5,
         };
         let mut bits = class as u8 | (decided & 0b11) << DECIDED_SHIFT | LIVE;
         if server_is_lo {
@@ -185,7 +186,8 @@ impl Hot {
             1 => DecidedBy::Table,
             2 => DecidedBy::FirstPacket,
             3 => DecidedBy::LowerPort,
-            _ => DecidedBy::KnownPort,
+            4 => DecidedBy::KnownPort,
+            _ => DecidedBy::Learned,
         };
         Verdict {
             server_is_dst: self.bits & SERVER_IS_DST != 0,
@@ -200,11 +202,25 @@ impl Hot {
         self.service = service;
     }
 
-    pub(super) fn confidence(&self) -> Confidence {
-        Confidence::ALL[usize::from((self.state & CONFIDENCE_MASK) >> CONFIDENCE_SHIFT)]
+    /// How the label was decided, as kept: a learned label reads `Payload` here (settled).
+    #[inline]
+    pub(super) fn settled(&self) -> bool {
+        !matches!(
+            Confidence::ALL[usize::from((self.state & CONFIDENCE_MASK) >> CONFIDENCE_SHIFT)],
+            Confidence::Port | Confidence::Range
+        )
     }
 
+    pub(super) fn confidence(&self) -> Confidence {
+        match Confidence::ALL[usize::from((self.state & CONFIDENCE_MASK) >> CONFIDENCE_SHIFT)] {
+            Confidence::Payload if self.verdict().decided_by == DecidedBy::Learned => Confidence::Learned,
+            c => c,
+        }
+    }
+
+    /// Sets how the label was decided (`Learned` is kept as `Payload`, see [`Confidence`]).
     pub(super) fn set_confidence(&mut self, c: Confidence) {
+        let c = if c == Confidence::Learned { Confidence::Payload } else { c };
         self.state = self.state & !CONFIDENCE_MASK | (c as u8) << CONFIDENCE_SHIFT;
     }
 
@@ -384,6 +400,7 @@ mod tests {
             DecidedBy::FirstPacket,
             DecidedBy::LowerPort,
             DecidedBy::KnownPort,
+            DecidedBy::Learned,
         ]
         .into_iter()
         .enumerate()

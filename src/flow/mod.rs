@@ -31,6 +31,7 @@ use crate::capture::Timestamp;
 use crate::classify::evidence::{self, Proto};
 use crate::classify::rules::{Confidence, Rules};
 use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
+use crate::learn::expect::Learned;
 use crate::services::{self, DecidedBy, MatchKind, Opening, ServiceId, ServiceTable, Transport, Verdict};
 use fifo::Fifo;
 use hashbrown::HashMap;
@@ -484,6 +485,18 @@ fn fragment_alive(e: &FragEntry, ts: Timestamp, firsts: u64) -> bool {
 
 const FRAGMENT_WINDOW: u64 = MAX_FRAGMENT_ENTRIES as u64;
 
+/// What a packet brings besides its headers: the first bytes of its transport payload (empty
+/// for none), and the label a control channel's announcement gives the flow it starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Carried<'a> {
+    pub payload: &'a [u8],
+    pub learned: Option<Learned>,
+}
+
+impl Carried<'_> {
+    pub const NONE: Carried<'static> = Carried { payload: &[], learned: None };
+}
+
 /// What the table did with one packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
@@ -571,6 +584,8 @@ pub struct FlowCounters {
     /// batch, so a datagram whose 30 s ran out just then may be counted on one thread count
     /// and not another; the report never depends on it).
     pub fragment_entries_dropped: u64,
+    /// Flows whose label and server a control channel's announcement gave (`learn`).
+    pub learned: u64,
 }
 
 impl FlowCounters {
@@ -585,6 +600,7 @@ impl FlowCounters {
         self.fragment_orphans += o.fragment_orphans;
         self.fragment_overlaps += o.fragment_overlaps;
         self.fragment_entries_dropped += o.fragment_entries_dropped;
+        self.learned += o.learned;
     }
 }
 
@@ -877,7 +893,7 @@ impl<'t> FlowTable<'t> {
             self.first_fragments_read(self.firsts + 1);
         }
         let lookup = self.lookup(pkt);
-        self.observe_with(pkt, &lookup, ts, wire_len, &[], tag_of)
+        self.observe_with(pkt, &lookup, ts, wire_len, Carried::NONE, tag_of)
     }
 
     /// Sets how many first fragments the input has read, this packet's included, and forgets
@@ -917,9 +933,10 @@ impl<'t> FlowTable<'t> {
         lookup: &Lookup,
         ts: Timestamp,
         wire_len: u32,
-        payload: &[u8],
+        carried: Carried<'_>,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
+        let Carried { payload, learned } = carried;
         match pkt.fragment {
             Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), ts, wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
@@ -946,7 +963,7 @@ impl<'t> FlowTable<'t> {
             Some(slot) if syn && self.hot[slot as usize].class() == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(lookup, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, learned, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
@@ -954,16 +971,14 @@ impl<'t> FlowTable<'t> {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(lookup, pkt, ts, tag_of), true)
+                (self.create(lookup, pkt, ts, learned, tag_of), true)
             }
             Some(slot) => (slot, false),
-            None => (self.create(lookup, pkt, ts, tag_of), true),
+            None => (self.create(lookup, pkt, ts, learned, tag_of), true),
         };
         if !payload.is_empty() {
             let h = &self.hot[slot as usize];
-            if h.packets[0].wrapping_add(h.packets[1]) < WINDOW_U32
-                && matches!(h.confidence(), Confidence::Port | Confidence::Range)
-            {
+            if h.packets[0].wrapping_add(h.packets[1]) < WINDOW_U32 && !h.settled() {
                 self.examine(slot, pkt, payload);
             }
         }
@@ -1211,6 +1226,7 @@ impl<'t> FlowTable<'t> {
         lookup: &Lookup,
         pkt: &IpPacket,
         ts: Timestamp,
+        learned: Option<Learned>,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> u32 {
         let &Lookup { mut packed, src_lo, hash } = lookup;
@@ -1220,9 +1236,19 @@ impl<'t> FlowTable<'t> {
         // A flow evicted earlier keeps what its start proved (its handshake above all): the
         // service counters must not depend on whether the table had room.
         let ghost = self.ghosts.take(packed, || FlowKey::of(pkt).0);
-        let verdict = match (ghost, pkt.ports) {
-            (Some((v, _)), _) => v,
-            (None, Some(p)) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
+        let verdict = match (ghost, pkt.ports, learned) {
+            (Some((v, _)), _, _) => v,
+            // A control channel announced this endpoint: its server and service.
+            (None, Some(p), Some(l)) => {
+                self.counters.learned += 1;
+                Verdict {
+                    server_is_dst: l.server_is_dst,
+                    decided_by: DecidedBy::Learned,
+                    server_port: if l.server_is_dst { p.dst } else { p.src },
+                    service: Some(l.service),
+                }
+            }
+            (None, Some(p), None) if pkt.proto == PROTO_TCP || pkt.proto == PROTO_UDP => {
                 let opening = if pkt.proto != PROTO_TCP {
                     Opening::Other
                 } else if pkt.tcp_flags.is_syn() {
@@ -1254,6 +1280,9 @@ impl<'t> FlowTable<'t> {
             });
         }
         let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
+        if verdict.decided_by == DecidedBy::Learned {
+            hot.set_confidence(Confidence::Learned);
+        }
         hot.tag = tag_of(&verdict, pkt.proto);
         let idx = if let Some(i) = self.free.pop() {
             self.hot[i as usize] = hot;
@@ -1729,7 +1758,7 @@ mod tests {
     fn feed_payload(t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32) -> Vec<u16> {
         let lookup = t.lookup(p);
         let tag_of = |v: &Verdict, _: u8| v.service.map_or(9999, |s| u32::from(s.0));
-        t.observe_with(p, &lookup, Timestamp(1), len, payload, tag_of);
+        t.observe_with(p, &lookup, Timestamp(1), len, Carried { payload, learned: None }, tag_of);
         let mut sizes = Vec::new();
         while let Some(d) = t.take_due() {
             match d {
@@ -1829,7 +1858,7 @@ mod tests {
         // A packet too big to hold goes to the caller at once; the window goes on.
         let mut t = FlowTable::new(table, FlowConfig::default());
         let lookup = t.lookup(&data);
-        let seen = t.observe_with(&data, &lookup, Timestamp(1), 70_000, &[], |_, _| 0);
+        let seen = t.observe_with(&data, &lookup, Timestamp(1), 70_000, Carried::NONE, |_, _| 0);
         assert!(matches!(seen, Seen::Flow { held: false, .. }));
         assert!(feed_payload(&mut t, &data, get, 50).is_empty());
         t.finish();
@@ -1980,7 +2009,7 @@ mod tests {
         for i in n..2 * n {
             let p = first(i);
             let lookup = t.lookup(&p);
-            t.observe_with(&p, &lookup, ts, 100, &[], |_, _| 0);
+            t.observe_with(&p, &lookup, ts, 100, Carried::NONE, |_, _| 0);
         }
         assert!(t.frags.len() <= MAX_FRAGMENT_ENTRIES && t.frag_order.len() <= MAX_FRAGMENT_ENTRIES);
     }

@@ -17,6 +17,7 @@
 //! have; a later segment starts mid-stub and is not recognised).
 
 mod epm;
+pub mod expect;
 mod ftp;
 mod h323;
 mod tftp;

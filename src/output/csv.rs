@@ -19,15 +19,16 @@ duration_ms_p50,duration_ms_p90,duration_ms_p99,duration_ms_max,\
 flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
 handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max,\
 iana_name,handshakes_answered,handshakes_unanswered,handshakes_refused,handshakes_midstream,\
-port_only_flows,port_only_bytes,confirmed_flows,confirmed_bytes,payload_flows,payload_bytes,range_flows,range_bytes";
+port_only_flows,port_only_bytes,confirmed_flows,confirmed_bytes,payload_flows,payload_bytes,range_flows,range_bytes,\
+learned_flows,learned_bytes";
 
 /// The columns of how a service row's labels were decided.
 fn decided(d: &crate::report::DecidedReport) -> String {
-    [d.port, d.confirmed, d.payload, d.range].map(|c| format!("{},{}", c.flows, c.bytes)).join(",")
+    [d.port, d.confirmed, d.payload, d.range, d.learned].map(|c| format!("{},{}", c.flows, c.bytes)).join(",")
 }
 
 /// The decided columns of a row that has none.
-const NO_DECIDED: &str = ",,,,,,,";
+const NO_DECIDED: &str = ",,,,,,,,,";
 
 /// The handshake columns of a row: four counts for a TCP row, four empty fields otherwise.
 fn handshakes(h: Option<crate::report::HandshakeReport>) -> String {
@@ -157,7 +158,7 @@ mod tests {
     fn tcp_rows_end_with_their_handshakes_then_how_labels_were_decided() {
         let header = split_line(HEADER);
         let tail: Vec<&str> =
-            header[header.len() - 12..header.len() - 8].iter().map(String::as_str).collect();
+            header[header.len() - 14..header.len() - 10].iter().map(String::as_str).collect();
         assert_eq!(
             tail,
             ["handshakes_answered", "handshakes_unanswered", "handshakes_refused", "handshakes_midstream"]
@@ -171,8 +172,9 @@ mod tests {
             confirmed: fb(2, 20),
             payload: fb(3, 30),
             range: fb(4, 40),
+            learned: fb(5, 50),
         };
-        let names: Vec<&str> = header[header.len() - 8..].iter().map(String::as_str).collect();
+        let names: Vec<&str> = header[header.len() - 10..].iter().map(String::as_str).collect();
         let values = decided(&d);
         let got: Vec<(&str, &str)> = names.iter().copied().zip(values.split(',')).collect();
         assert_eq!(
@@ -186,8 +188,10 @@ mod tests {
                 ("payload_bytes", "30"),
                 ("range_flows", "4"),
                 ("range_bytes", "40"),
+                ("learned_flows", "5"),
+                ("learned_bytes", "50"),
             ]
         );
-        assert_eq!(NO_DECIDED.split(',').count(), 8);
+        assert_eq!(NO_DECIDED.split(',').count(), 10);
     }
 }

@@ -623,6 +623,7 @@ mod tests {
             DecidedBy::FirstPacket,
             DecidedBy::LowerPort,
             DecidedBy::KnownPort,
+            DecidedBy::Learned,
         ];
         let templates = tcp_templates();
         let names = Transport::ALL
@@ -731,7 +732,7 @@ mod tests {
             (client, client_port, server, server_port, vlan) in (addr(), port(), addr(), port(), any::<u16>()),
             (server_is_dst, decided_by) in (any::<bool>(), prop::sample::select(vec![
                 DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort,
-                DecidedBy::KnownPort,
+                DecidedBy::KnownPort, DecidedBy::Learned,
             ])),
             // Ids past the table's end are "?", as ServiceTable::name says.
             service in prop::option::of((0..services + 3).prop_map(ServiceId)),

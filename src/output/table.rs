@@ -201,7 +201,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         columns(w, "  ", &[L, L, L, R, R, R, R, R, R, R, R, R, R], &rows)?;
         writeln!(
             w,
-            "  payload: share of the bytes of the row's ended flows whose label their payload confirmed or gave; the rest rests on the port (or a range port's answered handshake)"
+            "  payload: share of the bytes of the row's ended flows whose label their payload confirmed or gave, or a control channel announced; the rest rests on the port"
         )?;
         let shared: Vec<_> = r.services.iter().filter(|s| !s.candidates.is_empty()).collect();
         if !shared.is_empty() {
@@ -326,11 +326,11 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
 
 /// The share of a row's bytes (of flows that ended) whose label the payload confirmed or gave.
 fn payload_share(d: &crate::report::DecidedReport) -> String {
-    let all = d.port.bytes + d.confirmed.bytes + d.payload.bytes + d.range.bytes;
+    let all = d.port.bytes + d.confirmed.bytes + d.payload.bytes + d.range.bytes + d.learned.bytes;
     if all == 0 {
         return "-".into();
     }
-    share(d.confirmed.bytes + d.payload.bytes, all)
+    share(d.confirmed.bytes + d.payload.bytes + d.learned.bytes, all)
 }
 
 /// Flows whose payload contradicted their port's label, the most bytes first: HTTP on the CIFS

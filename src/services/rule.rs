@@ -28,6 +28,8 @@ pub enum DecidedBy {
     FirstPacket,
     LowerPort,
     KnownPort,
+    /// A control channel announced the flow's endpoint (`learn`): its server and label.
+    Learned,
 }
 
 impl DecidedBy {
@@ -39,6 +41,7 @@ impl DecidedBy {
             DecidedBy::FirstPacket => "first_packet",
             DecidedBy::LowerPort => "lower_port",
             DecidedBy::KnownPort => "known_port",
+            DecidedBy::Learned => "learned",
         }
     }
 }

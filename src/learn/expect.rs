@@ -1,0 +1,371 @@
+//! Expectations: the endpoints control channels announced, until a flow comes to them.
+//!
+//! What I own: a bounded table of announced endpoints — (transport, address, port) → the
+//! service the flow that comes there is — with a lifetime on packet time per announcer, and
+//! the matching of each packet against it. It runs on the reading thread, which sees every
+//! packet of the input in order, so what it learns and what it matches are the same whatever
+//! `--threads` splits the flows into: the label travels with the packet ([`Learned`]) to the
+//! thread that counts the flow, which applies it when the packet starts a flow.
+//!
+//! What I must not do: parse bytes (the announcers of [`super`] do), know about flows, or grow
+//! without bound: at [`MAX_EXPECTATIONS`] the oldest announcement is dropped, and counted.
+//!
+//! Lifetimes (packet time, from the announcement; an announcement of the same endpoint again
+//! renews it):
+//! - endpoint mapper: an hour, for every client: the mapping names a server endpoint that stays
+//!   valid while the service runs (Windows keeps a dynamic RPC endpoint for the process's
+//!   life), and any number of connections may come to it;
+//! - FTP data (PASV, EPSV, PORT, EPRT): 60 s, one connection, from the control flow's other
+//!   host only; an FTP client connects at once after 227/229, and a server after PORT;
+//! - TFTP: 60 s, one transfer, from the request's server host (from a new port, RFC 1350 §4);
+//! - H.245: 60 s, one connection, from the call's other host.
+
+use super::{Announced, Control, Kind};
+use crate::capture::Timestamp;
+use crate::classify::evidence::Proto;
+use crate::classify::rules::Rules;
+use crate::decode::{Addr, IpPacket, PROTO_TCP, PROTO_UDP};
+use crate::services::{RPC_SESSION_PORTS, ServiceId, ServiceTable, Transport};
+use std::collections::{HashMap, VecDeque};
+
+/// Most endpoints remembered at once, over every announcer. An endpoint mapper hands out a
+/// few per server; an FTP session one per transfer. A flood of announcements keeps the newest.
+pub const MAX_EXPECTATIONS: usize = 4096;
+
+const EPM_LIFETIME: u64 = 3600 * Timestamp::NANOS_PER_SEC;
+const ONE_SHOT_LIFETIME: u64 = 60 * Timestamp::NANOS_PER_SEC;
+
+/// The label a packet brings to the flow it starts: learned from an announcement.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Learned {
+    pub service: ServiceId,
+    /// Whether the packet's destination is the flow's server.
+    pub server_is_dst: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Expect {
+    service: ServiceId,
+    /// The end of the announced flow the key names is its server (not for TFTP, whose key is
+    /// the client's port the transfer comes to).
+    key_is_server: bool,
+    /// Only this host may be the other end.
+    peer: Option<Addr>,
+    /// Matched by one flow only.
+    one_shot: bool,
+    expires: Timestamp,
+    /// Its place in `order`, to tell a renewed entry from a stale queue entry.
+    serial: u64,
+}
+
+type Key = (Transport, Addr, u16);
+
+/// What learning did, for the report.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct LearnCounters {
+    /// Endpoints announced (a renewal counts again).
+    pub announced: u64,
+    /// Expectations dropped at [`MAX_EXPECTATIONS`] before their time.
+    pub dropped: u64,
+}
+
+impl LearnCounters {
+    pub fn merge(&mut self, o: &LearnCounters) {
+        self.announced += o.announced;
+        self.dropped += o.dropped;
+    }
+}
+
+/// The expectation table of one input stream.
+#[derive(Debug)]
+pub struct Learner {
+    ftp_data: Option<ServiceId>,
+    tftp: Option<ServiceId>,
+    h245: Option<ServiceId>,
+    rpc: Option<ServiceId>,
+    rules: Rules,
+    map: HashMap<Key, Expect>,
+    order: VecDeque<(Key, u64)>,
+    serial: u64,
+    out: [Announced; 8],
+    pub counters: LearnCounters,
+}
+
+impl Learner {
+    #[must_use]
+    pub fn new(table: &ServiceTable) -> Self {
+        Self {
+            ftp_data: table.id_of("FTP-data"),
+            tftp: table.id_of("Remote Install TFTP – (Trivial File Transfer Protocol)"),
+            h245: table.id_of("NetMeeting H.323 call setup"),
+            rpc: table.id_of(RPC_SESSION_PORTS),
+            rules: Rules::new(table),
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            serial: 0,
+            out: [Announced::EMPTY; 8],
+            counters: LearnCounters::default(),
+        }
+    }
+
+    /// Learns what `pkt`'s payload announces, if it travels on a control channel, and returns
+    /// the label an expectation gives the flow `pkt` belongs to, if any. Called for every TCP
+    /// and UDP packet in reading order; costs one branch while nothing was announced.
+    #[inline]
+    pub fn observe(
+        &mut self,
+        table: &ServiceTable,
+        pkt: &IpPacket,
+        payload: &[u8],
+        ts: Timestamp,
+    ) -> Option<Learned> {
+        let ports = pkt.ports?;
+        let transport = match pkt.proto {
+            PROTO_TCP => Transport::Tcp,
+            PROTO_UDP => Transport::Udp,
+            _ => return None,
+        };
+        if is_control(transport, ports.dst) || is_control(transport, ports.src) {
+            // A control flow's own packets are never an announced flow's (its announcement
+            // names the control flow's client port for TFTP: the request must not take it).
+            if !payload.is_empty() {
+                self.learn(table, transport, pkt, payload, ts);
+            }
+            return None;
+        }
+        if self.map.is_empty() {
+            return None;
+        }
+        self.matching(transport, pkt, ts)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn learn(
+        &mut self,
+        table: &ServiceTable,
+        transport: Transport,
+        pkt: &IpPacket,
+        payload: &[u8],
+        ts: Timestamp,
+    ) {
+        let Some(ports) = pkt.ports else { return };
+        // The control flow's server is the end on the control port (the destination when
+        // both are).
+        let to_server = is_control(transport, ports.dst);
+        let control = if to_server {
+            Control {
+                transport,
+                client: pkt.src,
+                client_port: ports.src,
+                server: pkt.dst,
+                server_port: ports.dst,
+            }
+        } else {
+            Control {
+                transport,
+                client: pkt.dst,
+                client_port: ports.dst,
+                server: pkt.src,
+                server_port: ports.src,
+            }
+        };
+        let mut out = self.out;
+        let n = super::announcements(&control, to_server, payload, &mut out);
+        for a in out.iter().take(n) {
+            self.expect(table, a, ts);
+        }
+    }
+
+    fn expect(&mut self, table: &ServiceTable, a: &Announced, ts: Timestamp) {
+        let (service, one_shot, lifetime, key_is_server) = match a.kind {
+            Kind::Epm { interface } => {
+                // Only a DCE/RPC service labels a DCE/RPC flow (see `classify::rules`).
+                let own = table
+                    .rpc_interface(&interface)
+                    .map(|r| r.service)
+                    .filter(|s| self.rules.stands_for(Proto::DceRpcCo, *s));
+                (own.or(self.rpc), false, EPM_LIFETIME, true)
+            }
+            Kind::FtpData => (self.ftp_data, true, ONE_SHOT_LIFETIME, true),
+            Kind::Tftp => (self.tftp, true, ONE_SHOT_LIFETIME, false),
+            Kind::H245 => (self.h245, true, ONE_SHOT_LIFETIME, true),
+        };
+        let Some(service) = service else { return };
+        self.counters.announced += 1;
+        let key = (a.transport, a.addr, a.port);
+        self.serial += 1;
+        let e = Expect {
+            service,
+            key_is_server,
+            peer: a.peer,
+            one_shot,
+            expires: Timestamp(ts.0.saturating_add(lifetime)),
+            serial: self.serial,
+        };
+        if self.map.insert(key, e).is_none() && self.map.len() > MAX_EXPECTATIONS {
+            self.drop_oldest();
+        }
+        self.order.push_back((key, self.serial));
+        // Stale queue entries (renewed or matched keys) are skipped as they reach the front;
+        // when they make the queue twice the table, it keeps only the live ones (amortised
+        // O(1): the table holds at most MAX_EXPECTATIONS).
+        if self.order.len() > 2 * MAX_EXPECTATIONS {
+            let map = &self.map;
+            self.order.retain(|(k, serial)| map.get(k).is_some_and(|e| e.serial == *serial));
+        }
+    }
+
+    /// Drops the oldest live expectation (counted) or a stale queue entry.
+    fn drop_oldest(&mut self) {
+        while let Some((key, serial)) = self.order.pop_front() {
+            if self.map.get(&key).is_some_and(|e| e.serial == serial) {
+                self.map.remove(&key);
+                self.counters.dropped += 1;
+                return;
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn matching(&mut self, transport: Transport, pkt: &IpPacket, ts: Timestamp) -> Option<Learned> {
+        let ports = pkt.ports?;
+        // The announced end is the packet's destination (a first packet), or its source (a
+        // flow met mid-stream, its first packet from that end).
+        for (at_dst, end, port, other) in
+            [(true, pkt.dst, ports.dst, pkt.src), (false, pkt.src, ports.src, pkt.dst)]
+        {
+            let key = (transport, end, port);
+            let Some(e) = self.map.get(&key).copied() else { continue };
+            if e.expires < ts {
+                self.map.remove(&key);
+                continue;
+            }
+            if e.peer.is_some_and(|p| p != other) {
+                continue;
+            }
+            if e.one_shot {
+                self.map.remove(&key);
+            }
+            // The key's end is the server (or, for TFTP, the client).
+            let server_is_dst = at_dst == e.key_is_server;
+            return Some(Learned { service: e.service, server_is_dst });
+        }
+        None
+    }
+
+    /// Expectations held now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Whether `port` is a control channel's on `transport` (see [`super::announcements`]).
+#[inline]
+fn is_control(transport: Transport, port: u16) -> bool {
+    matches!(
+        (transport, port),
+        (Transport::Tcp | Transport::Udp, super::EPMAP_PORT)
+            | (Transport::Tcp, super::FTP_PORT | super::H323_CALL_PORT)
+            | (Transport::Udp, super::TFTP_PORT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Fragment, Ports, TcpFlags};
+
+    const CLIENT: [u8; 4] = [192, 168, 1, 101];
+    const SERVER: [u8; 4] = [192, 168, 1, 20];
+    const OTHER: [u8; 4] = [192, 168, 1, 99];
+
+    fn pkt(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, proto: u8) -> IpPacket {
+        IpPacket {
+            src: Addr::v4(src),
+            dst: Addr::v4(dst),
+            proto,
+            ports: Some(Ports { src: sp, dst: dp }),
+            tcp_flags: TcpFlags(0),
+            vlan: 0,
+            fragment: Fragment::Whole,
+        }
+    }
+
+    fn secs(s: u64) -> Timestamp {
+        Timestamp(s * Timestamp::NANOS_PER_SEC)
+    }
+
+    fn name(t: &ServiceTable, l: Option<Learned>) -> Option<(&str, bool)> {
+        l.map(|l| (t.name(l.service), l.server_is_dst))
+    }
+
+    #[test]
+    fn a_pasv_reply_labels_one_connection_from_its_client_within_a_minute() {
+        let t = ServiceTable::embedded();
+        let mut l = Learner::new(t);
+        let reply = b"227 Entering Passive Mode (192,168,1,20,195,80).\r\n";
+        // The reply itself travels on the control flow: not an announced flow's packet.
+        assert_eq!(l.observe(t, &pkt(SERVER, 21, CLIENT, 40000, PROTO_TCP), reply, secs(1)), None);
+        assert_eq!((l.len(), l.counters.announced), (1, 1));
+        // Another host's connection to that port is not the announced one.
+        assert_eq!(l.observe(t, &pkt(OTHER, 41000, SERVER, 50000, PROTO_TCP), &[], secs(2)), None);
+        // The client's is FTP-data, with the announced end its server; once.
+        let first = l.observe(t, &pkt(CLIENT, 40001, SERVER, 50000, PROTO_TCP), &[], secs(2));
+        assert_eq!(name(t, first), Some(("FTP-data", true)));
+        assert_eq!(l.observe(t, &pkt(CLIENT, 40002, SERVER, 50000, PROTO_TCP), &[], secs(2)), None);
+        // A second announcement that nobody uses in time expires.
+        l.observe(t, &pkt(SERVER, 21, CLIENT, 40000, PROTO_TCP), reply, secs(10));
+        assert_eq!(l.observe(t, &pkt(CLIENT, 40003, SERVER, 50000, PROTO_TCP), &[], secs(71)), None);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn a_tftp_request_names_the_client_port_the_transfer_comes_to() {
+        let t = ServiceTable::embedded();
+        let mut l = Learner::new(t);
+        let rrq = b"\x00\x01pxeboot.n12\x00octet\x00";
+        assert_eq!(l.observe(t, &pkt(CLIENT, 49200, SERVER, 69, PROTO_UDP), rrq, secs(1)), None);
+        // The server answers from a new port: the client's end is the announced one, the
+        // server the source.
+        let data = l.observe(t, &pkt(SERVER, 50001, CLIENT, 49200, PROTO_UDP), &[], secs(1));
+        assert_eq!(name(t, data), Some(("Remote Install TFTP – (Trivial File Transfer Protocol)", false)));
+    }
+
+    #[test]
+    fn a_flood_of_announcements_keeps_the_newest_and_counts_the_rest() {
+        let t = ServiceTable::embedded();
+        let mut l = Learner::new(t);
+        let n = MAX_EXPECTATIONS + 100;
+        for i in 0..n {
+            let port = u16::try_from(1024 + i).unwrap_or(u16::MAX);
+            let line = format!("227 Entering Passive Mode (192,168,1,20,{},{}).\r\n", port >> 8, port & 0xff);
+            l.observe(t, &pkt(SERVER, 21, CLIENT, 40000, PROTO_TCP), line.as_bytes(), secs(1));
+        }
+        assert_eq!(l.len(), MAX_EXPECTATIONS);
+        assert_eq!((l.counters.announced, l.counters.dropped), (n as u64, 100));
+        // The oldest went first: 1024 is forgotten, the newest is there.
+        assert_eq!(l.observe(t, &pkt(CLIENT, 40001, SERVER, 1024, PROTO_TCP), &[], secs(2)), None);
+        let last = u16::try_from(1024 + n - 1).unwrap_or(u16::MAX);
+        assert!(l.observe(t, &pkt(CLIENT, 40001, SERVER, last, PROTO_TCP), &[], secs(2)).is_some());
+        // The same endpoint announced over and over is one expectation.
+        let mut l = Learner::new(t);
+        for _ in 0..3 * MAX_EXPECTATIONS {
+            l.observe(
+                t,
+                &pkt(SERVER, 21, CLIENT, 40000, PROTO_TCP),
+                b"229 Entering Extended Passive Mode (|||6446|)\r\n",
+                secs(1),
+            );
+        }
+        assert_eq!((l.len(), l.counters.dropped), (1, 0));
+        assert!(l.order.len() <= 2 * MAX_EXPECTATIONS);
+    }
+}
