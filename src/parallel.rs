@@ -4,9 +4,11 @@
 //! What I own: sharding (by the unordered pair of IP addresses, so both directions of a flow
 //! and every fragment of a datagram meet in the same shard; the reading thread keeps a small
 //! share, since reading and decoding already take about a third of the work), batching, the
-//! input's one clock (workers expire flows on it, so a quiet shard still ages; it also numbers
-//! the input's first fragments, which the fragment tables' one bound counts), and merging the
-//! shards' counters at the end. The report is the one a single pipeline makes, as long as no
+//! input's one reading side ([`Reader`]: its clock, which workers expire flows on, so a quiet
+//! shard still ages, and which numbers the input's first fragments that the fragment tables'
+//! one bound counts; and the endpoints control channels announce, learned from every packet),
+//! and merging the shards' counters at the end. Every packet is counted by a [`Pipeline`]:
+//! packets of no flow (non-IP, skipped) by the reading thread's own. The report is the one a single pipeline makes, as long as no
 //! shard fills its share of `--max-flows` (the cap is split as the address pairs are); flow
 //! records are the same set, in an order that interleaves the shards.
 //!
@@ -30,11 +32,35 @@ const QUEUE: usize = 4;
 const FINISH_CHUNK: usize = 4096;
 
 /// What a run counted, whichever way it ran.
+#[derive(Default)]
 pub struct Outcome {
     pub stats: Stats,
     pub flows: FlowCounters,
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+}
+
+impl Outcome {
+    /// What one pipeline counted (the reading side's learning is the caller's).
+    fn of(p: Pipeline<'_>) -> Self {
+        let Pipeline { flows, stats, first_ts, last_ts, .. } = p;
+        Self { stats, flows: flows.counters, first_ts, last_ts }
+    }
+
+    /// Adds what another pipeline of the same input counted.
+    fn merge(&mut self, o: &Outcome) {
+        self.stats.merge(&o.stats);
+        self.flows.merge(&o.flows);
+        let pick =
+            |a: Option<Timestamp>, b: Option<Timestamp>, f: fn(Timestamp, Timestamp) -> Timestamp| match (
+                a, b,
+            ) {
+                (Some(a), Some(b)) => Some(f(a, b)),
+                (a, b) => a.or(b),
+            };
+        self.first_ts = pick(self.first_ts, o.first_ts, std::cmp::min);
+        self.last_ts = pick(self.last_ts, o.last_ts, std::cmp::max);
+    }
 }
 
 /// A pipeline on this thread, or one split across worker threads.
@@ -75,7 +101,7 @@ impl Engine<'_, '_> {
     pub fn clock(&self) -> Option<Timestamp> {
         match self {
             Engine::Single(s) => s.pipeline.clock(),
-            Engine::Sharded(s) => s.clock.latest,
+            Engine::Sharded(s) => s.reader.clock.latest,
         }
     }
 
@@ -92,7 +118,7 @@ impl Engine<'_, '_> {
     pub fn filtered_out(&mut self) {
         match self {
             Engine::Single(s) => s.pipeline.filtered_out(),
-            Engine::Sharded(s) => s.local.filtered_out += 1,
+            Engine::Sharded(s) => s.own.pipeline.filtered_out(),
         }
     }
 
@@ -100,9 +126,11 @@ impl Engine<'_, '_> {
     pub fn finish(self, on_end: &mut impl FnMut(&FlowRecord)) -> Outcome {
         match self {
             Engine::Single(s) => {
-                let Pipeline { flows, mut stats, first_ts, last_ts, reader, .. } = s.finish(on_end);
-                stats.learn.merge(&reader.learner.counters);
-                Outcome { stats, flows: flows.counters, first_ts, last_ts }
+                let p = s.finish(on_end);
+                let learned = p.reader.learner.counters;
+                let mut o = Outcome::of(p);
+                o.stats.learn.merge(&learned);
+                o
             }
             Engine::Sharded(s) => (*s).finish(on_end),
         }
@@ -179,16 +207,12 @@ pub struct Sharded<'scope> {
     own_below: u32,
     senders: Vec<SyncSender<Batch>>,
     returns: Receiver<Returned>,
-    workers: Vec<ScopedJoinHandle<'scope, (Stats, FlowCounters)>>,
+    workers: Vec<ScopedJoinHandle<'scope, Outcome>>,
     pending: Vec<Packets>,
     spare: Vec<Packets>,
-    clock: Clock,
-    /// Non-IP and skipped packets, counted here: they belong to no flow.
-    local: Stats,
-    /// Learns announced endpoints from every packet, in reading order, for every shard.
+    /// The input's reading side (clock, learned endpoints), for every shard: the same one
+    /// a single pipeline has.
     reader: Reader<'scope>,
-    first_ts: Option<Timestamp>,
-    last_ts: Option<Timestamp>,
 }
 
 /// Where an address pair's packets are counted.
@@ -259,20 +283,12 @@ impl<'scope> Sharded<'scope> {
             workers,
             pending: (0..shards).map(|_| Packets::with_capacity(BATCH)).collect(),
             spare: Vec::new(),
-            clock: Clock::default(),
-            local: Stats::new(),
             reader: Reader::new(table),
-            first_ts: None,
-            last_ts: None,
         }
     }
 
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let (mut packet, payload) = Packet::decode(frame);
-        self.clock.tag(&mut packet);
-        packet.learned = self.reader.learn(&packet, payload);
-        self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
-        self.last_ts = Some(self.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
+        let (packet, payload) = self.reader.decode(frame);
         match packet.decoded {
             Decoded::Ip(ip) => match route(&ip.src, &ip.dst, self.own_below, self.senders.len()) {
                 Route::Own => self.own.push_decoded(packet, payload, on_end),
@@ -283,14 +299,8 @@ impl<'scope> Sharded<'scope> {
                     }
                 }
             },
-            Decoded::NonIp => {
-                self.local.count_non_ip(packet.wire_len);
-                self.local.count_anomalies(packet.anomalies);
-            }
-            Decoded::Skip(reason) => {
-                self.local.count_skip(reason, packet.wire_len);
-                self.local.count_anomalies(packet.anomalies);
-            }
+            // Packets of no flow are counted on this thread, by the same path as any.
+            Decoded::NonIp | Decoded::Skip(_) => self.own.push_decoded(packet, payload, on_end),
         }
         packet.anomalies
     }
@@ -299,10 +309,10 @@ impl<'scope> Sharded<'scope> {
         self.collect(on_end);
         let next = self.spare.pop().unwrap_or_else(|| Packets::with_capacity(BATCH));
         let packets = std::mem::replace(&mut self.pending[shard], next);
-        let clock = self.clock.latest.unwrap_or_default();
+        let clock = self.reader.clock.latest.unwrap_or_default();
         // A worker only stops when its channel closes, so this send fails only if the worker
         // died; its join in `finish` reports that.
-        let firsts = self.clock.firsts;
+        let firsts = self.reader.clock.firsts;
         let _ = self.senders[shard].send(Batch { packets, clock, firsts, restart: false });
     }
 
@@ -311,7 +321,7 @@ impl<'scope> Sharded<'scope> {
     /// restart falls at the same point of the stream on every shard.
     fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
         self.collect(on_end);
-        let (clock, firsts) = (self.clock.latest.unwrap_or_default(), self.clock.firsts);
+        let (clock, firsts) = (self.reader.clock.latest.unwrap_or_default(), self.reader.clock.firsts);
         for (tx, pending) in self.senders.iter().zip(&mut self.pending) {
             let packets =
                 std::mem::replace(pending, self.spare.pop().unwrap_or_else(|| Packets::with_capacity(BATCH)));
@@ -319,17 +329,17 @@ impl<'scope> Sharded<'scope> {
         }
         self.own_to_clock(on_end);
         self.own.restart(on_end);
-        self.clock = Clock::default();
+        self.reader.clock = Clock::default();
     }
 
     /// Counts what this thread holds and brings its flows to the input's clock, as each
     /// worker's are by its last batch: flows end at the same clock on every shard, and fragments
     /// are forgotten at the same count of first fragments.
     fn own_to_clock(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
-        let clock = self.clock.latest.unwrap_or_default();
+        let clock = self.reader.clock.latest.unwrap_or_default();
         self.own.flush(on_end);
         self.own.pipeline.advance_clock(clock, on_end);
-        self.own.pipeline.first_fragments_read(self.clock.firsts);
+        self.own.pipeline.first_fragments_read(self.reader.clock.firsts);
     }
 
     /// Writes the flows workers finished and takes their empty batches back.
@@ -362,15 +372,10 @@ impl<'scope> Sharded<'scope> {
         while let Ok(r) = self.returns.recv() {
             self.recycle(r, on_end);
         }
-        let mut stats = std::mem::take(&mut self.local);
-        stats.learn.merge(&self.reader.learner.counters);
-        let mut flows = FlowCounters::default();
+        let mut counted = Vec::with_capacity(self.workers.len() + 1);
         for w in std::mem::take(&mut self.workers) {
             match w.join() {
-                Ok((s, f)) => {
-                    stats.merge(&s);
-                    flows.merge(&f);
-                }
+                Ok(o) => counted.push(o),
                 // A worker that panicked has nothing to give; re-raise its panic here.
                 Err(e) => std::panic::resume_unwind(e),
             }
@@ -379,11 +384,15 @@ impl<'scope> Sharded<'scope> {
             self.recycle(r, on_end);
         }
         self.own_to_clock(on_end);
-        let Sharded { own, .. } = self;
+        let Sharded { own, reader, .. } = self;
         let own = own.finish(on_end);
-        stats.merge(&own.stats);
-        flows.merge(&own.flows.counters);
-        Outcome { stats, flows, first_ts: self.first_ts, last_ts: self.last_ts }
+        counted.push(Outcome::of(own));
+        let mut all = Outcome::default();
+        for o in &counted {
+            all.merge(o);
+        }
+        all.stats.learn.merge(&reader.learner.counters);
+        all
     }
 }
 
@@ -399,12 +408,7 @@ fn in_chunks<'a>(ended: &'a mut Vec<FlowRecord>, ret: &'a Sender<Returned>) -> i
     }
 }
 
-fn worker(
-    table: &ServiceTable,
-    cfg: FlowConfig,
-    rx: &Receiver<Batch>,
-    ret: &Sender<Returned>,
-) -> (Stats, FlowCounters) {
+fn worker(table: &ServiceTable, cfg: FlowConfig, rx: &Receiver<Batch>, ret: &Sender<Returned>) -> Outcome {
     let mut pipeline = Pipeline::new(table, cfg);
     let mut ended = Vec::new();
     while let Ok(mut batch) = rx.recv() {
@@ -421,7 +425,7 @@ fn worker(
     }
     pipeline.finish(&mut in_chunks(&mut ended, ret));
     let _ = ret.send(Returned { packets: Packets::default(), ended });
-    (pipeline.stats, pipeline.flows.counters)
+    Outcome::of(pipeline)
 }
 
 #[cfg(test)]

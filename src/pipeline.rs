@@ -100,7 +100,7 @@ impl Packets {
     /// bytes of its payload: [`Packet::decode`] and [`push`](Self::push) without moving the
     /// decoded packet (a hundred bytes) twice. Returns its anomaly tags.
     #[inline]
-    pub fn push_frame(&mut self, frame: &Frame<'_>, clock: &mut Clock, reader: &mut Reader<'_>) -> Anomalies {
+    pub fn push_frame(&mut self, frame: &Frame<'_>, reader: &mut Reader<'_>) -> Anomalies {
         self.list.push(Packet {
             ts: frame.ts,
             at: frame.ts,
@@ -115,7 +115,7 @@ impl Packets {
         let i = self.list.len() - 1;
         let Some(p) = self.list.get_mut(i) else { return Anomalies::default() };
         let span = decode::decode_into(frame, &mut p.anomalies, &mut p.decoded);
-        clock.tag(p);
+        reader.clock.tag(p);
         let anomalies = p.anomalies;
         let payload = match p.decoded {
             Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }) => &[],
@@ -183,18 +183,31 @@ impl Packets {
     }
 }
 
-/// What the reading thread does with each packet before it goes to be counted: learning the
-/// endpoints control channels announce, and matching packets against them ([`Learner`]).
+/// The reading side of one input stream: what is done to each packet, in reading order, before
+/// it goes to be counted (on this thread or a worker): its clock tags ([`Clock`]), and the
+/// endpoints control channels announce, learned and matched ([`Learner`]). One per input
+/// stream, whoever counts the packets: so what a packet brings is the same on any `--threads`.
 #[derive(Debug)]
 pub struct Reader<'t> {
     table: &'t ServiceTable,
+    pub clock: Clock,
     pub learner: Learner,
 }
 
 impl<'t> Reader<'t> {
     #[must_use]
     pub fn new(table: &'t ServiceTable) -> Self {
-        Self { table, learner: Learner::new(table) }
+        Self { table, clock: Clock::default(), learner: Learner::new(table) }
+    }
+
+    /// Decodes a frame, with its clock tags and what it learns and brings (see
+    /// [`Packet::decode`]).
+    #[inline]
+    pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
+        let (mut packet, payload) = Packet::decode(frame);
+        self.clock.tag(&mut packet);
+        packet.learned = self.learn(&packet, payload);
+        (packet, payload)
     }
 
     /// The label an announcement gives the flow `packet` starts, if any; learns what its
@@ -251,8 +264,7 @@ pub struct Pipeline<'t> {
     /// First and last packet time seen (by value, not by order).
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
-    clock: Clock,
-    /// The reading side: learned endpoints.
+    /// The reading side, for the frames this pipeline decodes itself.
     pub reader: Reader<'t>,
 }
 
@@ -264,7 +276,6 @@ impl<'t> Pipeline<'t> {
             stats: Stats::new(),
             first_ts: None,
             last_ts: None,
-            clock: Clock::default(),
             reader: Reader::new(table),
         }
     }
@@ -281,7 +292,7 @@ impl<'t> Pipeline<'t> {
     /// for [`push_batch`](Self::push_batch) (see [`Packets::push_frame`]).
     #[inline]
     pub fn decode_into(&mut self, frame: &Frame<'_>, batch: &mut Packets) -> Anomalies {
-        batch.push_frame(frame, &mut self.clock, &mut self.reader)
+        batch.push_frame(frame, &mut self.reader)
     }
 
     /// Decodes a frame and sets its clock tags on this pipeline's input clock, for
@@ -289,10 +300,7 @@ impl<'t> Pipeline<'t> {
     /// [`Packet::decode`]).
     #[inline]
     pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
-        let (mut packet, payload) = Packet::decode(frame);
-        self.clock.tag(&mut packet);
-        packet.learned = self.reader.learn(&packet, payload);
-        (packet, payload)
+        self.reader.decode(frame)
     }
 
     /// Counts decoded packets in order, as [`push_decoded`](Self::push_decoded) does one by
@@ -419,7 +427,7 @@ impl<'t> Pipeline<'t> {
     /// The input's clock: the latest packet time read (`None` before the first packet).
     #[must_use]
     pub fn clock(&self) -> Option<Timestamp> {
-        self.clock.latest
+        self.reader.clock.latest
     }
 
     /// Starts a new timeline, for an input that begins long before the packets read so far
@@ -429,7 +437,7 @@ impl<'t> Pipeline<'t> {
     pub fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
         self.finish(on_end);
         self.flows.restart_clock();
-        self.clock = Clock::default();
+        self.reader.clock = Clock::default();
     }
 
     /// Ends every flow (end of input) and hands them to `on_end`.

@@ -282,6 +282,34 @@ fn is_control(transport: Transport, port: u16) -> bool {
 mod tests {
     use super::*;
     use crate::decode::{Fragment, Ports, TcpFlags};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes on every control channel, both ways, at any times: no panic, the
+        /// table within its bound, and what it matches only ever a service it names.
+        #[test]
+        fn arbitrary_control_traffic_keeps_the_bounds(
+            msgs in proptest::collection::vec((0..5usize, any::<bool>(), proptest::collection::vec(any::<u8>(), 0..600), 0..200u64), 1..40),
+        ) {
+            let t = ServiceTable::embedded();
+            let mut l = Learner::new(t);
+            let controls = [(PROTO_TCP, 135), (PROTO_UDP, 135), (PROTO_TCP, 21), (PROTO_UDP, 69), (PROTO_TCP, 1720)];
+            for (c, to_server, bytes, at) in &msgs {
+                let (proto, port) = controls[*c];
+                let p = if *to_server {
+                    pkt(CLIENT, 40000, SERVER, port, proto)
+                } else {
+                    pkt(SERVER, port, CLIENT, 40000, proto)
+                };
+                prop_assert_eq!(l.observe(t, &p, bytes, secs(*at)), None);
+                prop_assert!(l.len() <= MAX_EXPECTATIONS);
+                let probe = pkt(CLIENT, 40001, SERVER, 1026, PROTO_TCP);
+                if let Some(got) = l.observe(t, &probe, &[], secs(*at)) {
+                    prop_assert!(!t.name(got.service).is_empty());
+                }
+            }
+        }
+    }
 
     const CLIENT: [u8; 4] = [192, 168, 1, 101];
     const SERVER: [u8; 4] = [192, 168, 1, 20];
