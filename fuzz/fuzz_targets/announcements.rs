@@ -50,9 +50,7 @@ fuzz_target!(|input: &[u8]| {
         let ok = match a.kind {
             Kind::Epm { .. } => port == 135 && !to_server && a.who == Role::Server && a.peer.is_none(),
             Kind::FtpData => port == 21 && a.transport == Transport::Tcp,
-            Kind::Tftp => {
-                port == 69 && to_server && a.transport == Transport::Udp && a.port == c.client_port
-            }
+            Kind::Tftp => port == 69 && to_server && a.transport == Transport::Udp && a.port == c.client_port,
             Kind::H245 => port == 1720 && a.transport == Transport::Tcp,
         };
         assert!(ok, "{a:?} on {transport:?} {port}");
