@@ -68,13 +68,16 @@ impl Packet {
     }
 }
 
-/// How many of a packet's first payload bytes are kept in its batch (at most [`LOOK`]); 0
-/// for none.
+/// Where a packet's first payload bytes are kept in its batch, and how many (at most
+/// [`LOOK`]); none for a packet without payload.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Head(u8);
+pub struct Head {
+    at: u32,
+    len: u8,
+}
 
 impl Head {
-    pub const NONE: Self = Self(0);
+    pub const NONE: Self = Self { at: 0, len: 0 };
 }
 
 const _: () = assert!(LOOK <= u8::MAX as usize);
@@ -82,8 +85,10 @@ const _: () = assert!(LOOK <= u8::MAX as usize);
 /// Decoded packets on their way to be counted, with the first [`LOOK`] bytes of each one's
 /// transport payload: the payload checks of `classify` run on the counting side, where a
 /// flow's state says whether it is still in its opening window, after the reader's buffer has
-/// moved on. Packet `i`'s bytes are at `i * LOOK` in one buffer made once for the batch's
-/// capacity: a copy of at most [`LOOK`] bytes a packet with payload, no allocation.
+/// moved on. The bytes are kept one after another in one buffer that has room for the batch
+/// from the start: a copy of at most [`LOOK`] bytes a packet with payload, no allocation, and
+/// only the bytes there are touched (a fixed [`LOOK`] a packet made a full batch of the
+/// sharded reader twice the memory).
 #[derive(Clone, Debug, Default)]
 pub struct Packets {
     pub list: Vec<Packet>,
@@ -93,7 +98,7 @@ pub struct Packets {
 impl Packets {
     #[must_use]
     pub fn with_capacity(n: usize) -> Self {
-        Self { list: Vec::with_capacity(n), heads: vec![0; n * LOOK] }
+        Self { list: Vec::with_capacity(n), heads: Vec::with_capacity(n * LOOK) }
     }
 
     /// Decodes a frame into the batch, its clock tags set on `clock`, and keeps the first
@@ -131,20 +136,17 @@ impl Packets {
     /// Keeps the first bytes of the `i`th packet's payload.
     #[inline]
     fn keep(&mut self, i: usize, payload: &[u8]) {
-        let at = i * LOOK;
         if payload.is_empty() {
             return;
         }
-        if self.heads.len() < at + LOOK {
-            // A batch made without room (`Default`): grows once per packet, up to its size.
-            self.heads.resize(at + LOOK, 0);
-        }
         let head = payload.get(..LOOK).unwrap_or(payload);
-        if let (Some(dst), Some(p)) = (self.heads.get_mut(at..at + head.len()), self.list.get_mut(i)) {
-            dst.copy_from_slice(head);
+        let Ok(at) = u32::try_from(self.heads.len()) else { return };
+        if let Some(p) = self.list.get_mut(i) {
+            // Within the capacity made for the batch (a `Default` batch grows).
+            self.heads.extend_from_slice(head);
             #[allow(clippy::cast_possible_truncation)] // at most LOOK, asserted to fit
             let len = head.len() as u8;
-            p.head = Head(len);
+            p.head = Head { at, len };
         }
     }
 
@@ -155,12 +157,12 @@ impl Packets {
         self.keep(self.list.len() - 1, payload);
     }
 
-    /// The kept payload bytes of the `i`th packet of this batch.
+    /// The kept payload bytes of a packet of this batch.
     #[must_use]
     #[inline]
-    pub fn head(&self, i: usize, h: Head) -> &[u8] {
-        let at = i * LOOK;
-        self.heads.get(at..at + usize::from(h.0)).unwrap_or_default()
+    pub fn head(&self, h: Head) -> &[u8] {
+        let at = h.at as usize;
+        self.heads.get(at..at + usize::from(h.len)).unwrap_or_default()
     }
 
     #[must_use]
@@ -180,6 +182,7 @@ impl Packets {
 
     pub fn clear(&mut self) {
         self.list.clear();
+        self.heads.clear();
     }
 }
 
@@ -307,7 +310,7 @@ impl<'t> Pipeline<'t> {
     /// one, but loads the flow-table lines of [`WARM`] packets at a time first, so that
     /// their cache misses overlap instead of stalling one packet after another.
     pub fn push_batch(&mut self, batch: &Packets, on_end: &mut impl FnMut(&FlowRecord)) {
-        for (c, chunk) in batch.list.chunks(WARM).enumerate() {
+        for chunk in batch.list.chunks(WARM) {
             let mut lookups = [None; WARM];
             for (p, l) in chunk.iter().zip(&mut lookups) {
                 if let Decoded::Ip(pkt) = &p.decoded {
@@ -315,8 +318,8 @@ impl<'t> Pipeline<'t> {
                 }
             }
             self.flows.warm(lookups.iter().flatten());
-            for (i, (p, l)) in chunk.iter().zip(&lookups).enumerate() {
-                self.count(p, batch.head(c * WARM + i, p.head), l.as_ref(), on_end);
+            for (p, l) in chunk.iter().zip(&lookups) {
+                self.count(p, batch.head(p.head), l.as_ref(), on_end);
             }
         }
     }
