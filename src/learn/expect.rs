@@ -18,7 +18,10 @@
 //! - FTP data (PASV, EPSV, PORT, EPRT): 60 s, one connection, from the control flow's other
 //!   host only; an FTP client connects at once after 227/229, and a server after PORT;
 //! - TFTP: 60 s, one transfer, from the request's server host (from a new port, RFC 1350 §4);
-//! - H.245: 60 s, one connection, from the call's other host.
+//! - H.245: 60 s, one connection, from the call's other host;
+//! - the call itself: an hour from its last H.225 message with an H.245 address, during which
+//!   a UDP flow between its two hosts on ports no table row names is its media ("NetMeeting
+//!   RTP"; RTP and RTCP take dynamic ports that only H.245, in PER, names).
 
 use super::{Announced, Control, Kind};
 use crate::capture::Timestamp;
@@ -34,6 +37,10 @@ pub const MAX_EXPECTATIONS: usize = 4096;
 
 const EPM_LIFETIME: u64 = 3600 * Timestamp::NANOS_PER_SEC;
 const ONE_SHOT_LIFETIME: u64 = 60 * Timestamp::NANOS_PER_SEC;
+const CALL_LIFETIME: u64 = 3600 * Timestamp::NANOS_PER_SEC;
+/// Most H.323 calls remembered at once; past it, expired ones are forgotten, and a new call
+/// is not remembered (counted as dropped).
+pub const MAX_CALLS: usize = 1024;
 
 /// The label a packet brings to the flow it starts: learned from an announcement.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -83,7 +90,10 @@ pub struct Learner {
     tftp: Option<ServiceId>,
     h245: Option<ServiceId>,
     rpc: Option<ServiceId>,
+    rtp: Option<ServiceId>,
     rules: Rules,
+    /// H.323 calls by their two hosts (the lower address first): when they end.
+    calls: HashMap<(Addr, Addr), Timestamp>,
     map: HashMap<Key, Expect>,
     order: VecDeque<(Key, u64)>,
     serial: u64,
@@ -99,7 +109,9 @@ impl Learner {
             tftp: table.id_of("Remote Install TFTP – (Trivial File Transfer Protocol)"),
             h245: table.id_of("NetMeeting H.323 call setup"),
             rpc: table.id_of(RPC_SESSION_PORTS),
+            rtp: table.id_of("NetMeeting RTP - ( real time protocol) audio stream"),
             rules: Rules::new(table),
+            calls: HashMap::new(),
             map: HashMap::new(),
             order: VecDeque::new(),
             serial: 0,
@@ -133,10 +145,10 @@ impl Learner {
             }
             return None;
         }
-        if self.map.is_empty() {
+        if self.map.is_empty() && self.calls.is_empty() {
             return None;
         }
-        self.matching(transport, pkt, ts)
+        self.matching(table, transport, pkt, ts)
     }
 
     #[cold]
@@ -174,7 +186,23 @@ impl Learner {
         let n = super::announcements(&control, to_server, payload, &mut out);
         for a in out.iter().take(n) {
             self.expect(table, a, ts);
+            if a.kind == Kind::H245 {
+                self.call(control.client, control.server, ts);
+            }
         }
+    }
+
+    /// Remembers an H.323 call between two hosts, for its media.
+    fn call(&mut self, a: Addr, b: Addr, ts: Timestamp) {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        if self.calls.len() >= MAX_CALLS && !self.calls.contains_key(&key) {
+            self.calls.retain(|_, end| *end >= ts);
+            if self.calls.len() >= MAX_CALLS {
+                self.counters.dropped += 1;
+                return;
+            }
+        }
+        self.calls.insert(key, Timestamp(ts.0.saturating_add(CALL_LIFETIME)));
     }
 
     fn expect(&mut self, table: &ServiceTable, a: &Announced, ts: Timestamp) {
@@ -229,7 +257,13 @@ impl Learner {
 
     #[cold]
     #[inline(never)]
-    fn matching(&mut self, transport: Transport, pkt: &IpPacket, ts: Timestamp) -> Option<Learned> {
+    fn matching(
+        &mut self,
+        table: &ServiceTable,
+        transport: Transport,
+        pkt: &IpPacket,
+        ts: Timestamp,
+    ) -> Option<Learned> {
         let ports = pkt.ports?;
         // The announced end is the packet's destination (a first packet), or its source (a
         // flow met mid-stream, its first packet from that end).
@@ -252,7 +286,30 @@ impl Learner {
             let server_is_dst = at_dst == e.key_is_server;
             return Some(Learned { service: e.service, server_is_dst });
         }
-        None
+        self.media(table, transport, pkt, ts)
+    }
+
+    /// A UDP packet between the two hosts of an H.323 call, on ports no table row names: the
+    /// call's media, its server the first packet's destination (the ports say nothing).
+    fn media(
+        &mut self,
+        table: &ServiceTable,
+        transport: Transport,
+        pkt: &IpPacket,
+        ts: Timestamp,
+    ) -> Option<Learned> {
+        let (ports, service) = (pkt.ports?, self.rtp?);
+        if transport != Transport::Udp || self.calls.is_empty() {
+            return None;
+        }
+        let key = if pkt.src <= pkt.dst { (pkt.src, pkt.dst) } else { (pkt.dst, pkt.src) };
+        let end = *self.calls.get(&key)?;
+        if end < ts {
+            self.calls.remove(&key);
+            return None;
+        }
+        let listed = |p: u16| table.lookup(transport, p).kind == crate::services::MatchKind::Single;
+        (!listed(ports.src) && !listed(ports.dst)).then_some(Learned { service, server_is_dst: true })
     }
 
     /// Expectations held now.
@@ -365,6 +422,32 @@ mod tests {
         // server the source.
         let data = l.observe(t, &pkt(SERVER, 50001, CLIENT, 49200, PROTO_UDP), &[], secs(1));
         assert_eq!(name(t, data), Some(("Remote Install TFTP – (Trivial File Transfer Protocol)", false)));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+    }
+
+    #[test]
+    fn an_h323_call_labels_its_h245_connection_and_its_media() {
+        let t = ServiceTable::embedded();
+        let mut l = Learner::new(t);
+        // ndpi__h323.pcap frame 18: the CONNECT from 10.1.6.18:1720 names h245Address
+        // 10.1.6.18:1232 (as in `learn::h323`'s tests).
+        let connect = hex("03000061 0802f7f4 07 28074d2e4a454d4543 7e004c 05 22 c0 06 0008914a0003
+            00 0a010612 04d0 22c0000000000333313069005200f8fdf93ecd9ed6119ab2000476222017170c001100c0fef93ecd9ed6119ab20004762220170100010008800100");
+        let (answering, calling) = ([10, 1, 6, 18], [10, 1, 3, 143]);
+        assert_eq!(l.observe(t, &pkt(answering, 1720, calling, 32803, PROTO_TCP), &connect, secs(1)), None);
+        let h245 = l.observe(t, &pkt(calling, 32804, answering, 1232, PROTO_TCP), &[], secs(2));
+        assert_eq!(name(t, h245), Some(("NetMeeting H.323 call setup", true)));
+        // UDP between the two hosts on dynamic ports is the call's media; a table port is not,
+        // nor another host, nor after the call's hour.
+        let rtp = l.observe(t, &pkt(calling, 49170, answering, 5004, PROTO_UDP), &[], secs(3));
+        assert_eq!(name(t, rtp), Some(("NetMeeting RTP - ( real time protocol) audio stream", true)));
+        assert_eq!(l.observe(t, &pkt(calling, 49171, answering, 53, PROTO_UDP), &[], secs(3)), None);
+        assert_eq!(l.observe(t, &pkt(OTHER, 49172, answering, 5006, PROTO_UDP), &[], secs(3)), None);
+        assert_eq!(l.observe(t, &pkt(answering, 5008, calling, 49174, PROTO_UDP), &[], secs(3700)), None);
     }
 
     #[test]
