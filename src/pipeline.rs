@@ -46,7 +46,17 @@ impl Packet {
     #[must_use]
     #[inline]
     pub fn decode<'f>(frame: &Frame<'f>) -> (Self, &'f [u8]) {
-        let mut packet = Self {
+        let mut packet = Self::of_record(frame);
+        // Written in place: a decoded packet returned by value and read back at once stalled
+        // on store forwarding (a fifth of the reading thread's time with --threads 2).
+        let payload = packet.decode_in_place(frame);
+        (packet, payload)
+    }
+
+    /// A packet with its record's figures, not decoded yet.
+    #[inline]
+    fn of_record(frame: &Frame<'_>) -> Self {
+        Self {
             ts: frame.ts,
             at: frame.ts,
             clock: frame.ts,
@@ -56,15 +66,17 @@ impl Packet {
             head: Head::NONE,
             learned: None,
             decoded: Decoded::NonIp,
-        };
-        // Written in place: a decoded packet returned by value and read back at once stalled
-        // on store forwarding (a fifth of the reading thread's time with --threads 2).
-        let span = decode::decode_into(frame, &mut packet.anomalies, &mut packet.decoded);
-        let payload = match packet.decoded {
+        }
+    }
+
+    /// Decodes `frame` into this packet; returns its transport payload (see [`decode`](Self::decode)).
+    #[inline]
+    fn decode_in_place<'f>(&mut self, frame: &Frame<'f>) -> &'f [u8] {
+        let span = decode::decode_into(frame, &mut self.anomalies, &mut self.decoded);
+        match self.decoded {
             Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }) => &[],
             _ => span.of(frame.data),
-        };
-        (packet, payload)
+        }
     }
 }
 
@@ -106,26 +118,12 @@ impl Packets {
     /// decoded packet (a hundred bytes) twice. Returns its anomaly tags.
     #[inline]
     pub fn push_frame(&mut self, frame: &Frame<'_>, reader: &mut Reader<'_>) -> Anomalies {
-        self.list.push(Packet {
-            ts: frame.ts,
-            at: frame.ts,
-            clock: frame.ts,
-            firsts: 0,
-            wire_len: frame.wire_len,
-            anomalies: Anomalies::from_record(frame.flags),
-            head: Head::NONE,
-            learned: None,
-            decoded: Decoded::NonIp,
-        });
+        self.list.push(Packet::of_record(frame));
         let i = self.list.len() - 1;
         let Some(p) = self.list.get_mut(i) else { return Anomalies::default() };
-        let span = decode::decode_into(frame, &mut p.anomalies, &mut p.decoded);
+        let payload = p.decode_in_place(frame);
         reader.clock.tag(p);
         let anomalies = p.anomalies;
-        let payload = match p.decoded {
-            Decoded::Ip(IpPacket { fragment: Fragment::NonFirst { .. }, .. }) => &[],
-            _ => span.of(frame.data),
-        };
         p.learned = reader.learn(p, payload);
         if !payload.is_empty() {
             self.keep(i, payload);
