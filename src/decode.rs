@@ -296,26 +296,15 @@ impl Span {
     }
 }
 
-/// [`decode`], and where the transport payload lies, for the payload checks that run while
-/// the frame's bytes are at hand (`classify::evidence`).
-/// [`decode_with_payload`], written into `out` (a batch's slot, so that the decoded packet is
-/// not moved again): returns where the payload lies.
+/// [`decode`] written into `out` (a batch's slot, so that the decoded packet is not moved
+/// again); returns where the transport payload lies, for the payload checks
+/// (`classify::evidence`) and the announcements (`learn`).
 pub fn decode_into(frame: &Frame<'_>, anomalies: &mut Anomalies, out: &mut Decoded) -> Span {
     let mut payload = Span::default();
     if !common_case(frame, anomalies, &mut payload, out) {
         *out = general(frame, anomalies, &mut payload);
     }
     payload
-}
-
-#[must_use]
-pub fn decode_with_payload(frame: &Frame<'_>, anomalies: &mut Anomalies) -> (Decoded, Span) {
-    let mut payload = Span::default();
-    let mut d = Decoded::NonIp;
-    if !common_case(frame, anomalies, &mut payload, &mut d) {
-        d = general(frame, anomalies, &mut payload);
-    }
-    (d, payload)
 }
 
 /// Most traffic: untagged Ethernet, IPv4 without options or fragmentation, TCP or UDP with
@@ -330,7 +319,7 @@ fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies, payload: &mut Span,
 }
 
 /// [`common_case`]'s work, `None` where the frame is not one.
-// Measured: left to the compiler with two callers (decode, decode_with_payload), it stayed
+// Measured: left to the compiler with two callers (decode, decode_into), it stayed
 // out of line, and mix-10M took 5% longer on one thread.
 #[inline(always)]
 fn common_ipv4(

@@ -84,3 +84,18 @@ pub mod pipeline;
 pub mod report;
 pub mod services;
 pub mod stats;
+
+/// A seeded xorshift64 (Marsaglia 2003) for the tests that feed checks random bytes: the same
+/// figures on every run.
+#[cfg(test)]
+pub(crate) struct XorShift(pub(crate) u64);
+
+#[cfg(test)]
+impl XorShift {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

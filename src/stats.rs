@@ -313,13 +313,15 @@ impl Stats {
                 total.take(moved(d));
             }
         };
-        if from == Tag::OTHER_IP {
-        } else if from.0 & Tag::UNKNOWN_BIT != 0 {
-            if let Some(u) = self.unknown.get_mut((from.0 & !Tag::UNKNOWN_BIT) as usize) {
-                take(&mut u.total, &mut u.dir, &mut u.flows);
+        // Other IP flows have no ports, so no label of a port's to change.
+        if from != Tag::OTHER_IP {
+            if from.0 & Tag::UNKNOWN_BIT != 0 {
+                if let Some(u) = self.unknown.get_mut((from.0 & !Tag::UNKNOWN_BIT) as usize) {
+                    take(&mut u.total, &mut u.dir, &mut u.flows);
+                }
+            } else if let Some(row) = self.services.get_mut(from.0 as usize) {
+                take(&mut row.total, &mut row.dir, &mut row.flows);
             }
-        } else if let Some(row) = self.services.get_mut(from.0 as usize) {
-            take(&mut row.total, &mut row.dir, &mut row.flows);
         }
         let to = self.flow_started(Some(r.service), r.transport, r.server_port);
         if let Some(row) = self.services.get_mut(to.0 as usize) {

@@ -88,6 +88,13 @@ pub(super) struct Extra {
 }
 
 impl Extra {
+    /// A flow's packets and bytes by direction: `h`'s low halves joined to these high ones.
+    pub(super) fn totals(&self, h: &Hot) -> ([u64; 2], [u64; 2]) {
+        let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
+        let packets = [join(self.packets_hi[0], h.packets[0]), join(self.packets_hi[1], h.packets[1])];
+        (packets, [join(self.bytes_hi[0], h.bytes[0]), join(self.bytes_hi[1], h.bytes[1])])
+    }
+
     /// Carries the wraps [`Hot::add`] reported for direction `dir`.
     pub(super) fn carry(&mut self, dir: usize, (packets, bytes): (bool, bool)) {
         self.packets_hi[dir] += u32::from(packets);
@@ -141,14 +148,8 @@ impl Hot {
         verdict: Verdict,
         server_is_lo: bool,
     ) -> Self {
-        let decided = match verdict.decided_by {
-            DecidedBy::Handshake => 0,
-            DecidedBy::Table => 1,
-            DecidedBy::FirstPacket => 2,
-            DecidedBy::LowerPort => 3,
-            DecidedBy::KnownPort => 4,
-            DecidedBy::Learned => 5,
-        };
+        // Its place in `DecidedBy::ALL`, in three bits.
+        let decided = verdict.decided_by as u8;
         let mut bits = class as u8 | (decided & 0b11) << DECIDED_SHIFT | LIVE;
         if server_is_lo {
             bits |= SERVER_IS_LO;
@@ -181,14 +182,7 @@ impl Hot {
     pub(super) fn verdict(&self) -> Verdict {
         let code = (self.bits & DECIDED_MASK) >> DECIDED_SHIFT
             | if self.state & DECIDED_HI != 0 { 0b100 } else { 0 };
-        let decided_by = match code {
-            0 => DecidedBy::Handshake,
-            1 => DecidedBy::Table,
-            2 => DecidedBy::FirstPacket,
-            3 => DecidedBy::LowerPort,
-            4 => DecidedBy::KnownPort,
-            _ => DecidedBy::Learned,
-        };
+        let decided_by = DecidedBy::ALL.get(usize::from(code)).copied().unwrap_or(DecidedBy::Learned);
         Verdict {
             server_is_dst: self.bits & SERVER_IS_DST != 0,
             decided_by,
@@ -394,17 +388,8 @@ mod tests {
 
     #[test]
     fn a_line_keeps_its_verdict_and_flags() {
-        for (i, decided_by) in [
-            DecidedBy::Handshake,
-            DecidedBy::Table,
-            DecidedBy::FirstPacket,
-            DecidedBy::LowerPort,
-            DecidedBy::KnownPort,
-            DecidedBy::Learned,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, decided_by) in DecidedBy::ALL.into_iter().enumerate() {
+            assert_eq!(decided_by as usize, i, "DecidedBy::ALL is in declaration order");
             let v = Verdict {
                 server_is_dst: i % 2 == 0,
                 decided_by,

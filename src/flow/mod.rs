@@ -1024,8 +1024,7 @@ impl<'t> FlowTable<'t> {
             } else {
                 Extra::default()
             };
-            let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
-            let packets = [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])];
+            let (packets, bytes) = x.totals(h);
             let n = packets[0].saturating_add(packets[1]);
             return Some(Due::Relabel(Relabel {
                 slot,
@@ -1035,7 +1034,7 @@ impl<'t> FlowTable<'t> {
                 server_port: h.verdict().server_port,
                 confidence,
                 packets,
-                bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
+                bytes,
                 held: n <= WINDOW as u64,
             }));
         }
@@ -1505,7 +1504,7 @@ impl<'t> FlowTable<'t> {
         } else {
             (key.lo, key.lo_port, key.hi, key.hi_port)
         };
-        let join = |hi: u32, lo: u32| u64::from(hi) << 32 | u64::from(lo);
+        let (packets, bytes) = x.totals(h);
         let rec = FlowRecord {
             start: o.first,
             end: h.last,
@@ -1516,8 +1515,8 @@ impl<'t> FlowTable<'t> {
             server_port,
             vlan: key.vlan,
             verdict: h.verdict(),
-            packets: [join(x.packets_hi[0], h.packets[0]), join(x.packets_hi[1], h.packets[1])],
-            bytes: [join(x.bytes_hi[0], h.bytes[0]), join(x.bytes_hi[1], h.bytes[1])],
+            packets,
+            bytes,
             fragments: x.fragments,
             state: h.state,
             handshake_rtt: o.handshake.rtt_ns(),

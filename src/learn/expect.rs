@@ -97,7 +97,6 @@ pub struct Learner {
     map: HashMap<Key, Expect>,
     order: VecDeque<(Key, u64)>,
     serial: u64,
-    out: [Announced; 8],
     pub counters: LearnCounters,
 }
 
@@ -115,7 +114,6 @@ impl Learner {
             map: HashMap::new(),
             order: VecDeque::new(),
             serial: 0,
-            out: [Announced::EMPTY; 8],
             counters: LearnCounters::default(),
         }
     }
@@ -182,7 +180,7 @@ impl Learner {
                 server_port: ports.src,
             }
         };
-        let mut out = self.out;
+        let mut out = [Announced::EMPTY; 8];
         let n = super::announcements(&control, to_server, payload, &mut out);
         for a in out.iter().take(n) {
             self.expect(table, a, ts);

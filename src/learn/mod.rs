@@ -272,17 +272,7 @@ mod tests {
         assert!(all(&c, true, p).is_empty(), "FTP on UDP");
     }
 
-    /// A seeded xorshift64 (Marsaglia 2003), so the figures are the same on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::XorShift;
 
     /// Each announcer on 100,000 random payloads of 1..1500 bytes whose first bytes are the
     /// fixed ones its parser checks first (a response PDU header, a TFTP opcode, a TPKT and

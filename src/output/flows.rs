@@ -617,14 +617,7 @@ mod tests {
             EndReason::Reused,
             EndReason::EndOfInput,
         ];
-        let decided = [
-            DecidedBy::Handshake,
-            DecidedBy::Table,
-            DecidedBy::FirstPacket,
-            DecidedBy::LowerPort,
-            DecidedBy::KnownPort,
-            DecidedBy::Learned,
-        ];
+        let decided = DecidedBy::ALL;
         let templates = tcp_templates();
         let names = Transport::ALL
             .iter()
@@ -730,10 +723,7 @@ mod tests {
             template in prop::sample::select(templates),
             (start, end, proto) in (count(), count(), prop_oneof![Just(6u8), Just(17), Just(50), any::<u8>()]),
             (client, client_port, server, server_port, vlan) in (addr(), port(), addr(), port(), any::<u16>()),
-            (server_is_dst, decided_by) in (any::<bool>(), prop::sample::select(vec![
-                DecidedBy::Handshake, DecidedBy::Table, DecidedBy::FirstPacket, DecidedBy::LowerPort,
-                DecidedBy::KnownPort, DecidedBy::Learned,
-            ])),
+            (server_is_dst, decided_by) in (any::<bool>(), prop::sample::select(DecidedBy::ALL.to_vec())),
             // Ids past the table's end are "?", as ServiceTable::name says.
             service in prop::option::of((0..services + 3).prop_map(ServiceId)),
             fragments in count(),

@@ -33,6 +33,16 @@ pub enum DecidedBy {
 }
 
 impl DecidedBy {
+    /// Every way, in declaration order: a way's place here is its discriminant.
+    pub const ALL: [DecidedBy; 6] = [
+        DecidedBy::Handshake,
+        DecidedBy::Table,
+        DecidedBy::FirstPacket,
+        DecidedBy::LowerPort,
+        DecidedBy::KnownPort,
+        DecidedBy::Learned,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

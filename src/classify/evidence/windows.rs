@@ -1046,17 +1046,7 @@ mod tests {
         assert_eq!(udp(&get[..13]), None, "cut before the PDU");
     }
 
-    /// A seeded xorshift64 (Marsaglia 2003), so the figures are the same on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::XorShift;
 
     /// Fires per 200,000 payloads of 1..128 bytes; `first` forces the first byte (0 = not).
     fn random_fires(seed: u64, first: &[u8]) -> (usize, usize) {
