@@ -298,7 +298,8 @@ impl Span {
 
 /// [`decode`] written into `out` (a batch's slot, so that the decoded packet is not moved
 /// again); returns where the transport payload lies, for the payload checks
-/// (`classify::evidence`) and the announcements (`learn`).
+/// (`classify::evidence`) and the announcements (`learn`): none for a later fragment, whose
+/// bytes are the middle of a datagram.
 pub fn decode_into(frame: &Frame<'_>, anomalies: &mut Anomalies, out: &mut Decoded) -> Span {
     let mut payload = Span::default();
     if !common_case(frame, anomalies, &mut payload, out) {
@@ -984,6 +985,14 @@ mod tests {
         assert_eq!(p.fragment, Fragment::NonFirst { id: 0x1234, last: true });
         assert_eq!(p.ports, None);
         assert!(a.contains(Anomalies::FRAGMENT_NONFIRST));
+        // Its bytes are the middle of a datagram: no payload to check or learn from; the
+        // first fragment's payload is its own.
+        let later = eth(0x0800, &ipv4(17, &[0u8; 100], 185));
+        let (mut out, mut tags) = (Decoded::NonIp, Anomalies::default());
+        let span = decode_into(&frame(Linktype::ETHERNET, &later, later.len()), &mut tags, &mut out);
+        assert_eq!((out, span), (d, Span::default()));
+        let span = decode_into(&frame(Linktype::ETHERNET, &first, first.len()), &mut tags, &mut out);
+        assert!(span.len > 0, "{span:?}");
         // A first fragment too short for the TCP header.
         let tiny = eth(0x0800, &ipv4(6, &[0u8; 8], 0x2000));
         assert_eq!(run(Linktype::ETHERNET, &tiny).0, Decoded::Skip(Skip::L4Truncated));

@@ -15,10 +15,10 @@
 //! What I must not do: count anything myself beyond what a [`Pipeline`] counts, or share
 //! mutable state between threads: workers get batches and send back finished flows.
 
-use crate::capture::{Frame, Timestamp};
+use crate::capture::{CaptureReader, Frame, Timestamp};
 use crate::decode::{Addr, Anomalies, Decoded};
 use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
-use crate::pipeline::{Clock, Packet, Packets, Pipeline, Reader};
+use crate::pipeline::{Clock, Keep, Packet, Packets, Pipeline, Reader};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -30,6 +30,9 @@ const BATCH: usize = 1024;
 const QUEUE: usize = 4;
 /// Flow records a worker sends at a time when it ends its flows at the end of input.
 const FINISH_CHUNK: usize = 4096;
+/// Bytes a reader's pinned frames may hold before their batch is counted early (a batch of
+/// large records): the buffer then holds at most this and one record.
+const PIN_LIMIT: usize = 1 << 20;
 
 /// What a run counted, whichever way it ran.
 #[derive(Default)]
@@ -114,6 +117,31 @@ impl Engine<'_, '_> {
         }
     }
 
+    /// Reads an input's frames from `reader` from now on (each [`push`](Self::push)ed, or not,
+    /// then [`after_read`](Self::after_read)), until [`end_input`](Self::end_input). One
+    /// thread leaves their payloads in the reader's buffer (see [`Keep::InFrame`]).
+    pub fn begin_input(&mut self, reader: &mut CaptureReader) {
+        if let Engine::Single(s) = self {
+            s.begin_input(reader);
+        }
+    }
+
+    /// After each frame read from `reader` since [`begin_input`](Self::begin_input), whether
+    /// it was pushed or not.
+    #[inline]
+    pub fn after_read(&mut self, reader: &mut CaptureReader, on_end: &mut impl FnMut(&FlowRecord)) {
+        if let Engine::Single(s) = self {
+            s.after_read(reader, on_end);
+        }
+    }
+
+    /// The end of the input `reader` reads: counts what is queued of it.
+    pub fn end_input(&mut self, reader: &mut CaptureReader, on_end: &mut impl FnMut(&FlowRecord)) {
+        if let Engine::Single(s) = self {
+            s.end_input(reader, on_end);
+        }
+    }
+
     /// Counts a frame the filter left out.
     pub fn filtered_out(&mut self) {
         match self {
@@ -142,19 +170,68 @@ impl Engine<'_, '_> {
 pub struct Single<'t> {
     pipeline: Pipeline<'t>,
     pending: Packets,
+    /// The frames pushed come from a pinned reader, which keeps them until they are counted
+    /// (see [`Engine::begin_input`]).
+    in_reader: bool,
+    /// Packets of `pending` whose payload place is in the reader's pinned bytes.
+    placed: usize,
 }
 
 impl<'t> Single<'t> {
     fn new(table: &'t ServiceTable, cfg: FlowConfig) -> Self {
-        Self { pipeline: Pipeline::new(table, cfg), pending: Packets::with_capacity(WARM) }
+        Self {
+            pipeline: Pipeline::new(table, cfg),
+            pending: Packets::with_capacity(WARM),
+            in_reader: false,
+            placed: 0,
+        }
     }
 
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
-        let anomalies = self.pipeline.decode_into(frame, &mut self.pending);
+        if self.in_reader {
+            // Counted in `after_read`, when the frame's place in the reader is known.
+            return self.pipeline.decode_into(frame, &mut self.pending, Keep::InFrame);
+        }
+        let anomalies = self.pipeline.decode_into(frame, &mut self.pending, Keep::Copy);
         if self.pending.len() == WARM {
             self.flush(on_end);
         }
         anomalies
+    }
+
+    fn begin_input(&mut self, reader: &mut CaptureReader) {
+        debug_assert!(self.pending.is_empty(), "the last input's packets were counted");
+        reader.pin();
+        self.in_reader = true;
+        self.placed = 0;
+    }
+
+    #[inline]
+    fn after_read(&mut self, reader: &mut CaptureReader, on_end: &mut impl FnMut(&FlowRecord)) {
+        if self.pending.len() > self.placed {
+            self.pending.place_last(reader.last_at());
+            self.placed = self.pending.len();
+        }
+        if self.pending.len() == WARM || reader.pinned().len() > PIN_LIMIT {
+            self.flush_in(reader, on_end);
+        }
+    }
+
+    /// Counts the queued packets against the reader's pinned bytes, and pins anew.
+    fn flush_in(&mut self, reader: &mut CaptureReader, on_end: &mut impl FnMut(&FlowRecord)) {
+        self.pipeline.push_batch_in(&self.pending, reader.pinned(), on_end);
+        self.pending.clear();
+        self.placed = 0;
+        reader.pin();
+    }
+
+    fn end_input(&mut self, reader: &mut CaptureReader, on_end: &mut impl FnMut(&FlowRecord)) {
+        if self.in_reader {
+            self.after_read(reader, on_end);
+            self.flush_in(reader, on_end);
+            reader.unpin();
+            self.in_reader = false;
+        }
     }
 
     /// Queues a packet decoded and clock-tagged elsewhere, with its transport payload.
@@ -166,8 +243,12 @@ impl<'t> Single<'t> {
     }
 
     fn flush(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {
+        // A reader's packets are counted against its bytes (`after_read`, `end_input`): a
+        // restart comes before the first packet of an input, so none is queued then.
+        debug_assert!(!self.in_reader || self.pending.is_empty(), "a reader's packets wait for its bytes");
         self.pipeline.push_batch(&self.pending, on_end);
         self.pending.clear();
+        self.placed = 0;
     }
 
     fn restart(&mut self, on_end: &mut impl FnMut(&FlowRecord)) {

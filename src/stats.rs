@@ -12,7 +12,7 @@
 use crate::classify::evidence::Proto;
 use crate::classify::rules::Confidence;
 use crate::decode::{Anomalies, Skip};
-use crate::flow::{FlowRecord, Outcome, Relabel, TO_CLIENT, TO_SERVER};
+use crate::flow::{FlowRecord, Held, Outcome, Relabel, TO_CLIENT, TO_SERVER};
 use crate::learn::expect::LearnCounters;
 use crate::services::{ServiceId, Transport};
 use hashbrown::HashMap;
@@ -70,8 +70,17 @@ impl Handshakes {
 }
 
 /// A distribution. Values are recorded in the unit the field names (bytes, µs, ns).
+///
+/// A value can be taken back out ([`unrecord`](Self::unrecord)): a flow's first packet sizes
+/// leave their row when payload evidence relabels the flow. They are kept apart, in a second
+/// histogram made at the first such value, and subtracted when the figures are read, so that
+/// recording stays the histogram's own inlined increment on the per-packet path.
 #[derive(Clone, Debug)]
-pub struct Dist(Histogram<u64>);
+pub struct Dist {
+    seen: Histogram<u64>,
+    /// Values recorded, then taken out again (each one recorded in `seen` before).
+    out: Option<Box<Histogram<u64>>>,
+}
 
 /// The four figures a report shows of a distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,39 +94,66 @@ pub struct Quantiles {
 impl Dist {
     /// Tracks 0 to 2^40 (a terabyte, 12 days in µs, 18 minutes in ns) with 2 significant digits: about
     /// 1% resolution in ~14 KiB per distribution.
-    #[expect(clippy::expect_used, reason = "constant bounds that hdrhistogram always accepts")]
     fn new() -> Self {
-        Self(Histogram::new_with_bounds(1, 1 << 40, 2).expect("valid histogram bounds"))
+        Self { seen: Self::histogram(), out: None }
     }
 
+    #[expect(clippy::expect_used, reason = "constant bounds that hdrhistogram always accepts")]
+    fn histogram() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 1 << 40, 2).expect("valid histogram bounds")
+    }
+
+    #[inline]
     fn record(&mut self, v: u64) {
-        self.0.saturating_record(v);
+        self.seen.saturating_record(v);
     }
 
     fn record_n(&mut self, v: u64, n: u64) {
         // Out of range only past 2^40, which `record` saturates to the top as well.
-        if self.0.record_n(v, n).is_err() {
-            let _ = self.0.record_n(self.0.high(), n);
+        if self.seen.record_n(v, n).is_err() {
+            let _ = self.seen.record_n(self.seen.high(), n);
         }
     }
 
-    /// None when nothing was recorded.
+    /// Takes back out a value recorded before.
+    fn unrecord(&mut self, v: u64) {
+        self.out.get_or_insert_with(|| Box::new(Self::histogram())).saturating_record(v);
+    }
+
+    /// None when nothing was recorded (or all was taken out).
     #[must_use]
     pub fn quantiles(&self) -> Option<Quantiles> {
-        if self.0.is_empty() {
+        let net;
+        let h = match &self.out {
+            Some(out) => {
+                let mut h = self.seen.clone();
+                // Every value taken out was recorded first, in the same bounds, so this cannot
+                // fail; if it did, the figures would be read without the subtraction.
+                if h.subtract(out.as_ref()).is_err() {
+                    h.clone_from(&self.seen);
+                }
+                net = h;
+                &net
+            }
+            None => &self.seen,
+        };
+        if h.is_empty() {
             return None;
         }
         Some(Quantiles {
-            p50: self.0.value_at_quantile(0.50),
-            p90: self.0.value_at_quantile(0.90),
-            p99: self.0.value_at_quantile(0.99),
-            max: self.0.max(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
         })
     }
 
     pub fn merge(&mut self, other: &Dist) {
         // Both sides have the same bounds, so adding cannot fail.
-        let _ = self.0.add(&other.0);
+        let _ = self.seen.add(&other.seen);
+        if let Some(o) = &other.out {
+            let _ = self.out.get_or_insert_with(|| Box::new(Self::histogram())).add(o.as_ref());
+        }
     }
 }
 
@@ -299,11 +335,11 @@ impl Stats {
 
     /// Moves a flow that was counted in row `from` so far to the row of its new label, with
     /// its packets and bytes by direction, after its label changed (see [`Relabel`]); returns
-    /// the new row's tag. The sizes of the packets moved are still held in the flow's opening
-    /// window, to be recorded in its final row, unless `r.held` says otherwise (a handshake
-    /// answered after more than a window of SYNs): then they enter the new row's size
-    /// distribution at their mean size per direction, exact when a direction's packets are one,
-    /// or all of one size, as retransmitted SYNs are.
+    /// the new row's tag. The sizes of the packets moved leave the old row's size distribution
+    /// for the new one's when they are all in the flow's opening window (`r.sizes`). Otherwise
+    /// (a handshake answered after more than a window of SYNs, from an unknown row, which has
+    /// no sizes) they enter the new row's distribution at their mean size per direction, exact
+    /// when a direction's packets are one, or all of one size, as retransmitted SYNs are.
     pub fn move_flow(&mut self, from: Tag, r: &Relabel) -> Tag {
         let moved = |d: usize| Counts { packets: r.packets[d], bytes: r.bytes[d] };
         let take = |total: &mut Counts, dir: &mut [Counts; 2], flows: &mut u64| {
@@ -321,6 +357,9 @@ impl Stats {
                 }
             } else if let Some(row) = self.services.get_mut(from.0 as usize) {
                 take(&mut row.total, &mut row.dir, &mut row.flows);
+                for s in r.sizes.iter().flat_map(Held::sizes) {
+                    row.packet_size.unrecord(u64::from(s));
+                }
             }
         }
         let to = self.flow_started(Some(r.service), r.transport, r.server_port);
@@ -328,30 +367,20 @@ impl Stats {
             for d in [TO_SERVER, TO_CLIENT] {
                 row.dir[d].merge(moved(d));
                 row.total.merge(moved(d));
-                if let (false, Some(mean)) = (r.held, r.bytes[d].checked_div(r.packets[d])) {
+                if let (None, Some(mean)) = (r.sizes, r.bytes[d].checked_div(r.packets[d])) {
                     row.packet_size.record_n(mean, r.packets[d]);
                 }
+            }
+            for s in r.sizes.iter().flat_map(Held::sizes) {
+                row.packet_size.record(u64::from(s));
             }
         }
         to
     }
 
-    /// Records the sizes of a flow's packets held in its opening window, in its row now.
-    pub fn record_sizes(&mut self, tag: Tag, sizes: impl Iterator<Item = u16>) {
-        if tag.0 & Tag::UNKNOWN_BIT == 0
-            && let Some(row) = self.services.get_mut(tag.0 as usize)
-        {
-            for s in sizes {
-                row.packet_size.record(u64::from(s));
-            }
-        }
-    }
-
     /// Counts one IP packet attributed to a row (per-packet hot path).
     #[inline]
-    /// `size`: whether its size enters the row's distribution now (not when it is held in its
-    /// flow's opening window, whose sizes come with [`record_sizes`](Self::record_sizes)).
-    pub fn count_packet(&mut self, tag: Tag, proto: u8, to_server: bool, wire_len: u32, size: bool) {
+    pub fn count_packet(&mut self, tag: Tag, proto: u8, to_server: bool, wire_len: u32) {
         self.total.add(wire_len);
         match proto {
             crate::decode::PROTO_TCP => self.tcp.add(wire_len),
@@ -372,9 +401,7 @@ impl Stats {
             let r = &mut self.services[tag.0 as usize];
             r.total.add(wire_len);
             r.dir[dir].add(wire_len);
-            if size {
-                r.packet_size.record(u64::from(wire_len));
-            }
+            r.packet_size.record(u64::from(wire_len));
         }
     }
 
@@ -415,9 +442,6 @@ impl Stats {
             return;
         }
         if let Some(r) = self.services.get_mut(tag.0 as usize) {
-            for size in rec.held.sizes() {
-                r.packet_size.record(u64::from(size));
-            }
             if let Some(o) = rec.outcome() {
                 r.handshakes.count(o);
             }

@@ -463,6 +463,7 @@ fn read(cfg: &ReadConfig) -> Exit {
             let (mut first, mut last) = (u64::MAX, 0u64);
             let mut counted_here = false;
             let mut zeros = ZeroRun::default();
+            engine.begin_input(&mut reader);
             loop {
                 if let Some(sig) = interrupt.signal() {
                     progress.clear();
@@ -525,10 +526,12 @@ fn read(cfg: &ReadConfig) -> Exit {
                 } else {
                     engine.filtered_out();
                 }
+                engine.after_read(&mut reader, &mut on_end);
                 if input.packets.trailing_zeros() >= 16 {
                     progress.tick(&name, reader.offset(), reader.total_len(), input.packets);
                 }
             }
+            engine.end_input(&mut reader, &mut on_end);
             progress.clear();
             input.link_types = reader.link_types().iter().map(|l| l.0).collect();
             if input.packets > 0 {

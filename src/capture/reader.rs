@@ -255,6 +255,8 @@ pub struct CaptureReader {
     input: Input,
     format: Format,
     packets: u64,
+    /// Where the last frame's bytes start in the buffer.
+    last_at: usize,
     /// Set at the clean end and after the first error: nothing after either is trusted.
     done: bool,
     total_len: Option<u64>,
@@ -342,7 +344,7 @@ impl CaptureReader {
         } else {
             return Err(OpenError::UnknownFormat);
         };
-        Ok(Self { input, format, packets: 0, done: false, total_len, link_types })
+        Ok(Self { input, format, packets: 0, last_at: 0, done: false, total_len, link_types })
     }
 
     /// The next record. `Ok(None)` at a clean end. After an `Err`, every later call returns
@@ -370,6 +372,7 @@ impl CaptureReader {
             }
         };
         self.packets += 1;
+        self.last_at = meta.data_at;
         Ok(Some(Frame {
             ts: meta.ts,
             wire_len: meta.wire_len,
@@ -378,6 +381,33 @@ impl CaptureReader {
             flags: meta.flags,
             endian: meta.endian,
         }))
+    }
+
+    /// Keeps the bytes of the frames read from now on where they are, until
+    /// [`unpin`](Self::unpin) or the next `pin`: a caller that counts frames a batch at a time
+    /// reads their payloads there ([`pinned`](Self::pinned)) instead of copying them out of
+    /// each frame. A new pin lets go of the frames read before it.
+    pub fn pin(&mut self) {
+        self.input.pin = Some(self.input.start);
+    }
+
+    /// Lets go of the pinned frames: the buffer may move them again.
+    pub fn unpin(&mut self) {
+        self.input.pin = None;
+    }
+
+    /// The bytes since the pin: every frame read since lies in them, at the place
+    /// [`last_at`](Self::last_at) said when it was the last one read. Empty when not pinned.
+    #[must_use]
+    pub fn pinned(&self) -> &[u8] {
+        let Input { pin, start, .. } = self.input;
+        pin.and_then(|p| self.input.buf.get(p..start)).unwrap_or_default()
+    }
+
+    /// Where the last frame's bytes start in [`pinned`](Self::pinned); `None` when not pinned.
+    #[must_use]
+    pub fn last_at(&self) -> Option<usize> {
+        self.input.pin.map(|p| self.last_at.wrapping_sub(p))
     }
 
     /// Records returned so far.
@@ -542,6 +572,9 @@ struct Input {
     eof: bool,
     /// Size of the first allocation: small for small files.
     first_alloc: usize,
+    /// Where the pinned bytes start (see [`CaptureReader::pin`]): making room never moves
+    /// them out of the buffer, only, with everything after them, to its front.
+    pin: Option<usize>,
 }
 
 impl Input {
@@ -549,7 +582,7 @@ impl Input {
         let first_alloc = total_len
             .and_then(|n| usize::try_from(n).ok())
             .map_or(CHUNK, |n| n.saturating_add(1).clamp(MIN_BUFFER, CHUNK));
-        Self { src, buf: Vec::new(), start: 0, end: 0, pos: 0, eof: false, first_alloc }
+        Self { src, buf: Vec::new(), start: 0, end: 0, pos: 0, eof: false, first_alloc, pin: None }
     }
 
     /// The bytes read but not yet consumed.
@@ -571,14 +604,19 @@ impl Input {
 
     fn fill_slow(&mut self, need: usize) -> io::Result<usize> {
         if self.buf.len() - self.start < need {
-            // Compact: what is left is less than one record, so the copy is small.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            if self.buf.len() < need {
+            // Compact: what is left is less than one record (and the pinned frames, a
+            // batch), so the copy is small.
+            let from = self.pin.map_or(self.start, |p| p.min(self.start));
+            self.buf.copy_within(from..self.end, 0);
+            self.end -= from;
+            self.start -= from;
+            if let Some(p) = &mut self.pin {
+                *p -= from;
+            }
+            if self.buf.len() - self.start < need {
                 // Grow only to what this record needs (callers check record lengths first).
                 let first = if self.buf.is_empty() { self.first_alloc } else { CHUNK };
-                self.buf.resize(need.max(first), 0);
+                self.buf.resize((self.start + need).max(first), 0);
             }
         }
         while self.end - self.start < need && !self.eof {
@@ -619,6 +657,8 @@ impl Input {
     /// Consumes `n` bytes without keeping them (blocks we do not read), a chunk at a time so
     /// that a large block never grows the buffer. Returns how many there were.
     fn skip(&mut self, n: u64) -> io::Result<u64> {
+        // The skipped bytes are read over each other here, after the pinned frames if any.
+        let floor = if self.pin.is_some() { self.start } else { 0 };
         let mut left = n;
         loop {
             let have = self.end - self.start;
@@ -628,10 +668,11 @@ impl Input {
             if left == 0 || self.eof {
                 return Ok(n - left);
             }
-            self.start = 0;
-            self.end = 0;
-            if self.buf.is_empty() {
-                self.buf.resize(self.first_alloc, 0);
+            self.start = floor;
+            self.end = floor;
+            if self.buf.len() <= floor {
+                let first = if self.buf.is_empty() { self.first_alloc } else { CHUNK };
+                self.buf.resize(floor + first, 0);
             }
             self.read_some()?;
         }
@@ -1796,6 +1837,72 @@ mod tests {
             self.at += n;
             Ok(n)
         }
+    }
+
+    /// Reads every frame in batches of `batch`, each batch pinned, and checks that each
+    /// frame's bytes are still where `last_at` said when the batch ends; returns the frames
+    /// and the largest buffer seen.
+    fn read_pinned(r: &mut CaptureReader, batch: usize) -> (Vec<Vec<u8>>, usize) {
+        fn check(r: &CaptureReader, kept: &[(usize, Vec<u8>)]) {
+            let bytes = r.pinned();
+            for (at, data) in kept {
+                assert_eq!(bytes.get(*at..at + data.len()), Some(&data[..]), "the frame at {at}");
+            }
+        }
+        let (mut all, mut kept, mut largest) = (Vec::new(), Vec::new(), 0);
+        r.pin();
+        while let Ok(Some(f)) = r.next_frame() {
+            let data = f.data.to_vec();
+            kept.push((r.last_at().expect("pinned"), data.clone()));
+            all.push(data);
+            largest = largest.max(r.input.buf.len());
+            if kept.len() == batch {
+                check(r, &kept);
+                kept.clear();
+                r.pin();
+            }
+        }
+        check(r, &kept);
+        r.unpin();
+        assert_eq!((r.pinned(), r.last_at()), (&[][..], None));
+        (all, largest)
+    }
+
+    #[test]
+    fn pinned_frames_stay_put_while_the_buffer_refills() {
+        // Records of every size up to 2,000 bytes, 14 MB in all: the buffer refills (and
+        // compacts) many times in the middle of a batch.
+        let mut f = eth_pcap(LE);
+        let mut want = Vec::new();
+        for i in 0..14_000u32 {
+            let data = packet((i as usize * 7919) % 2000 + 1, u8::try_from(i % 200).unwrap());
+            f.extend(rec(LE, i, &data));
+            want.push(data);
+        }
+        for batch in [1, 32, 1000] {
+            let (got, largest) = read_pinned(&mut open(&f).unwrap(), batch);
+            assert_eq!(got, want, "batches of {batch}");
+            assert!(largest <= CHUNK + 2000 * (batch + 1), "batches of {batch}: a buffer of {largest}");
+        }
+        // In tiny pieces, as from a pipe.
+        let src = Dribble { bytes: f[..200_000].to_vec(), at: 0, state: 7 };
+        let (got, _) = read_pinned(&mut CaptureReader::from_reader(Box::new(src), None).unwrap(), 32);
+        assert_eq!(got[..], want[..got.len()]);
+        assert!(got.len() > 100);
+        // pcapng, with blocks we skip (larger than the buffer) between the packets of a batch.
+        let mut blocks = vec![idb(LE, 1, 0, &[])];
+        let mut want = Vec::new();
+        for i in 0..600u32 {
+            let data = packet((i as usize * 31) % 1500 + 1, u8::try_from(i % 200).unwrap());
+            blocks.push(epb(LE, 0, u64::from(i), &data));
+            want.push(data);
+            if i % 50 == 7 {
+                blocks.push(block(LE, 0x0000_0BAD, &packet(300_000 + i as usize, 3)));
+            }
+        }
+        let (got, largest) = read_pinned(&mut open(&ng(LE, &blocks)).unwrap(), 32);
+        assert_eq!(got, want);
+        assert!(largest <= 2 * CHUNK, "a buffer of {largest}");
     }
 
     fn read_dribbled(bytes: &[u8], seed: u64) -> (Vec<Owned>, Option<ReadError>) {

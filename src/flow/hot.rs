@@ -126,8 +126,8 @@ pub(super) struct Hot {
     pub(super) bytes: [u32; 2],
     /// The caller's tag (its counter row).
     pub(super) tag: u32,
-    /// The wire sizes of the flow's first [`WINDOW`] packets, held until its label is settled
-    /// (0: a size over 64 KiB, which went to the caller at once).
+    /// The wire sizes of the flow's first [`WINDOW`] packets, which a relabel moves from the
+    /// old row's size distribution to the new one's (0: a size over 64 KiB, which stays).
     pub(super) held: [u16; WINDOW],
     pub(super) key: Packed,
     service: Option<ServiceId>,
@@ -258,7 +258,7 @@ impl Hot {
     }
 }
 
-/// Packets of a flow in its opening window: their sizes wait in its line, and their payload
+/// Packets of a flow in its opening window: their sizes are kept in its line, and their payload
 /// is checked for evidence of what the flow carries, until the label is settled. Six covers a
 /// TCP handshake (three packets) and the first request and reply, and a UDP exchange's first
 /// datagrams; it is what fits in the line (the two fields that moved out for it, the start

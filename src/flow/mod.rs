@@ -63,7 +63,6 @@ const NIL: u32 = u32::MAX;
 #[allow(clippy::cast_possible_truncation)] // a handful
 const WINDOW_U32: u32 = WINDOW as u32;
 #[allow(clippy::cast_possible_truncation)] // a handful
-const WINDOW_U8: u8 = WINDOW as u8;
 /// Most packets [`FlowTable::warm`] loads for at once: enough to keep the core's dozen or two
 /// outstanding cache misses busy.
 pub const WARM: usize = 32;
@@ -276,12 +275,10 @@ pub struct FlowRecord {
     /// The port's label was a service of another protocol than the payload's (HTTP on the
     /// CIFS port), not a refinement within one (a bind on 135 naming its interface).
     pub contradiction: bool,
-    /// The sizes of the flow's first packets, still held in its opening window when it ended
-    /// (see [`WINDOW`]): the caller records them in the flow's final row.
-    pub held: Held,
 }
 
-/// Packet sizes held in a flow's opening window.
+/// The packet sizes of a flow's opening window (see [`WINDOW`]), kept in its line so that a
+/// relabel can move them from one row's size distribution to another's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Held {
     pub sizes: [u16; WINDOW],
@@ -289,7 +286,7 @@ pub struct Held {
 }
 
 impl Held {
-    /// The sizes to record: those held (a 0 went to the caller at once).
+    /// The sizes kept (a size over 64 KiB is kept as 0: it stays in the row it went to).
     pub fn sizes(&self) -> impl Iterator<Item = u16> + '_ {
         self.sizes.iter().take(usize::from(self.n)).copied().filter(|&s| s != 0)
     }
@@ -501,9 +498,7 @@ impl Carried<'_> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
     /// Counted in a flow; `created` when this packet started it.
-    /// `held`: its size waits in the flow's opening window (see [`WINDOW`]); the caller
-    /// counts its packet and bytes but not its size, which comes with the window's sizes.
-    Flow { slot: u32, to_server: bool, created: bool, tag: u32, held: bool },
+    Flow { slot: u32, to_server: bool, created: bool, tag: u32 },
     /// A non-first fragment whose flow has ended: counted under the flow's tag only.
     Tag { tag: u32, to_server: bool },
     /// A non-first fragment whose first fragment was never seen.
@@ -534,19 +529,10 @@ pub struct Relabel {
     /// Its packets and bytes so far, by direction ([`TO_SERVER`], [`TO_CLIENT`]).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
-    /// Whether the sizes of those packets are still held in its opening window (nothing to
-    /// move in the size distributions), as they always are for payload evidence; a handshake
-    /// answered after more than [`WINDOW`] packets already gave them to the old row.
-    pub held: bool,
-}
-
-/// What the caller owes its counters after a packet (see [`FlowTable::take_due`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Due {
-    /// Move a flow's counts to the row of its new label, then [`relabel`](FlowTable::relabel) it.
-    Relabel(Relabel),
-    /// A flow's opening window closed: record these packet sizes in the row of `tag`.
-    Sizes { tag: u32, held: Held },
+    /// The sizes of those packets, when they are all in its opening window (as they always
+    /// are for payload evidence): they move exactly. `None` for a handshake answered after
+    /// more than [`WINDOW`] packets: the new row takes their mean size per direction.
+    pub sizes: Option<Held>,
 }
 
 /// Work queued by the table for the caller, in order.
@@ -558,10 +544,6 @@ enum Pending {
         slot: u32,
         service: ServiceId,
         confidence: Confidence,
-    },
-    Sizes {
-        tag: u32,
-        held: Held,
     },
 }
 
@@ -982,7 +964,7 @@ impl<'t> FlowTable<'t> {
                 self.examine(slot, pkt, payload);
             }
         }
-        let (to_server, held) = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
+        let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let tag = self.hot[slot as usize].tag;
         if let Fragment::First { id } = pkt.fragment {
             let generation = self.opening[slot as usize].generation;
@@ -991,16 +973,14 @@ impl<'t> FlowTable<'t> {
                 FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
             self.remember_fragment(fk, entry);
         }
-        Seen::Flow { slot, to_server, created, tag, held }
+        Seen::Flow { slot, to_server, created, tag }
     }
 
-    /// The next thing the caller owes its counters, in the order they arose: a flow's counts
-    /// to move to the row of its new label (then give it that row's tag with
-    /// [`relabel`](Self::relabel)), or the sizes of a flow's opening window to record.
-    pub fn take_due(&mut self) -> Option<Due> {
+    /// The next flow whose counts the caller owes the row of its new label, in the order the
+    /// labels changed (then give it that row's tag with [`relabel`](Self::relabel)).
+    pub fn take_due(&mut self) -> Option<Relabel> {
         while let Some(p) = self.due.pop_front() {
             let (slot, service, confidence) = match p {
-                Pending::Sizes { tag, held } => return Some(Due::Sizes { tag, held }),
                 Pending::Evidence { slot, service, confidence } => (slot, service, confidence),
                 Pending::Answered(slot) => {
                     // Unless the payload has labelled the flow meanwhile.
@@ -1026,7 +1006,9 @@ impl<'t> FlowTable<'t> {
             };
             let (packets, bytes) = x.totals(h);
             let n = packets[0].saturating_add(packets[1]);
-            return Some(Due::Relabel(Relabel {
+            #[allow(clippy::cast_possible_truncation)] // at most WINDOW
+            let sizes = (n <= WINDOW as u64).then_some(Held { sizes: h.held, n: n as u8 });
+            return Some(Relabel {
                 slot,
                 tag: h.tag,
                 service,
@@ -1035,8 +1017,8 @@ impl<'t> FlowTable<'t> {
                 confidence,
                 packets,
                 bytes,
-                held: n <= WINDOW as u64,
-            }));
+                sizes,
+            });
         }
         None
     }
@@ -1189,10 +1171,10 @@ impl<'t> FlowTable<'t> {
             x.carry(dir, wrapped);
             x.fragments += u64::from(nonfirst.is_some());
         }
-        let held = n <= WINDOW_U32 && self.hold(e.slot, n, wire_len);
+        self.hold(e.slot, n, wire_len);
         // The flow's tag now, which its label may have changed since the first fragment.
         let tag = self.hot[e.slot as usize].tag;
-        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag, held }
+        Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag }
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
@@ -1382,16 +1364,8 @@ impl<'t> FlowTable<'t> {
         )
     }
 
-    /// Counts a packet in a flow; returns whether it went to the server, and whether its
-    /// size is held in the flow's opening window (see [`WINDOW`]) rather than the caller's.
-    fn count(
-        &mut self,
-        slot: u32,
-        src_lo: bool,
-        flags: TcpFlags,
-        ts: Timestamp,
-        wire_len: u32,
-    ) -> (bool, bool) {
+    /// Counts a packet in a flow; returns whether it went to the server.
+    fn count(&mut self, slot: u32, src_lo: bool, flags: TcpFlags, ts: Timestamp, wire_len: u32) -> bool {
         let s = &mut self.hot[slot as usize];
         let to_server = src_lo != s.server_is_lo();
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
@@ -1408,9 +1382,9 @@ impl<'t> FlowTable<'t> {
         if wrapped != (false, false) {
             self.extra_of(slot).carry(dir, wrapped);
         }
-        let held = n <= WINDOW_U32 && self.hold(slot, n, wire_len);
+        self.hold(slot, n, wire_len);
         if !tcp {
-            return (to_server, held);
+            return to_server;
         }
         let s = &mut self.hot[slot as usize];
         let hs = &mut self.opening[slot as usize].handshake;
@@ -1450,30 +1424,18 @@ impl<'t> FlowTable<'t> {
             let e = Queued { slot, generation: self.opening[slot as usize].generation, last: s.last };
             self.queues[Class::Closed as usize].push_back(e);
         }
-        (to_server, held)
+        to_server
     }
 
-    /// The opening window of a flow that had counted `n` packets before this one of
-    /// `wire_len` bytes (`n` at most [`WINDOW`]): whether this packet's size is held in the
-    /// line (one of the first [`WINDOW`] packets), or the window closes now (the next packet),
-    /// its sizes due to the flow's row. A size of 0 or over 64 KiB is not held but given to
-    /// the caller at once: it stays in the row the flow has then, even if its label changes.
+    /// Keeps the size of a flow's packet in its line when it is one of the first [`WINDOW`]
+    /// (`n` packets counted before it, in the low halves): the caller counted it in the flow's
+    /// row at once, and a relabel moves it (see [`Relabel::sizes`]). A size over 64 KiB is kept
+    /// as 0: it stays in the row it went to.
     #[inline]
-    fn hold(&mut self, slot: u32, n: u32, wire_len: u32) -> bool {
-        let h = &mut self.hot[slot as usize];
-        // Counters past 2^32 wrapped their low halves: long past the window.
-        if h.has_extra() && self.extra.get(&slot).is_some_and(|x| x.packets_hi != [0, 0]) {
-            return false;
+    fn hold(&mut self, slot: u32, n: u32, wire_len: u32) {
+        if let Some(at) = self.hot[slot as usize].held.get_mut(n as usize) {
+            *at = u16::try_from(wire_len).unwrap_or(0);
         }
-        let at = n as usize;
-        if at < WINDOW {
-            let size = u16::try_from(wire_len).unwrap_or(0);
-            h.held[at] = size;
-            return size != 0;
-        }
-        let held = Held { sizes: h.held, n: WINDOW_U8 };
-        self.due.push_back(Pending::Sizes { tag: h.tag, held });
-        false
     }
 
     /// The out-of-line counters of the flow in `slot`, made on first use.
@@ -1497,7 +1459,6 @@ impl<'t> FlowTable<'t> {
         let interface = if o.named { self.interfaces.remove(&slot) } else { None };
         let h = &mut self.hot[slot as usize];
         let x = if h.has_extra() { self.extra.remove(&slot).unwrap_or_default() } else { Extra::default() };
-        let n = u64::from(h.packets[0]) + u64::from(h.packets[1]);
         let wide = h.key.is_wide().then_some(h.key.addrs);
         let (client, client_port, server, server_port) = if h.server_is_lo() {
             (key.hi, key.hi_port, key.lo, key.lo_port)
@@ -1527,13 +1488,6 @@ impl<'t> FlowTable<'t> {
             interface,
             port_label: o.relabelled.then_some(o.port_service),
             contradiction: o.contradicted,
-            held: if n > WINDOW as u64 || x.packets_hi != [0, 0] {
-                Held::default()
-            } else {
-                #[allow(clippy::cast_possible_truncation)] // at most WINDOW
-                let n = n as u8;
-                Held { sizes: h.held, n }
-            },
         };
         h.retire();
         let o = &mut self.opening[slot as usize];
@@ -1729,8 +1683,9 @@ mod tests {
         feed(&mut t, &syn, 1.0);
         assert!(!t.has_due(), "a SYN alone labels nothing");
         feed(&mut t, &pkt(B, 1026, A, 3500, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), 1.1);
-        let Some(Due::Relabel(a)) = t.take_due() else { panic!("the answered handshake is due its label") };
-        assert_eq!((a.server_port, a.packets, a.tag, a.held), (1026, [1, 1], 0, true));
+        let Some(a) = t.take_due() else { panic!("the answered handshake is due its label") };
+        let sizes = a.sizes.map(|h| h.sizes().collect::<Vec<_>>());
+        assert_eq!((a.server_port, a.packets, a.tag, sizes), (1026, [1, 1], 0, Some(vec![100, 100])));
         assert_eq!(ServiceTable::embedded().name(a.service), "SQL session");
         t.relabel(a.slot, a.service, 7, Confidence::Range);
         assert!(t.take_due().is_none());
@@ -1753,19 +1708,19 @@ mod tests {
     }
 
     /// Feeds `p` with `payload` and settles what is due as a caller would (tags are the
-    /// services' numbers, 9999 for none); returns the sizes the table gave back.
-    fn feed_payload(t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32) -> Vec<u16> {
+    /// services' numbers, 9999 for none); returns the packet sizes a relabel moved, if one
+    /// was due (payload evidence always moves the sizes of the opening window).
+    fn feed_payload(t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32) -> Option<Vec<u16>> {
         let lookup = t.lookup(p);
         let tag_of = |v: &Verdict, _: u8| v.service.map_or(9999, |s| u32::from(s.0));
         t.observe_with(p, &lookup, Timestamp(1), len, Carried { payload, learned: None }, tag_of);
-        let mut sizes = Vec::new();
-        while let Some(d) = t.take_due() {
-            match d {
-                Due::Relabel(r) => t.relabel(r.slot, r.service, u32::from(r.service.0), r.confidence),
-                Due::Sizes { held, .. } => sizes.extend(held.sizes()),
-            }
+        let mut moved = None;
+        while let Some(r) = t.take_due() {
+            t.relabel(r.slot, r.service, u32::from(r.service.0), r.confidence);
+            assert!(moved.is_none(), "one relabel a packet");
+            moved = Some(r.sizes.expect("the window's sizes").sizes().collect());
         }
-        sizes
+        moved
     }
 
     #[test]
@@ -1780,27 +1735,35 @@ mod tests {
             "000000ae fe534d42 4000 0000 00000000 0000 0000 00000000 00000000 0100000000000000 fffe0000 00000000",
         );
         let tls = hex("16030100a5 01 0000a1 0303");
-        // HTTP on 8000 (the table's Cybercash Credit Gateway) after a handshake: HTTP, moved.
-        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::SYN), &[], 60);
-        feed_payload(&mut t, &pkt(B, 8000, A, 40000, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), &[], 60);
-        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), &[], 54);
-        feed_payload(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), get, 100);
+        // HTTP on 8000 (the table's Cybercash Credit Gateway) after a handshake: HTTP, moved
+        // with the sizes of its packets so far.
+        let mut moved = HashMap::new();
+        let mut feed = |t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32| {
+            if let Some(sizes) = feed_payload(t, p, payload, len) {
+                // Each relabel here comes with a client's packet: keyed by its server port.
+                assert!(moved.insert(p.ports.map_or(0, |p| p.dst), sizes).is_none());
+            }
+        };
+        feed(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::SYN), &[], 60);
+        feed(&mut t, &pkt(B, 8000, A, 40000, PROTO_TCP, TcpFlags::SYN | TcpFlags::ACK), &[], 60);
+        feed(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), &[], 54);
+        feed(&mut t, &pkt(A, 40000, B, 8000, PROTO_TCP, TcpFlags::ACK), get, 100);
         // SMB on 445: the port's label, confirmed.
-        feed_payload(&mut t, &pkt(A, 40001, B, 445, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
+        feed(&mut t, &pkt(A, 40001, B, 445, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
         // TLS mid-stream on 3389 (RDP upgrades to TLS): Terminal Services stands, port only.
-        feed_payload(&mut t, &pkt(A, 40002, B, 3389, PROTO_TCP, TcpFlags::ACK), &tls, 200);
+        feed(&mut t, &pkt(A, 40002, B, 3389, PROTO_TCP, TcpFlags::ACK), &tls, 200);
         // A bind to the endpoint mapper on a port no row lists: the interface's own service.
-        feed_payload(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::SYN), &[], 60);
-        feed_payload(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::ACK), &bind, 126);
+        feed(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::SYN), &[], 60);
+        feed(&mut t, &pkt(A, 40003, B, 49668, PROTO_TCP, TcpFlags::ACK), &bind, 126);
         // SMB on 80: CIFS, and the record says what the port said.
-        feed_payload(&mut t, &pkt(A, 40004, B, 80, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
+        feed(&mut t, &pkt(A, 40004, B, 80, PROTO_TCP, TcpFlags::ACK), &smb2, 200);
         t.finish();
         let mut got: Vec<_> = t
             .drain_ended()
             .map(|r| {
                 let name = |s: Option<ServiceId>| s.map_or("-", |s| table.name(s)).to_owned();
-                let held: Vec<u16> = r.held.sizes().collect();
-                (r.server_port, name(r.verdict.service), r.confidence.as_str(), r.port_label.map(name), held)
+                let sizes = moved.get(&r.server_port).cloned().unwrap_or_default();
+                (r.server_port, name(r.verdict.service), r.confidence.as_str(), r.port_label.map(name), sizes)
             })
             .collect();
         got.sort();
@@ -1815,8 +1778,8 @@ mod tests {
                     Some(s("Hypertext Transfer Protocol (HTTP)")),
                     vec![200]
                 ),
-                (445, s("Common Internet File System (CIFS)"), "confirmed", None, vec![200]),
-                (3389, s("Terminal Services"), "port", None, vec![200]),
+                (445, s("Common Internet File System (CIFS)"), "confirmed", None, vec![]),
+                (3389, s("Terminal Services"), "port", None, vec![]),
                 (
                     8000,
                     s("Hypertext Transfer Protocol (HTTP)"),
@@ -1836,37 +1799,34 @@ mod tests {
     }
 
     #[test]
-    fn the_window_gives_its_sizes_back_once_and_then_looks_no_more() {
+    fn a_relabel_moves_the_window_sizes_and_past_the_window_nothing_looks() {
         let table = ServiceTable::embedded();
         let mut t = FlowTable::new(table, FlowConfig::default());
         let get = b"GET / HTTP/1.1\r\n\r\n";
         let data = pkt(A, 40000, B, 8080, PROTO_TCP, TcpFlags::ACK);
-        let mut given = Vec::new();
-        for i in 0..u16::from(WINDOW_U8) {
-            given.extend(feed_payload(&mut t, &data, b"\x00\x01opaque", 100 + u32::from(i)));
+        // The last packet of the window shows HTTP: the window's sizes move, in order.
+        for i in 0..WINDOW - 1 {
+            let len = 100 + u32::try_from(i).unwrap_or(0);
+            assert_eq!(feed_payload(&mut t, &data, b"\x00\x01opaque", len), None);
         }
-        assert!(given.is_empty(), "held until the window closes");
-        // The packet after the window: the window's sizes come back, in order, once.
-        given.extend(feed_payload(&mut t, &data, b"\x00\x01opaque", 999));
-        assert_eq!(given, (100..100 + u16::from(WINDOW_U8)).collect::<Vec<_>>());
-        // Past the window, HTTP no longer relabels the flow.
-        assert!(feed_payload(&mut t, &data, get, 50).is_empty());
+        let moved = feed_payload(&mut t, &data, get, 999);
+        assert_eq!(moved, Some(vec![100, 101, 102, 103, 104, 999]));
+        // Another flow: past the window, HTTP no longer relabels it.
+        let other = pkt(A, 40001, B, 8080, PROTO_TCP, TcpFlags::ACK);
+        for _ in 0..WINDOW {
+            assert_eq!(feed_payload(&mut t, &other, b"\x00\x01opaque", 60), None);
+        }
+        assert_eq!(feed_payload(&mut t, &other, get, 50), None);
         t.finish();
-        let r = t.drain_ended().next().expect("the flow");
-        assert_eq!((r.verdict.service, r.evidence, r.held.n), (None, None, 0));
-        // A packet too big to hold goes to the caller at once; the window goes on.
+        let mut ended: Vec<_> =
+            t.drain_ended().map(|r| (r.client_port, r.verdict.service, r.evidence)).collect();
+        ended.sort_by_key(|e| e.0);
+        let http = table.lookup(Transport::Tcp, 80).service;
+        assert_eq!(ended, [(40000, http, Some(Proto::Http)), (40001, None, None)]);
+        // A size past 64 KiB stays in the row it went to; the window goes on.
         let mut t = FlowTable::new(table, FlowConfig::default());
-        let lookup = t.lookup(&data);
-        let seen = t.observe_with(&data, &lookup, Timestamp(1), 70_000, Carried::NONE, |_, _| 0);
-        assert!(matches!(seen, Seen::Flow { held: false, .. }));
-        assert!(feed_payload(&mut t, &data, get, 50).is_empty());
-        t.finish();
-        let r = t.drain_ended().next().expect("the flow");
-        let held: Vec<u16> = r.held.sizes().collect();
-        assert_eq!(
-            (table.name(r.verdict.service.expect("HTTP")), r.held.n, held),
-            ("Hypertext Transfer Protocol (HTTP)", 2, vec![50])
-        );
+        assert_eq!(feed_payload(&mut t, &data, &[], 70_000), None);
+        assert_eq!(feed_payload(&mut t, &data, get, 50), Some(vec![50]));
     }
 
     /// Ghosts collide once evicted flows outnumber their places; which one a collision keeps

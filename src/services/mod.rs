@@ -79,6 +79,37 @@ mod known {
     use super::parse::Transport;
 
     include!(concat!(env!("OUT_DIR"), "/known_ports.rs"));
+
+    /// One bit a port of `transport` that [`KNOWN_PORTS`] lists: the rule asks whether a
+    /// flow's ports are registered for flows it cannot decide otherwise, one load where the
+    /// binary search of the names took a hundred instructions.
+    const fn bits(transport: Transport) -> [u64; 1024] {
+        let mut bits = [0u64; 1024];
+        let mut i = 0;
+        while i < KNOWN_PORTS.len() {
+            let (t, port, _) = KNOWN_PORTS[i];
+            if t as u8 == transport as u8 {
+                bits[(port >> 6) as usize] |= 1 << (port & 63);
+            }
+            i += 1;
+        }
+        bits
+    }
+
+    pub(super) static TCP: [u64; 1024] = bits(Transport::Tcp);
+    pub(super) static UDP: [u64; 1024] = bits(Transport::Udp);
+}
+
+/// Whether IANA registers a name for `port` on `transport` ([`known_name`] is `Some`).
+#[must_use]
+#[inline]
+pub fn is_known(transport: Transport, port: u16) -> bool {
+    let bits = match transport {
+        Transport::Tcp => &known::TCP,
+        Transport::Udp => &known::UDP,
+        Transport::Ip => return false,
+    };
+    bits.get(usize::from(port >> 6)).is_some_and(|w| w >> (port & 63) & 1 != 0)
 }
 
 /// IANA's registered service name of a TCP or UDP port (the registry's short keyword:

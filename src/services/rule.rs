@@ -100,8 +100,8 @@ pub fn decide(
                 (false, false) if transport == Transport::Tcp => (dst_port <= src_port, DecidedBy::LowerPort),
                 (false, false)
                     if transport == Transport::Udp
-                        && super::known_name(transport, src_port).is_some()
-                        && super::known_name(transport, dst_port).is_none() =>
+                        && super::is_known(transport, src_port)
+                        && !super::is_known(transport, dst_port) =>
                 {
                     (false, DecidedBy::KnownPort)
                 }
@@ -130,7 +130,7 @@ pub fn decide(
 /// the range's generic service; such a flow stays unknown, its port named.
 #[must_use]
 pub fn range_applies(transport: Transport, port: u16) -> bool {
-    super::known_name(transport, port).is_none()
+    !super::is_known(transport, port)
 }
 
 /// Both ports are in the table: the well-known one (below 1024) is the server's, else the lower.

@@ -544,6 +544,12 @@ fn known_names_are_sorted_for_the_binary_search() {
     // The table holds what data/known-ports.tsv holds, line for line.
     let file = known_ports::parse(include_str!("../../data/known-ports.tsv"), "known-ports.tsv").unwrap();
     assert_eq!(file.len(), known::KNOWN_PORTS.len());
+    // The bits say the same as the names, for every port.
+    for t in [Transport::Tcp, Transport::Udp, Transport::Ip] {
+        for port in 0..=u16::MAX {
+            assert_eq!(is_known(t, port), known_name(t, port).is_some(), "{t:?}/{port}");
+        }
+    }
 }
 
 #[test]
