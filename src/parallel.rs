@@ -212,7 +212,7 @@ impl<'t> Single<'t> {
             self.pending.place_last(reader.last_at());
             self.placed = self.pending.len();
         }
-        if self.pending.len() == WARM || reader.pinned().len() > PIN_LIMIT {
+        if self.pending.len() == WARM || reader.pinned_len() > PIN_LIMIT {
             self.flush_in(reader, on_end);
         }
     }

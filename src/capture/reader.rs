@@ -353,6 +353,28 @@ impl CaptureReader {
     /// # Errors
     /// [`ReadError`] when the input is cut short, damaged, or cannot be read.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        // Most records of a classic pcap file: whole in the buffer, nothing to flag but their
+        // lengths. Anything else (and any error) takes the full path below.
+        if let (false, Format::Pcap(pcap)) = (self.done, &self.format)
+            && let Some(meta) = pcap.whole_record(&mut self.input)
+        {
+            self.packets += 1;
+            self.last_at = meta.data_at;
+            return Ok(Some(Frame {
+                ts: meta.ts,
+                wire_len: meta.wire_len,
+                linktype: meta.linktype,
+                data: self.input.consumed(meta.data_at, meta.data_len),
+                flags: meta.flags,
+                endian: meta.endian,
+            }));
+        }
+        self.next_frame_slow()
+    }
+
+    /// [`next_frame`](Self::next_frame) for any record and input.
+    #[inline(never)]
+    fn next_frame_slow(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         if self.done {
             return Ok(None);
         }
@@ -402,6 +424,13 @@ impl CaptureReader {
     pub fn pinned(&self) -> &[u8] {
         let Input { pin, start, .. } = self.input;
         pin.and_then(|p| self.input.buf.get(p..start)).unwrap_or_default()
+    }
+
+    /// How many bytes [`pinned`](Self::pinned) has.
+    #[must_use]
+    #[inline]
+    pub fn pinned_len(&self) -> usize {
+        self.input.pin.map_or(0, |p| self.input.start.saturating_sub(p))
     }
 
     /// Where the last frame's bytes start in [`pinned`](Self::pinned); `None` when not pinned.
@@ -754,6 +783,49 @@ impl PcapFormat {
             snaplen: if snaplen == 0 || snaplen > MAX_SNAPLEN { MAX_SNAPLEN } else { snaplen },
             linktype,
         })
+    }
+
+    /// The next record when it is a plain one, whole in the buffer: a 16-byte header, its
+    /// captured bytes within the snaplen, a timestamp in range (its length flags set as
+    /// [`next_record`](Self::next_record) sets them). `None`, nothing consumed, for anything
+    /// else, which `next_record` reads: the two give the same frames (a test holds them to it).
+    #[inline]
+    fn whole_record(&self, input: &mut Input) -> Option<FrameMeta> {
+        if self.record_header_len != PCAP_RECORD_HEADER_LEN {
+            return None;
+        }
+        let (header, rest) = input.available().split_first_chunk::<PCAP_RECORD_HEADER_LEN>()?;
+        let word = |i: usize| [header[i], header[i + 1], header[i + 2], header[i + 3]];
+        let [secs, frac, caplen, len] = match self.endian {
+            Endian::Little => [0, 4, 8, 12].map(|i| u32::from_le_bytes(word(i))),
+            Endian::Big => [0, 4, 8, 12].map(|i| u32::from_be_bytes(word(i))),
+        };
+        // The snaplen is at most MAX_SNAPLEN.
+        if caplen > self.snaplen || rest.len() < caplen as usize {
+            return None;
+        }
+        let (nanos, frac_limit) = match self.kind {
+            PcapKind::Nanos(_) => (u64::from(frac), NANOS_PER_SEC_U32),
+            PcapKind::Micros(_) | PcapKind::Kuznetzov(_) => {
+                (u64::from(frac) * NANOS_PER_MICRO, MICROS_PER_SEC)
+            }
+        };
+        if frac >= frac_limit || secs >= SIGNED_TIME_LIMIT {
+            return None;
+        }
+        let mut flags = RecordFlags::default();
+        record_len_flags(caplen, len, &mut flags);
+        let meta = FrameMeta {
+            ts: Timestamp::from_parts(u64::from(secs), nanos),
+            wire_len: len,
+            linktype: self.linktype,
+            flags,
+            endian: self.endian,
+            data_at: input.start + PCAP_RECORD_HEADER_LEN,
+            data_len: caplen as usize,
+        };
+        input.consume(PCAP_RECORD_HEADER_LEN + caplen as usize);
+        Some(meta)
     }
 
     #[inline]
@@ -2404,7 +2476,63 @@ mod tests {
         vec![pcap, kuz, pcapng]
     }
 
+    /// Every frame and the error, read with the fast path for plain records or without it.
+    fn read_both_ways(bytes: &[u8]) -> [(Vec<Owned>, Option<String>, u64, u64); 2] {
+        [true, false].map(|fast| {
+            let mut r = open(bytes).unwrap();
+            let mut frames = Vec::new();
+            let error = loop {
+                let next = if fast { r.next_frame() } else { r.next_frame_slow() };
+                match next {
+                    Ok(Some(f)) => frames.push(Owned {
+                        ts: f.ts.0,
+                        wire_len: f.wire_len,
+                        linktype: f.linktype,
+                        data: f.data.to_vec(),
+                        flags: f.flags,
+                    }),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            (frames, error, r.packets(), r.offset())
+        })
+    }
+
     proptest::proptest! {
+        /// The fast path takes the plain records of classic pcap and leaves the rest to the
+        /// full one: together they read any file as the full path alone does.
+        #[test]
+        fn plain_records_read_the_same_on_the_fast_path(
+            magic in proptest::sample::select(vec![PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS, PCAP_MAGIC_KUZNETZOV]),
+            big in proptest::bool::ANY,
+            snaplen in proptest::sample::select(vec![0u32, 60, 1500, 65535, MAX_SNAPLEN + 1]),
+            records in proptest::collection::vec((
+                proptest::sample::select(vec![0u32, 1, 0x7FFF_FFFF, 0x8000_0000, u32::MAX]),
+                proptest::sample::select(vec![0u32, 999_999, 1_000_000, 999_999_999, 1_000_000_000]),
+                0_usize..2000,
+                proptest::sample::select(vec![0i64, -1, 1, 100_000, 300_000]),
+            ), 0..40),
+            cut in 0_usize..40,
+        ) {
+            let e = if big { BE } else { LE };
+            let kuz = magic == PCAP_MAGIC_KUZNETZOV;
+            let mut bytes = pcap_header(e, magic, 2, snaplen, 1);
+            for (i, &(secs, frac, caplen, extra)) in records.iter().enumerate() {
+                let len = u32::try_from((i64::try_from(caplen).unwrap() + extra).max(0)).unwrap();
+                let caplen32 = u32::try_from(caplen).unwrap();
+                let mut r = record(e, secs, frac, caplen32, len, &[]);
+                if kuz {
+                    r.extend_from_slice(&[0; 8]);
+                }
+                r.extend(packet(caplen, u8::try_from(i % 200).unwrap()));
+                bytes.extend(r);
+            }
+            bytes.truncate(bytes.len() - cut.min(bytes.len() - PCAP_FILE_HEADER_LEN));
+            let [fast, full] = read_both_ways(&bytes);
+            proptest::prop_assert_eq!(fast, full);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             read_anything(&bytes);

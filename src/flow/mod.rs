@@ -687,6 +687,7 @@ impl<'t> FlowTable<'t> {
     }
 
     /// Advances the packet clock and expires idle flows. Returns false if `ts` went backwards.
+    #[inline]
     pub fn advance(&mut self, ts: Timestamp) -> bool {
         if ts < self.now {
             return false;
@@ -699,7 +700,9 @@ impl<'t> FlowTable<'t> {
         true
     }
 
-    /// Ends every flow idle past its timeout at `ts`, and forgets old fragments.
+    /// Ends every flow idle past its timeout at `ts`, and forgets old fragments. Out of line:
+    /// once every [`SWEEP_INTERVAL`] of packet time, where the clock's test runs every packet.
+    #[inline(never)]
     fn sweep(&mut self, ts: Timestamp) {
         for class in Class::ALL {
             let timeout = self.timeout(class);

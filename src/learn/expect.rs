@@ -130,11 +130,11 @@ impl Learner {
         ts: Timestamp,
     ) -> Option<Learned> {
         let ports = pkt.ports?;
-        // Most packets: on no control port, and nothing announced to match.
-        if !on_a_control_port(ports.src)
-            && !on_a_control_port(ports.dst)
-            && self.map.is_empty()
+        // Most packets: nothing announced to match, and no payload to learn from on a control
+        // port.
+        if self.map.is_empty()
             && self.calls.is_empty()
+            && (payload.is_empty() || !on_a_control_port(ports.src) && !on_a_control_port(ports.dst))
         {
             return None;
         }
