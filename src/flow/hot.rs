@@ -85,6 +85,10 @@ pub(super) struct Extra {
     pub(super) bytes_hi: [u32; 2],
     /// Non-first fragments counted in this flow.
     pub(super) fragments: u64,
+    /// The latest packet time of a flow that had a packet behind the input's clock (time
+    /// going backwards): its line's `last` is then the clock at its latest packet, on which
+    /// it ages, and this is the time its record ends at.
+    pub(super) own_last: Option<Timestamp>,
 }
 
 impl Extra {

@@ -1263,7 +1263,10 @@ impl<'t> FlowTable<'t> {
                 u32::try_from(self.wide.len() - 1).unwrap_or(NIL)
             });
         }
-        let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
+        // A flow ages on the input's clock: one that starts behind it (time went backwards)
+        // was last touched at the clock's time, or it would be past its timeout at once.
+        let touch = ts.max(self.now);
+        let mut hot = Hot::new(packed, touch, class, verdict, server_is_lo);
         if verdict.decided_by == DecidedBy::Learned {
             hot.set_confidence(Confidence::Learned);
         }
@@ -1280,7 +1283,10 @@ impl<'t> FlowTable<'t> {
             i
         };
         let generation = self.opening[idx as usize].generation;
-        self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
+        self.queues[class as usize].push_back(Queued { slot: idx, generation, last: touch });
+        if ts < touch {
+            self.extra_of(idx).own_last = Some(ts);
+        }
         self.index.insert(hash, idx);
         self.counters.created += 1;
         idx
@@ -1379,8 +1385,15 @@ impl<'t> FlowTable<'t> {
             let o = &mut self.opening[slot as usize];
             o.first = o.first.min(ts);
         }
+        // The flow ages on the input's clock, which is ahead of a packet whose time went back.
+        let touch = ts.max(self.now);
         let s = &mut self.hot[slot as usize];
-        s.last = s.last.max(ts);
+        let before = s.last;
+        s.last = s.last.max(touch);
+        if ts < touch || s.has_extra() {
+            self.own_time(slot, before, ts, ts < touch);
+        }
+        let s = &mut self.hot[slot as usize];
         let tcp = s.proto() == PROTO_TCP && flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) != 0;
         if wrapped != (false, false) {
             self.extra_of(slot).carry(dir, wrapped);
@@ -1441,6 +1454,19 @@ impl<'t> FlowTable<'t> {
         }
     }
 
+    /// Keeps a flow's own latest packet time apart from its line's `last` once a packet of it
+    /// was `behind` the input's clock (see [`Extra::own_last`]); `before` is its line's `last`
+    /// before this packet, the latest own time of its packets until then.
+    #[cold]
+    fn own_time(&mut self, slot: u32, before: Timestamp, ts: Timestamp, behind: bool) {
+        if behind {
+            let x = self.extra_of(slot);
+            x.own_last = Some(x.own_last.unwrap_or(before).max(ts));
+        } else if let Some(own) = self.extra.get_mut(&slot).and_then(|x| x.own_last.as_mut()) {
+            *own = (*own).max(ts);
+        }
+    }
+
     /// The out-of-line counters of the flow in `slot`, made on first use.
     fn extra_of(&mut self, slot: u32) -> &mut Extra {
         self.hot[slot as usize].set_has_extra();
@@ -1471,7 +1497,7 @@ impl<'t> FlowTable<'t> {
         let (packets, bytes) = x.totals(h);
         let rec = FlowRecord {
             start: o.first,
-            end: h.last,
+            end: x.own_last.unwrap_or(h.last),
             proto: key.proto,
             client,
             client_port,
@@ -1653,6 +1679,42 @@ mod tests {
         let ended: Vec<FlowRecord> = t.drain_ended().collect();
         assert_eq!(ended[0].end_reason, EndReason::Idle);
         assert_eq!(ended[0].packets, [2, 0]);
+    }
+
+    /// Time going back within an input (captures joined end to end): the flows behind the
+    /// clock age on it, as every flow does, so they last until the clock moves on, and their
+    /// records keep their own times.
+    #[test]
+    fn flows_behind_the_clock_age_on_it_and_keep_their_own_times() {
+        let mut t = table();
+        feed(&mut t, &pkt(A, 1028, B, 53, PROTO_UDP, 0), 10_000.0);
+        // An hour back, a TFTP transfer: one flow, not one a packet.
+        let data = pkt(A, 50618, B, 3445, PROTO_UDP, 0);
+        for i in 0..20u64 {
+            let at = Timestamp(6_400_000_000_000 + i * 100_000_000);
+            let p = if i % 2 == 1 { pkt(B, 3445, A, 50618, PROTO_UDP, 0) } else { data };
+            t.advance(Timestamp(10_000 * 1_000_000_000));
+            t.observe(&p, at, 100, |_, _| 0);
+        }
+        assert_eq!((t.counters.created, t.counters.expired), (2, 0));
+        // A flow that went back in the middle keeps its latest own time too.
+        feed(&mut t, &pkt(A, 40000, B, 80, PROTO_TCP, TcpFlags::ACK), 10_001.0);
+        t.advance(Timestamp(10_002 * 1_000_000_000));
+        t.observe(
+            &pkt(B, 80, A, 40000, PROTO_TCP, TcpFlags::ACK),
+            Timestamp(9_000 * 1_000_000_000),
+            100,
+            |_, _| 0,
+        );
+        // The clock moves past the timeouts: the flows end, idle since the clock's time.
+        feed(&mut t, &pkt(A, 1, B, 2, PROTO_UDP, 0), 10_000.0 + 3_700.0);
+        let ended: Vec<FlowRecord> = t.drain_ended().collect();
+        let tftp =
+            ended.iter().find(|r| r.server_port == 3445 || r.client_port == 3445).expect("the transfer");
+        assert_eq!(tftp.packets[0] + tftp.packets[1], 20);
+        assert_eq!((tftp.start, tftp.end), (Timestamp(6_400_000_000_000), Timestamp(6_401_900_000_000)));
+        let web = ended.iter().find(|r| r.server_port == 80).expect("the web flow");
+        assert_eq!((web.start, web.end), (Timestamp(9_000_000_000_000), Timestamp(10_001_000_000_000)));
     }
 
     #[test]

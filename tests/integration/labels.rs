@@ -141,8 +141,9 @@ fn label_accuracy_on_the_corpus() {
     // A ratchet, not the target. Before any payload evidence: 73.7% right, 1.0% wrong of
     // 1,882,908 judged bytes; with the opening window's evidence (issue 15): 76.5% right, 0.1%
     // wrong of 1,880,580; with the ports control channels announce (issue 16): 76.9% right,
-    // 0.0% wrong. Issue 17 (tunnels) and the rest raise them to at least 97% right and at most
+    // 0.0% wrong; with flows behind the clock aging on it (ndpi__tftp's transfer, an hour
+    // back, was a flow a packet): 78.4% right. Issue 17 (tunnels) and the rest raise them to at least 97% right and at most
     // 1% wrong, and this bound with them; a change that labels worse fails here.
-    assert!(right >= 76.7, "right {right:.1}% fell below 76.7%");
+    assert!(right >= 78.2, "right {right:.1}% fell below 78.2%");
     assert!(wrong <= 0.2, "wrong {wrong:.1}% rose above 0.2%");
 }
