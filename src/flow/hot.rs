@@ -85,10 +85,12 @@ pub(super) struct Extra {
     pub(super) bytes_hi: [u32; 2],
     /// Non-first fragments counted in this flow.
     pub(super) fragments: u64,
-    /// The latest packet time of a flow that had a packet behind the input's clock (time
-    /// going backwards): its line's `last` is then the clock at its latest packet, on which
-    /// it ages, and this is the time its record ends at.
+    /// The latest own packet time of a flow up to its latest packet behind the input's clock
+    /// (time going back), whose line's `last` is then the clock's time, on which it ages: the
+    /// time its record ends at unless a later packet (one of `touched` counted) came since.
     pub(super) own_last: Option<Timestamp>,
+    /// Packets counted in the flow (low halves) when `own_last` was set.
+    pub(super) touched: u32,
 }
 
 impl Extra {

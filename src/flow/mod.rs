@@ -1263,10 +1263,7 @@ impl<'t> FlowTable<'t> {
                 u32::try_from(self.wide.len() - 1).unwrap_or(NIL)
             });
         }
-        // A flow ages on the input's clock: one that starts behind it (time went backwards)
-        // was last touched at the clock's time, or it would be past its timeout at once.
-        let touch = ts.max(self.now);
-        let mut hot = Hot::new(packed, touch, class, verdict, server_is_lo);
+        let mut hot = Hot::new(packed, ts, class, verdict, server_is_lo);
         if verdict.decided_by == DecidedBy::Learned {
             hot.set_confidence(Confidence::Learned);
         }
@@ -1283,10 +1280,7 @@ impl<'t> FlowTable<'t> {
             i
         };
         let generation = self.opening[idx as usize].generation;
-        self.queues[class as usize].push_back(Queued { slot: idx, generation, last: touch });
-        if ts < touch {
-            self.extra_of(idx).own_last = Some(ts);
-        }
+        self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(hash, idx);
         self.counters.created += 1;
         idx
@@ -1380,20 +1374,11 @@ impl<'t> FlowTable<'t> {
         let dir = if to_server { TO_SERVER } else { TO_CLIENT };
         let n = s.packets[0].wrapping_add(s.packets[1]);
         let wrapped = s.add(dir, wire_len);
-        if ts < s.last {
-            // Out of order: the flow may have started earlier than it seemed.
-            let o = &mut self.opening[slot as usize];
-            o.first = o.first.min(ts);
-        }
-        // The flow ages on the input's clock, which is ahead of a packet whose time went back.
-        let touch = ts.max(self.now);
-        let s = &mut self.hot[slot as usize];
-        let before = s.last;
-        s.last = s.last.max(touch);
-        if ts < touch || s.has_extra() {
-            self.own_time(slot, before, ts, ts < touch);
+        if ts < s.last || ts < self.now {
+            self.out_of_order(slot, n, ts);
         }
         let s = &mut self.hot[slot as usize];
+        s.last = s.last.max(ts);
         let tcp = s.proto() == PROTO_TCP && flags.0 & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) != 0;
         if wrapped != (false, false) {
             self.extra_of(slot).carry(dir, wrapped);
@@ -1454,17 +1439,33 @@ impl<'t> FlowTable<'t> {
         }
     }
 
-    /// Keeps a flow's own latest packet time apart from its line's `last` once a packet of it
-    /// was `behind` the input's clock (see [`Extra::own_last`]); `before` is its line's `last`
-    /// before this packet, the latest own time of its packets until then.
+    /// A packet of the flow in `slot`, the flow's `n`th (low halves), earlier than the flow's
+    /// latest or than the input's clock: the flow may have started earlier than it seemed, and
+    /// a packet behind the clock (time went back) touches its flow at the clock's time, on
+    /// which the flow ages as every flow does (or a flow living wholly behind the clock would
+    /// be past its timeout at its next packet). Its own latest packet time is then kept apart
+    /// for its record (see [`Extra::own_last`]).
     #[cold]
-    fn own_time(&mut self, slot: u32, before: Timestamp, ts: Timestamp, behind: bool) {
-        if behind {
-            let x = self.extra_of(slot);
-            x.own_last = Some(x.own_last.unwrap_or(before).max(ts));
-        } else if let Some(own) = self.extra.get_mut(&slot).and_then(|x| x.own_last.as_mut()) {
-            *own = (*own).max(ts);
+    #[inline(never)]
+    fn out_of_order(&mut self, slot: u32, n: u32, ts: Timestamp) {
+        let o = &mut self.opening[slot as usize];
+        o.first = o.first.min(ts);
+        if ts >= self.now {
+            return;
         }
+        let now = self.now;
+        let last = self.hot[slot as usize].last;
+        let x = self.extra_of(slot);
+        // The flow's latest own time so far: its line's, unless a packet behind the clock
+        // was its latest.
+        let own = match x.own_last {
+            Some(own) if x.touched == n => own,
+            _ => last,
+        };
+        x.own_last = Some(own.max(ts));
+        x.touched = n.wrapping_add(1);
+        let h = &mut self.hot[slot as usize];
+        h.last = h.last.max(now);
     }
 
     /// The out-of-line counters of the flow in `slot`, made on first use.
@@ -1497,7 +1498,10 @@ impl<'t> FlowTable<'t> {
         let (packets, bytes) = x.totals(h);
         let rec = FlowRecord {
             start: o.first,
-            end: x.own_last.unwrap_or(h.last),
+            end: match x.own_last {
+                Some(own) if x.touched == h.packets[0].wrapping_add(h.packets[1]) => own,
+                _ => h.last,
+            },
             proto: key.proto,
             client,
             client_port,
