@@ -31,6 +31,9 @@
 //! - [`learn`]: the endpoints control channels announce in clear (endpoint-mapper replies, FTP
 //!   PORT/EPRT/PASV/EPSV, TFTP requests, H.225 `h245Address`), parsed from one payload,
 //!   statelessly, for the flow side to expect.
+//! - [`tunnel`] (not wired yet): one tunnel header at a time (GRE, PPTP, IP in IP, VXLAN,
+//!   Teredo, L2TP, NAT-T) recognised statelessly, handing back the inner bytes and the tunnel's
+//!   kind and key, for decode to follow to a fixed depth.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
 //!   feeds it 32 decoded packets at a time ([`pipeline::Packets`], with each one's first payload
 //!   bytes), whose flow lines it loads together first so that their cache misses overlap; then
@@ -84,6 +87,7 @@ pub mod pipeline;
 pub mod report;
 pub mod services;
 pub mod stats;
+pub mod tunnel;
 
 /// A seeded xorshift64 (Marsaglia 2003) for the tests that feed checks random bytes: the same
 /// figures on every run.
