@@ -358,18 +358,24 @@ impl CaptureReader {
         if let (false, Format::Pcap(pcap)) = (self.done, &self.format)
             && let Some(meta) = pcap.whole_record(&mut self.input)
         {
-            self.packets += 1;
-            self.last_at = meta.data_at;
-            return Ok(Some(Frame {
-                ts: meta.ts,
-                wire_len: meta.wire_len,
-                linktype: meta.linktype,
-                data: self.input.consumed(meta.data_at, meta.data_len),
-                flags: meta.flags,
-                endian: meta.endian,
-            }));
+            return Ok(Some(self.hand_over(meta)));
         }
         self.next_frame_slow()
+    }
+
+    /// The frame of a record just read, counted.
+    #[inline]
+    fn hand_over(&mut self, meta: FrameMeta) -> Frame<'_> {
+        self.packets += 1;
+        self.last_at = meta.data_at;
+        Frame {
+            ts: meta.ts,
+            wire_len: meta.wire_len,
+            linktype: meta.linktype,
+            data: self.input.consumed(meta.data_at, meta.data_len),
+            flags: meta.flags,
+            endian: meta.endian,
+        }
     }
 
     /// [`next_frame`](Self::next_frame) for any record and input.
@@ -393,16 +399,7 @@ impl CaptureReader {
                 return Err(ReadError { packets: self.packets, offset, kind });
             }
         };
-        self.packets += 1;
-        self.last_at = meta.data_at;
-        Ok(Some(Frame {
-            ts: meta.ts,
-            wire_len: meta.wire_len,
-            linktype: meta.linktype,
-            data: self.input.consumed(meta.data_at, meta.data_len),
-            flags: meta.flags,
-            endian: meta.endian,
-        }))
+        Ok(Some(self.hand_over(meta)))
     }
 
     /// Keeps the bytes of the frames read from now on where they are, until
@@ -509,6 +506,7 @@ struct Fail {
 /// A record found in the buffer; its bytes are `data_len` bytes at `data_at` in the buffer,
 /// already consumed but not yet overwritten. Borrow-free, so the reader can update its counters
 /// before lending the bytes out.
+#[derive(Clone, Copy)]
 struct FrameMeta {
     ts: Timestamp,
     wire_len: u32,
@@ -804,28 +802,50 @@ impl PcapFormat {
         if caplen > self.snaplen || rest.len() < caplen as usize {
             return None;
         }
-        let (nanos, frac_limit) = match self.kind {
-            PcapKind::Nanos(_) => (u64::from(frac), NANOS_PER_SEC_U32),
-            PcapKind::Micros(_) | PcapKind::Kuznetzov(_) => {
-                (u64::from(frac) * NANOS_PER_MICRO, MICROS_PER_SEC)
-            }
-        };
+        let (nanos, frac_limit) = self.fraction(frac);
         if frac >= frac_limit || secs >= SIGNED_TIME_LIMIT {
             return None;
         }
         let mut flags = RecordFlags::default();
         record_len_flags(caplen, len, &mut flags);
-        let meta = FrameMeta {
+        let meta = self.meta(secs, nanos, len, flags, input.start + PCAP_RECORD_HEADER_LEN, caplen);
+        input.consume(PCAP_RECORD_HEADER_LEN + caplen as usize);
+        Some(meta)
+    }
+
+    /// A record's fraction of a second in nanoseconds, and the value the fraction must stay
+    /// below (one second in the file's unit).
+    #[inline]
+    fn fraction(&self, frac: u32) -> (u64, u32) {
+        match self.kind {
+            PcapKind::Nanos(_) => (u64::from(frac), NANOS_PER_SEC_U32),
+            PcapKind::Micros(_) | PcapKind::Kuznetzov(_) => {
+                (u64::from(frac) * NANOS_PER_MICRO, MICROS_PER_SEC)
+            }
+        }
+    }
+
+    /// A record's description, its captured bytes `kept` at `data_at` in the buffer.
+    #[inline]
+    fn meta(
+        &self,
+        secs: u32,
+        nanos: u64,
+        len: u32,
+        flags: RecordFlags,
+        data_at: usize,
+        kept: u32,
+    ) -> FrameMeta {
+        FrameMeta {
+            // An out-of-range fraction is carried into the seconds (from_parts adds it).
             ts: Timestamp::from_parts(u64::from(secs), nanos),
             wire_len: len,
             linktype: self.linktype,
             flags,
             endian: self.endian,
-            data_at: input.start + PCAP_RECORD_HEADER_LEN,
-            data_len: caplen as usize,
-        };
-        input.consume(PCAP_RECORD_HEADER_LEN + caplen as usize);
-        Some(meta)
+            data_at,
+            data_len: kept as usize,
+        }
     }
 
     #[inline]
@@ -869,26 +889,13 @@ impl PcapFormat {
             caplen
         };
         record_len_flags(caplen, len, &mut flags);
-        let (nanos, frac_limit) = match self.kind {
-            PcapKind::Nanos(_) => (u64::from(frac), NANOS_PER_SEC_U32),
-            PcapKind::Micros(_) | PcapKind::Kuznetzov(_) => {
-                (u64::from(frac) * NANOS_PER_MICRO, MICROS_PER_SEC)
-            }
-        };
         // libpcap passes an out-of-range fraction through unchanged; we carry it into the
-        // seconds (from_parts adds the nanoseconds) and flag the record.
+        // seconds and flag the record.
+        let (nanos, frac_limit) = self.fraction(frac);
         if frac >= frac_limit || secs >= SIGNED_TIME_LIMIT {
             flags.insert(RecordFlags::BAD_TIMESTAMP);
         }
-        let meta = FrameMeta {
-            ts: Timestamp::from_parts(u64::from(secs), nanos),
-            wire_len: len,
-            linktype: self.linktype,
-            flags,
-            endian: self.endian,
-            data_at: input.start + header_len,
-            data_len: kept as usize,
-        };
+        let meta = self.meta(secs, nanos, len, flags, input.start + header_len, kept);
         input.consume(total);
         Ok(Some(meta))
     }
