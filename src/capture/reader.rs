@@ -1528,6 +1528,18 @@ mod tests {
         flags: RecordFlags,
     }
 
+    impl Owned {
+        fn of(f: &Frame<'_>) -> Self {
+            Self {
+                ts: f.ts.0,
+                wire_len: f.wire_len,
+                linktype: f.linktype,
+                data: f.data.to_vec(),
+                flags: f.flags,
+            }
+        }
+    }
+
     fn open(bytes: &[u8]) -> Result<CaptureReader, OpenError> {
         CaptureReader::from_reader(Box::new(Cursor::new(bytes.to_vec())), Some(bytes.len() as u64))
     }
@@ -1540,13 +1552,7 @@ mod tests {
         let mut frames = Vec::new();
         loop {
             match r.next_frame() {
-                Ok(Some(f)) => frames.push(Owned {
-                    ts: f.ts.0,
-                    wire_len: f.wire_len,
-                    linktype: f.linktype,
-                    data: f.data.to_vec(),
-                    flags: f.flags,
-                }),
+                Ok(Some(f)) => frames.push(Owned::of(&f)),
                 Ok(None) => {
                     assert!(r.next_frame().unwrap().is_none(), "end is sticky");
                     return (frames, None);
@@ -2491,13 +2497,7 @@ mod tests {
             let error = loop {
                 let next = if fast { r.next_frame() } else { r.next_frame_slow() };
                 match next {
-                    Ok(Some(f)) => frames.push(Owned {
-                        ts: f.ts.0,
-                        wire_len: f.wire_len,
-                        linktype: f.linktype,
-                        data: f.data.to_vec(),
-                        flags: f.flags,
-                    }),
+                    Ok(Some(f)) => frames.push(Owned::of(&f)),
                     Ok(None) => break None,
                     Err(e) => break Some(e.to_string()),
                 }
