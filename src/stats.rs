@@ -71,7 +71,7 @@ impl Handshakes {
 
 /// A distribution. Values are recorded in the unit the field names (bytes, µs, ns).
 ///
-/// A value can be taken back out ([`unrecord`](Self::unrecord)): a flow's first packet sizes
+/// A value can be taken back out (`unrecord`): a flow's first packet sizes
 /// leave their row when payload evidence relabels the flow. They are kept apart, in a second
 /// histogram made at the first such value, and subtracted when the figures are read, so that
 /// recording stays the histogram's own inlined increment on the per-packet path.
