@@ -262,8 +262,10 @@ const VLAN_TAG: usize = 4;
 const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
-const PPP_IPV4: u16 = 0x0021;
-const PPP_IPV6: u16 = 0x0057;
+/// PPP protocol numbers (RFC 1332 §2 IPv4, RFC 5072 §3 IPv6): PPPoE here, PPTP and L2TP in
+/// `tunnel`.
+pub(crate) const PPP_IPV4: u16 = 0x0021;
+pub(crate) const PPP_IPV6: u16 = 0x0057;
 /// BSD address families for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 const AF_INET: u32 = 2;
 const AF_INET6: [u32; 3] = [24, 28, 30];

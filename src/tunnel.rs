@@ -16,6 +16,8 @@
 //! protocol's is `None` (plain UDP, counted as today); [`Bad`] is only for a header that is the
 //! protocol's but cut short or of a kind not supported.
 
+use crate::decode::{PPP_IPV4, PPP_IPV6};
+
 /// IP protocol numbers that carry a tunnel (IANA protocol numbers registry).
 pub const PROTO_IPV4: u8 = 4;
 pub const PROTO_IPV6: u8 = 41;
@@ -38,10 +40,6 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86DD;
 const ETHERTYPE_TEB: u16 = 0x6558;
 const ETHERTYPE_PPP: u16 = 0x880B;
-
-/// PPP protocol numbers (RFC 1332 §2 IPv4, RFC 5072 §3 IPv6).
-const PPP_IPV4: u16 = 0x0021;
-const PPP_IPV6: u16 = 0x0057;
 
 /// Which tunnel a header belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
