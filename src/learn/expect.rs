@@ -27,7 +27,7 @@ use super::{Announced, Control, Kind};
 use crate::capture::Timestamp;
 use crate::classify::evidence::Proto;
 use crate::classify::rules::Rules;
-use crate::decode::{Addr, IpPacket, PROTO_TCP, PROTO_UDP};
+use crate::decode::{Addr, IpPacket, PROTO_TCP, PROTO_UDP, Ports};
 use crate::services::{RPC_SESSION_PORTS, ServiceId, ServiceTable, Transport};
 use std::collections::{HashMap, VecDeque};
 
@@ -138,19 +138,19 @@ impl Learner {
         {
             return None;
         }
-        self.observe_announced(table, pkt, payload, ts)
+        self.observe_announced(table, pkt, ports, payload, ts)
     }
 
-    /// [`observe`](Self::observe) past its first test.
+    /// [`observe`](Self::observe) past its first test, for a packet with these `ports`.
     #[inline(never)]
     fn observe_announced(
         &mut self,
         table: &ServiceTable,
         pkt: &IpPacket,
+        ports: Ports,
         payload: &[u8],
         ts: Timestamp,
     ) -> Option<Learned> {
-        let ports = pkt.ports?;
         let transport = match pkt.proto {
             PROTO_TCP => Transport::Tcp,
             PROTO_UDP => Transport::Udp,
