@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowtag::capture::{CaptureReader, OwnedFrame};
 use flowtag::decode::{Anomalies, Decoded, IpPacket, PROTO_TCP, decode};
 use flowtag::flow::{FlowConfig, FlowTable, WARM, transport_of};
-use flowtag::pipeline::{Packet, Packets, Pipeline};
+use flowtag::pipeline::{Packets, Pipeline};
 use flowtag::services::{self, Opening, ServiceTable};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ fn benches(c: &mut Criterion) {
         .iter()
         .filter_map(|f| {
             let frame = f.as_frame();
-            match Packet::decode(&frame).0.decoded {
+            match decode(&frame, &mut Anomalies::default()) {
                 Decoded::Ip(ip) => Some((ip, frame.wire_len, frame.ts)),
                 _ => None,
             }
@@ -99,7 +99,7 @@ fn benches(c: &mut Criterion) {
             for f in &frames {
                 let frame = f.as_frame();
                 let (packet, payload) = p.decode(&frame);
-                batch.push(packet, payload);
+                batch.push(packet, payload, &p.reader.chain);
                 if batch.len() == WARM {
                     p.push_batch(&batch, &mut |_| ended += 1);
                     batch.clear();

@@ -95,6 +95,19 @@ pub struct FlowArgs {
     /// Most flows held at once; the longest-idle flow is evicted beyond it (memory stays bounded).
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_flows: u64,
+
+    /// Which header a tunnelled packet (GRE, PPTP, IP in IP, VXLAN, Teredo, L2TP, IPsec NAT-T)
+    /// counts under: `inner`, its innermost packet's, with a Tunnels section in the report; or
+    /// `outer`, the tunnel's own carrier, as if tunnels were not opened.
+    #[arg(long, value_name = "VIEW", value_enum, default_value_t = TunnelView::Inner)]
+    pub tunnels: TunnelView,
+}
+
+/// See [`FlowArgs::tunnels`].
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelView {
+    Inner,
+    Outer,
 }
 
 #[derive(Args, Debug)]

@@ -41,6 +41,10 @@ impl From<&FlowArgs> for FlowConfig {
             udp_timeout: a.udp_timeout.saturating_mul(ns),
             other_timeout: a.other_timeout.saturating_mul(ns),
             max_flows: usize::try_from(a.max_flows).unwrap_or(usize::MAX),
+            tunnels: match a.tunnels {
+                crate::cli::TunnelView::Inner => crate::decode::Tunnels::Open,
+                crate::cli::TunnelView::Outer => crate::decode::Tunnels::Outer,
+            },
         }
     }
 }

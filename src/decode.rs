@@ -5,8 +5,10 @@
 //! and the anomaly tags, or exactly one named [`Skip`] reason when the packet is malformed.
 //! Link layers: Ethernet with any mix of 802.1Q/802.1ad/QinQ tags (up to [`MAX_VLAN_TAGS`]),
 //! MPLS label stacks, PPPoE sessions, Linux SLL and SLL2, raw IP (LINKTYPE 101, 228, 229 and
-//! DLT 12/14), BSD NULL and LOOP. Tunnels (GRE, VXLAN, IP-in-IP) are not opened: a packet
-//! counts under its outer header, as tshark's `outer` view in the corpus does.
+//! DLT 12/14), BSD NULL and LOOP. Tunnels (GRE, PPTP, IP in IP, VXLAN, Teredo, L2TP, NAT-T:
+//! the headers are `tunnel`'s) are followed to [`MAX_DEPTH`], and the packet is the innermost
+//! one, the tunnels it came through written to a [`Chain`]; [`Tunnels::Outer`] keeps the outer
+//! header, as tshark's `outer` view in the corpus does.
 //!
 //! What I must not do: allocate, keep state between packets, or trust a length field.
 //! Every read of wire bytes is bounds-checked; a short header is a [`Skip`], never a panic.
@@ -17,6 +19,7 @@
 //! transport for a first fragment, and rejects headers cut by the snaplen (CATALOGUE.md §1).
 
 use crate::capture::{Frame, Linktype, RecordFlags};
+use crate::tunnel::{self, Chain, Inner, Level, MAX_DEPTH, Problem};
 use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice};
 
 /// VLAN tags we walk before calling a frame `vlan_too_deep`. tcpdump decodes ten; a frame of
@@ -103,8 +106,13 @@ impl Anomalies {
     pub const TS_BACKWARDS: Self = Self(1 << 8);
     /// The IP length field claims more bytes than the frame had on the wire.
     pub const IP_LEN_EXCEEDS_FRAME: Self = Self(1 << 9);
+    /// A tunnel header that could not be looked through, or a malformed packet inside one:
+    /// counted under the carrier (see [`Problem`]).
+    pub const TUNNEL_MALFORMED: Self = Self(1 << 10);
+    /// Inside more than [`MAX_DEPTH`] tunnels: counted under the innermost one followed.
+    pub const TUNNEL_TOO_DEEP: Self = Self(1 << 11);
 
-    pub const ALL: [(Self, &'static str); 10] = [
+    pub const ALL: [(Self, &'static str); 12] = [
         (Self::SNAPLEN_TRUNCATED, "snaplen_truncated"),
         (Self::UDP_BAD_LEN, "udp_bad_len"),
         (Self::PORT_ZERO, "port_zero"),
@@ -115,6 +123,8 @@ impl Anomalies {
         (Self::BAD_TIMESTAMP, "bad_timestamp"),
         (Self::TS_BACKWARDS, "ts_backwards"),
         (Self::IP_LEN_EXCEEDS_FRAME, "ip_len_exceeds_frame"),
+        (Self::TUNNEL_MALFORMED, "tunnel_malformed"),
+        (Self::TUNNEL_TOO_DEEP, "tunnel_too_deep"),
     ];
 
     #[must_use]
@@ -124,6 +134,10 @@ impl Anomalies {
 
     pub fn insert(&mut self, other: Self) {
         self.0 |= other.0;
+    }
+
+    pub fn remove(&mut self, other: Self) {
+        self.0 &= !other.0;
     }
 
     /// The record-level anomalies the capture reader found.
@@ -241,6 +255,9 @@ pub struct IpPacket {
     /// The outermost VLAN id (0 when untagged).
     pub vlan: u16,
     pub fragment: Fragment,
+    /// The tunnels the packet came through, as one number (0: none): set by the reading side
+    /// from the packet's [`Chain`] (see `pipeline`'s `Reader`), a part of its flow's key.
+    pub tunnel: u64,
 }
 
 /// What a frame is, after decoding.
@@ -270,16 +287,24 @@ pub(crate) const PPP_IPV6: u16 = 0x0057;
 const AF_INET: u32 = 2;
 const AF_INET6: [u32; 3] = [24, 28, 30];
 
-/// Decodes one frame. Adds anomaly tags to `anomalies`.
+/// How far decoding looks: into tunnels (the default), or at the outer header only.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Tunnels {
+    #[default]
+    Open,
+    Outer,
+}
+
+/// Decodes one frame, into its tunnels. Adds anomaly tags to `anomalies`.
 #[must_use]
 pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
     // The span is never read here, so the inlined fast path does not compute it.
     let mut unused = Span::default();
     let mut d = Decoded::NonIp;
-    if common_case(frame, anomalies, &mut unused, &mut d) {
+    if common_case(frame, anomalies, &mut unused, &mut d, Tunnels::Open) {
         return d;
     }
-    general(frame, anomalies, &mut unused)
+    general(frame, anomalies, &mut unused, &mut Chain::default(), Tunnels::Open)
 }
 
 /// Where a packet's transport payload (after the TCP or UDP header, within the IP length) lies
@@ -302,10 +327,18 @@ impl Span {
 /// again); returns where the transport payload lies, for the payload checks
 /// (`classify::evidence`) and the announcements (`learn`): none for a later fragment, whose
 /// bytes are the middle of a datagram.
-pub fn decode_into(frame: &Frame<'_>, anomalies: &mut Anomalies, out: &mut Decoded) -> Span {
+/// With [`Tunnels::Open`], the tunnels the packet came through go to `chain` (left as it is
+/// for a packet in none: the caller gives an empty one).
+pub fn decode_into(
+    frame: &Frame<'_>,
+    anomalies: &mut Anomalies,
+    out: &mut Decoded,
+    chain: &mut Chain,
+    tunnels: Tunnels,
+) -> Span {
     let mut payload = Span::default();
-    if !common_case(frame, anomalies, &mut payload, out) {
-        *out = general(frame, anomalies, &mut payload);
+    if !common_case(frame, anomalies, &mut payload, out, tunnels) {
+        *out = general(frame, anomalies, &mut payload, chain, tunnels);
     }
     payload
 }
@@ -317,8 +350,23 @@ pub fn decode_into(frame: &Frame<'_>, anomalies: &mut Anomalies, out: &mut Decod
 /// `out` untouched, and goes the general way, which gives the same answer for these frames (a
 /// property test holds the two to it).
 #[inline]
-fn common_case(frame: &Frame<'_>, anomalies: &mut Anomalies, payload: &mut Span, out: &mut Decoded) -> bool {
-    common_ipv4(frame, anomalies, payload, out).is_some()
+fn common_case(
+    frame: &Frame<'_>,
+    anomalies: &mut Anomalies,
+    payload: &mut Span,
+    out: &mut Decoded,
+    tunnels: Tunnels,
+) -> bool {
+    common_ipv4(frame, anomalies, payload, out, tunnels).is_some()
+}
+
+/// Whether a UDP port is one a tunnel is recognised on ([`tunnel::over_udp`]): such datagrams
+/// go the general way, which looks inside. One compare for most ports: the four lie within
+/// 1701..=4789.
+#[inline]
+fn tunnel_port(port: u16) -> bool {
+    port.wrapping_sub(tunnel::L2TP_PORT) <= tunnel::VXLAN_PORT - tunnel::L2TP_PORT
+        && matches!(port, tunnel::L2TP_PORT | tunnel::TEREDO_PORT | tunnel::NAT_T_PORT | tunnel::VXLAN_PORT)
 }
 
 /// [`common_case`]'s work, `None` where the frame is not one.
@@ -330,6 +378,7 @@ fn common_ipv4(
     anomalies: &mut Anomalies,
     payload: &mut Span,
     out: &mut Decoded,
+    tunnels: Tunnels,
 ) -> Option<()> {
     // Ethernet (14) + IPv4 without options (20) + the TCP header up to its flags (14).
     const NEED: usize = ETH_HEADER + 20 + 14;
@@ -373,6 +422,9 @@ fn common_ipv4(
             if l4.len() < 6 || ulen < 8 || ulen > l4.len() + cut_l4 {
                 return None;
             }
+            if tunnels == Tunnels::Open && (tunnel_port(sp) || tunnel_port(dp)) {
+                return None;
+            }
             (TcpFlags(0), 8, ulen.min(l4.len()))
         }
         _ => return None,
@@ -392,6 +444,7 @@ fn common_ipv4(
         tcp_flags,
         vlan: 0,
         fragment: Fragment::Whole,
+        tunnel: 0,
     });
     if len > 0 {
         *payload = Span { start: ETH_HEADER + 20 + header, len };
@@ -400,7 +453,13 @@ fn common_ipv4(
 }
 
 /// Every frame the common case does not take.
-fn general(frame: &Frame<'_>, anomalies: &mut Anomalies, span: &mut Span) -> Decoded {
+fn general(
+    frame: &Frame<'_>,
+    anomalies: &mut Anomalies,
+    span: &mut Span,
+    chain: &mut Chain,
+    tunnels: Tunnels,
+) -> Decoded {
     let data = frame.data;
     if data.is_empty() {
         return Decoded::Skip(Skip::PcapRecordBad);
@@ -413,16 +472,125 @@ fn general(frame: &Frame<'_>, anomalies: &mut Anomalies, span: &mut Span) -> Dec
         Err(d) => return d,
     };
     let mut payload: &[u8] = &[];
-    let d = match net.kind {
+    let mut d = match net.kind {
         Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies, &mut payload),
         Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies, &mut payload),
     };
+    if tunnels == Tunnels::Open {
+        (d, payload) = follow(d, payload, cut, anomalies, chain);
+    }
+    // Only a TCP or UDP payload is looked at (other protocols leave theirs here for `follow`).
+    if !matches!(d, Decoded::Ip(IpPacket { ports: Some(_), .. })) {
+        return d;
+    }
     // The payload is a slice of `data`: its place is the distance between their starts.
     let start = payload.as_ptr().addr().wrapping_sub(data.as_ptr().addr());
     if !payload.is_empty() && start <= data.len() {
         *span = Span { start, len: payload.len() };
     }
     d
+}
+
+/// IP protocol 50 (RFC 4303): what NAT traversal carries in UDP.
+const PROTO_ESP: u8 = 50;
+
+/// Follows the tunnels of a decoded packet `d`, whose payload (after its TCP or UDP header, or
+/// after the IP header for another protocol) is `payload`, to [`MAX_DEPTH`]: returns the
+/// innermost packet and its payload, the tunnels written to `chain`. A tunnel whose payload is
+/// not IP (PPP control, an Ethernet frame of ARP) or cannot be read leaves the packet as its
+/// carrier: tshark's innermost view counts it there too.
+fn follow<'a>(
+    mut d: Decoded,
+    mut payload: &'a [u8],
+    cut: usize,
+    anomalies: &mut Anomalies,
+    chain: &mut Chain,
+) -> (Decoded, &'a [u8]) {
+    while let Decoded::Ip(pkt) = d {
+        let (sp, dp) = pkt.ports.map_or((0, 0), |p| (p.src, p.dst));
+        let decap = match pkt.fragment {
+            // A later fragment's bytes are the middle of a datagram (see `flow` for its flow).
+            Fragment::NonFirst { .. } => None,
+            _ if pkt.proto == PROTO_UDP => pkt.ports.and_then(|_| tunnel::over_udp(sp, dp, payload)),
+            _ if pkt.proto == PROTO_TCP => None,
+            _ => tunnel::over_ip(pkt.proto, payload),
+        };
+        let (t, inner) = match decap {
+            None => break,
+            Some(Ok(found)) => found,
+            Some(Err(bad)) => {
+                chain.problem = Some(Problem::Bad(bad));
+                anomalies.insert(Anomalies::TUNNEL_MALFORMED);
+                break;
+            }
+        };
+        if chain.depth() == MAX_DEPTH {
+            chain.problem = Some(Problem::TooDeep);
+            anomalies.insert(Anomalies::TUNNEL_TOO_DEEP);
+            break;
+        }
+        // In a first fragment the inner packet runs on in the later ones: its lengths cannot be
+        // checked against the bytes here (as a first fragment's transport header's are not).
+        let first = matches!(pkt.fragment, Fragment::First { .. });
+        let inner_cut = if first { usize::MAX / 2 } else { cut };
+        let mut tags = Anomalies::default();
+        let mut l4: &[u8] = &[];
+        let next = match inner {
+            Inner::Ipv4(b) => ipv4(b, inner_cut, pkt.vlan, &mut tags, &mut l4),
+            Inner::Ipv6(b) => ipv6(b, inner_cut, pkt.vlan, &mut tags, &mut l4),
+            Inner::Ethernet(b) => match link(Linktype::ETHERNET, b) {
+                // The key's VLAN stays the capture link's; the tunnel tells the segments apart.
+                Ok(net) => match net.kind {
+                    Net::V4 => ipv4(net.bytes, inner_cut, pkt.vlan, &mut tags, &mut l4),
+                    Net::V6 => ipv6(net.bytes, inner_cut, pkt.vlan, &mut tags, &mut l4),
+                },
+                Err(e) => e,
+            },
+            // Encrypted: a protocol-50 packet between the NAT-T ends, with no more to see.
+            Inner::Esp(_) => Decoded::Ip(IpPacket {
+                src: pkt.src,
+                dst: pkt.dst,
+                proto: PROTO_ESP,
+                ports: None,
+                tcp_flags: TcpFlags(0),
+                vlan: pkt.vlan,
+                fragment: Fragment::Whole,
+                tunnel: 0,
+            }),
+            Inner::NotIp => Decoded::NonIp,
+        };
+        match next {
+            Decoded::Ip(_) => {
+                if first {
+                    tags.remove(Anomalies::SNAPLEN_TRUNCATED);
+                    if chain.depth() == 0
+                        && let Fragment::First { id } = pkt.fragment
+                    {
+                        chain.outer_first = Some(id);
+                    }
+                }
+                let level = Level {
+                    tunnel: t,
+                    src: pkt.src,
+                    dst: pkt.dst,
+                    src_port: sp,
+                    dst_port: dp,
+                    proto: pkt.proto,
+                };
+                chain.push(level);
+                anomalies.insert(tags);
+                d = next;
+                payload = if matches!(inner, Inner::Esp(_)) { &[] } else { l4 };
+            }
+            Decoded::NonIp => break,
+            Decoded::Skip(s) => {
+                chain.problem = Some(Problem::Inner(s));
+                anomalies.insert(Anomalies::TUNNEL_MALFORMED);
+                break;
+            }
+        }
+    }
+    (d, payload)
 }
 
 #[derive(Clone, Copy)]
@@ -719,7 +887,8 @@ fn transport<'a>(
     anomalies: &mut Anomalies,
     l4: &mut &'a [u8],
 ) -> Decoded {
-    let mut pkt = IpPacket { src, dst, proto, ports: None, tcp_flags: TcpFlags(0), vlan, fragment };
+    let mut pkt =
+        IpPacket { src, dst, proto, ports: None, tcp_flags: TcpFlags(0), vlan, fragment, tunnel: 0 };
     if matches!(fragment, Fragment::NonFirst { .. }) {
         anomalies.insert(Anomalies::FRAGMENT_NONFIRST);
         return Decoded::Ip(pkt);
@@ -752,7 +921,11 @@ fn transport<'a>(
             // The datagram's own length bounds its data (what follows is padding).
             *l4 = payload.get(8..ulen.clamp(8, payload.len().max(8))).unwrap_or_default();
         }
-        _ => return Decoded::Ip(pkt),
+        _ => {
+            // Not looked at as a payload; `follow` reads it for a tunnel.
+            *l4 = payload;
+            return Decoded::Ip(pkt);
+        }
     }
     if let Some(p) = pkt.ports
         && (p.src == 0 || p.dst == 0)
@@ -787,7 +960,7 @@ mod tests {
     /// The common case's answer, `None` where it leaves the frame to the general way.
     fn fast_path(frame: &Frame<'_>, anomalies: &mut Anomalies, payload: &mut Span) -> Option<Decoded> {
         let mut d = Decoded::NonIp;
-        common_case(frame, anomalies, payload, &mut d).then_some(d)
+        common_case(frame, anomalies, payload, &mut d, Tunnels::Open).then_some(d)
     }
     use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 
@@ -884,7 +1057,7 @@ mod tests {
             let (mut a1, mut a2) = (Anomalies::default(), Anomalies::default());
             let (mut s1, mut s2) = (Span::default(), Span::default());
             if let Some(fast) = fast_path(&fr, &mut a1, &mut s1) {
-                let slow = general(&fr, &mut a2, &mut s2);
+                let slow = general(&fr, &mut a2, &mut s2, &mut Chain::default(), Tunnels::Open);
                 proptest::prop_assert_eq!(fast, slow);
                 proptest::prop_assert_eq!(a1, a2);
                 proptest::prop_assert_eq!(s1, s2, "the payload's place");
@@ -991,9 +1164,21 @@ mod tests {
         // first fragment's payload is its own.
         let later = eth(0x0800, &ipv4(17, &[0u8; 100], 185));
         let (mut out, mut tags) = (Decoded::NonIp, Anomalies::default());
-        let span = decode_into(&frame(Linktype::ETHERNET, &later, later.len()), &mut tags, &mut out);
+        let span = decode_into(
+            &frame(Linktype::ETHERNET, &later, later.len()),
+            &mut tags,
+            &mut out,
+            &mut Chain::default(),
+            Tunnels::Open,
+        );
         assert_eq!((out, span), (d, Span::default()));
-        let span = decode_into(&frame(Linktype::ETHERNET, &first, first.len()), &mut tags, &mut out);
+        let span = decode_into(
+            &frame(Linktype::ETHERNET, &first, first.len()),
+            &mut tags,
+            &mut out,
+            &mut Chain::default(),
+            Tunnels::Open,
+        );
         assert!(span.len > 0, "{span:?}");
         // A first fragment too short for the TCP header.
         let tiny = eth(0x0800, &ipv4(6, &[0u8; 8], 0x2000));

@@ -21,6 +21,7 @@ use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
 use crate::pipeline::{Clock, Keep, Packet, Packets, Pipeline, Reader};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
+use crate::tunnel::Chain;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -235,8 +236,14 @@ impl<'t> Single<'t> {
     }
 
     /// Queues a packet decoded and clock-tagged elsewhere, with its transport payload.
-    fn push_decoded(&mut self, packet: Packet, payload: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
-        self.pending.push(packet, payload);
+    fn push_decoded(
+        &mut self,
+        packet: Packet,
+        payload: &[u8],
+        chain: &Chain,
+        on_end: &mut impl FnMut(&FlowRecord),
+    ) {
+        self.pending.push(packet, payload, chain);
         if self.pending.len() == WARM {
             self.flush(on_end);
         }
@@ -366,7 +373,7 @@ impl<'scope> Sharded<'scope> {
             workers,
             pending: (0..shards).map(|_| Packets::with_capacity(BATCH)).collect(),
             spare: Vec::new(),
-            reader: Reader::new(table),
+            reader: Reader::new(table, cfg.tunnels),
         }
     }
 
@@ -374,16 +381,18 @@ impl<'scope> Sharded<'scope> {
         let (packet, payload) = self.reader.decode(frame);
         match packet.decoded {
             Decoded::Ip(ip) => match route(&ip.src, &ip.dst, self.own_below, self.senders.len()) {
-                Route::Own => self.own.push_decoded(packet, payload, on_end),
+                Route::Own => self.own.push_decoded(packet, payload, &self.reader.chain, on_end),
                 Route::Worker(s) => {
-                    self.pending[s].push(packet, payload);
+                    self.pending[s].push(packet, payload, &self.reader.chain);
                     if self.pending[s].len() == BATCH {
                         self.send(s, on_end);
                     }
                 }
             },
             // Packets of no flow are counted on this thread, by the same path as any.
-            Decoded::NonIp | Decoded::Skip(_) => self.own.push_decoded(packet, payload, on_end),
+            Decoded::NonIp | Decoded::Skip(_) => {
+                self.own.push_decoded(packet, payload, &self.reader.chain, on_end);
+            }
         }
         packet.anomalies
     }

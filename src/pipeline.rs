@@ -8,11 +8,12 @@
 
 use crate::capture::{Frame, Timestamp};
 use crate::classify::evidence::LOOK;
-use crate::decode::{self, Anomalies, Decoded, Fragment, IpPacket, Skip};
+use crate::decode::{self, Anomalies, Decoded, Fragment, IpPacket, Skip, Tunnels};
 use crate::flow::{Carried, FlowConfig, FlowRecord, FlowTable, Lookup, Seen, WARM, transport_of};
 use crate::learn::expect::{Learned, Learner};
 use crate::services::ServiceTable;
 use crate::stats::{Stats, Tag};
+use crate::tunnel::Chain;
 
 /// A decoded frame: everything the rest of the pipeline needs, owned and `Copy`, so it can
 /// be handed to another thread after the reader's buffer has moved on.
@@ -37,22 +38,13 @@ pub struct Packet {
     /// The label a control channel's announcement gives the flow this packet starts, if any
     /// (set on the reading thread by a [`Learner`], which sees every packet).
     pub learned: Option<Learned>,
+    /// Its tunnels (0: none): the place after its [`Chain`] in its batch ([`Packets::chain`]),
+    /// or, from [`Reader::decode`], 1 for the reader's [`Reader::chain`].
+    pub tunnel: u32,
     pub decoded: Decoded,
 }
 
 impl Packet {
-    /// Decodes a frame; also returns the transport payload's bytes as captured (empty for
-    /// none, and for a later fragment, whose bytes are the middle of a datagram).
-    #[must_use]
-    #[inline]
-    pub fn decode<'f>(frame: &Frame<'f>) -> (Self, &'f [u8]) {
-        let mut packet = Self::of_record(frame);
-        // Written in place: a decoded packet returned by value and read back at once stalled
-        // on store forwarding (a fifth of the reading thread's time with --threads 2).
-        let payload = packet.decode_in_place(frame);
-        (packet, payload)
-    }
-
     /// A packet with its record's figures, not decoded yet.
     #[inline]
     fn of_record(frame: &Frame<'_>) -> Self {
@@ -65,15 +57,9 @@ impl Packet {
             anomalies: Anomalies::from_record(frame.flags),
             head: Head::NONE,
             learned: None,
+            tunnel: 0,
             decoded: Decoded::NonIp,
         }
-    }
-
-    /// Decodes `frame` into this packet; returns its transport payload (see [`decode`](Self::decode)).
-    #[inline]
-    fn decode_in_place<'f>(&mut self, frame: &Frame<'f>) -> &'f [u8] {
-        // A later fragment's bytes are the middle of a datagram: decoding gives it no span.
-        decode::decode_into(frame, &mut self.anomalies, &mut self.decoded).of(frame.data)
     }
 }
 
@@ -123,16 +109,35 @@ const _: () = assert!(LOOK <= u8::MAX as usize);
 pub struct Packets {
     pub list: Vec<Packet>,
     heads: Vec<u8>,
+    /// The tunnels of the packets that came through some (few), by [`Packet::tunnel`].
+    chains: Vec<Chain>,
 }
 
 impl Packets {
     #[must_use]
     pub fn with_capacity(n: usize) -> Self {
-        Self { list: Vec::with_capacity(n), heads: Vec::with_capacity(n * LOOK) }
+        Self { list: Vec::with_capacity(n), heads: Vec::with_capacity(n * LOOK), chains: Vec::new() }
+    }
+
+    /// The tunnels packet `p` of this batch came through, if any.
+    #[must_use]
+    #[inline]
+    pub fn chain(&self, p: &Packet) -> Option<&Chain> {
+        if p.tunnel == 0 { None } else { self.chains.get(p.tunnel as usize - 1) }
+    }
+
+    /// Keeps the last packet's tunnels.
+    #[cold]
+    fn keep_chain(&mut self, chain: &Chain) {
+        self.chains.push(*chain);
+        let n = u32::try_from(self.chains.len()).unwrap_or(0);
+        if let Some(p) = self.list.last_mut() {
+            p.tunnel = n;
+        }
     }
 
     /// Decodes a frame into the batch, its clock tags set on `clock`, and keeps the first
-    /// bytes of its payload, or with [`Keep::InFrame`] their place in the frame: [`Packet::decode`]
+    /// bytes of its payload, or with [`Keep::InFrame`] their place in the frame: [`Reader::decode`]
     /// and [`push`](Self::push) without moving the decoded packet (a hundred bytes) twice.
     /// Returns its anomaly tags.
     #[inline]
@@ -140,10 +145,11 @@ impl Packets {
         self.list.push(Packet::of_record(frame));
         let i = self.list.len() - 1;
         let Some(p) = self.list.get_mut(i) else { return Anomalies::default() };
-        let payload = p.decode_in_place(frame);
+        let payload = reader.decode_in_place(p, frame);
         reader.clock.tag(p);
         let anomalies = p.anomalies;
         p.learned = reader.learn(p, payload);
+        let tunnelled = p.tunnel != 0;
         if !payload.is_empty() {
             match keep {
                 Keep::Copy => self.keep(i, payload),
@@ -157,6 +163,9 @@ impl Packets {
                     }
                 }
             }
+        }
+        if tunnelled {
+            self.keep_chain(&reader.chain);
         }
         anomalies
     }
@@ -191,11 +200,15 @@ impl Packets {
         }
     }
 
-    /// Queues a packet and keeps the first bytes of its `payload`.
+    /// Queues a packet and keeps the first bytes of its `payload`, and its tunnels: `chain`
+    /// (read only for a packet in some, see [`Packet::tunnel`]).
     #[inline]
-    pub fn push(&mut self, packet: Packet, payload: &[u8]) {
-        self.list.push(Packet { head: Head::NONE, ..packet });
+    pub fn push(&mut self, packet: Packet, payload: &[u8], chain: &Chain) {
+        self.list.push(Packet { head: Head::NONE, tunnel: 0, ..packet });
         self.keep(self.list.len() - 1, payload);
+        if packet.tunnel != 0 {
+            self.keep_chain(chain);
+        }
     }
 
     #[must_use]
@@ -216,6 +229,7 @@ impl Packets {
     pub fn clear(&mut self) {
         self.list.clear();
         self.heads.clear();
+        self.chains.clear();
     }
 }
 
@@ -228,22 +242,72 @@ pub struct Reader<'t> {
     table: &'t ServiceTable,
     pub clock: Clock,
     pub learner: Learner,
+    /// How far decoding looks (`--tunnels`).
+    pub tunnels: Tunnels,
+    /// The tunnels of the packet decoded last, when its [`Packet::tunnel`] is not 0.
+    pub chain: Chain,
+    /// Turns a packet's tunnels into the number its flow key holds ([`IpPacket::tunnel`]).
+    contexts: foldhash::fast::RandomState,
 }
 
 impl<'t> Reader<'t> {
     #[must_use]
-    pub fn new(table: &'t ServiceTable) -> Self {
-        Self { table, clock: Clock::default(), learner: Learner::new(table) }
+    pub fn new(table: &'t ServiceTable, tunnels: Tunnels) -> Self {
+        Self {
+            table,
+            clock: Clock::default(),
+            learner: Learner::new(table),
+            tunnels,
+            chain: Chain::NONE,
+            contexts: foldhash::fast::RandomState::default(),
+        }
     }
 
-    /// Decodes a frame, with its clock tags and what it learns and brings (see
-    /// [`Packet::decode`]).
+    /// Decodes a frame, with its clock tags and what it learns and brings; also returns the
+    /// transport payload's bytes as captured (empty for none, and for a later fragment, whose
+    /// bytes are the middle of a datagram). Its tunnels, if any, are in [`chain`](Self::chain).
     #[inline]
     pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
-        let (mut packet, payload) = Packet::decode(frame);
+        let mut packet = Packet::of_record(frame);
+        // Written in place: a decoded packet returned by value and read back at once stalled
+        // on store forwarding (a fifth of the reading thread's time with --threads 2).
+        let payload = self.decode_in_place(&mut packet, frame);
         self.clock.tag(&mut packet);
         packet.learned = self.learn(&packet, payload);
         (packet, payload)
+    }
+
+    /// Decodes `frame` into `packet`; returns its transport payload (see [`decode`](Self::decode)).
+    #[inline]
+    fn decode_in_place<'f>(&mut self, packet: &mut Packet, frame: &Frame<'f>) -> &'f [u8] {
+        if !self.chain.is_empty() {
+            self.chain = Chain::NONE;
+        }
+        let (anomalies, decoded) = (&mut packet.anomalies, &mut packet.decoded);
+        let span = decode::decode_into(frame, anomalies, decoded, &mut self.chain, self.tunnels);
+        if !self.chain.is_empty() {
+            self.tunnelled(packet);
+        }
+        span.of(frame.data)
+    }
+
+    /// Marks a packet that came through tunnels (see [`Packet::tunnel`]), and gives its key
+    /// their number: a keyed hash of each tunnel as both directions see it
+    /// ([`Level::canonical`](crate::tunnel::Level::canonical)), seeded per run so that nobody
+    /// can aim two tunnels at one number (which would join their inner flows). Not 0.
+    #[cold]
+    fn tunnelled(&self, packet: &mut Packet) {
+        packet.tunnel = 1;
+        if let Decoded::Ip(ip) = &mut packet.decoded
+            && self.chain.depth() > 0
+        {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = self.contexts.build_hasher();
+            for level in self.chain.levels() {
+                level.canonical().hash(&mut h);
+            }
+            ip.tunnel = h.finish() | 1;
+        }
     }
 
     /// The label an announcement gives the flow `packet` starts, if any; learns what its
@@ -312,7 +376,7 @@ impl<'t> Pipeline<'t> {
             stats: Stats::new(),
             first_ts: None,
             last_ts: None,
-            reader: Reader::new(table),
+            reader: Reader::new(table, cfg.tunnels),
         }
     }
 
@@ -333,7 +397,7 @@ impl<'t> Pipeline<'t> {
 
     /// Decodes a frame and sets its clock tags on this pipeline's input clock, for
     /// [`push_batch`](Self::push_batch); also returns its transport payload (see
-    /// [`Packet::decode`]).
+    /// [`Reader::decode`]).
     #[inline]
     pub fn decode<'f>(&mut self, frame: &Frame<'f>) -> (Packet, &'f [u8]) {
         self.reader.decode(frame)
@@ -358,15 +422,18 @@ impl<'t> Pipeline<'t> {
             }
             self.flows.warm(lookups.iter().flatten());
             for (p, l) in chunk.iter().zip(&lookups) {
-                self.count(p, p.head.of(bytes), l.as_ref(), on_end);
+                self.count(p, p.head.of(bytes), l.as_ref(), batch.chain(p), on_end);
             }
         }
     }
 
     /// Counts one decoded packet (its clock tags already set, see [`Clock`]) with its
     /// transport payload's first bytes.
+    /// Its tunnels, if any ([`Packet::tunnel`]), are in this pipeline's [`Reader::chain`]
+    /// (where [`decode`](Self::decode) put them).
     pub fn push_decoded(&mut self, packet: &Packet, payload: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
-        self.count(packet, payload.get(..LOOK).unwrap_or(payload), None, on_end);
+        let chain = (packet.tunnel != 0).then_some(self.reader.chain);
+        self.count(packet, payload.get(..LOOK).unwrap_or(payload), None, chain.as_ref(), on_end);
     }
 
     /// Counts one decoded packet, with its flow lookup if it was made already.
@@ -376,6 +443,7 @@ impl<'t> Pipeline<'t> {
         packet: &Packet,
         payload: &[u8],
         lookup: Option<&Lookup>,
+        chain: Option<&Chain>,
         on_end: &mut impl FnMut(&FlowRecord),
     ) {
         // Fields by value, the decoded headers by reference (a copy of the whole packet was a
@@ -394,10 +462,14 @@ impl<'t> Pipeline<'t> {
                 }
                 let Self { flows, stats, .. } = self;
                 let lookup = lookup.copied().unwrap_or_else(|| flows.lookup(pkt));
-                let carried = Carried { payload, learned };
+                let carried = Carried { payload, learned, chain };
                 let seen = flows.observe_with(pkt, &lookup, at, wire_len, carried, |v, proto| {
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
+                if let Some(c) = chain {
+                    let created = matches!(seen, Seen::Flow { created: true, .. });
+                    stats.tunnels.count(c, wire_len, created);
+                }
                 match seen {
                     Seen::Flow { to_server, tag, .. } | Seen::Tag { tag, to_server } => {
                         self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len);

@@ -12,6 +12,7 @@ use crate::decode::{Anomalies, Skip};
 use crate::flow::FlowCounters;
 use crate::services::{ServiceTable, Transport, known_name};
 use crate::stats::{Counts, Dist, Quantiles, Stats};
+use crate::tunnel::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -40,6 +41,8 @@ pub struct Report {
     pub other_ip: Vec<ProtocolCount>,
     /// Anomaly tags (they do not change attribution), every tag listed.
     pub anomalies: BTreeMap<&'static str, u64>,
+    /// What came through tunnels: a breakdown of the packets above, not an addend.
+    pub tunnels: TunnelsReport,
     /// What the unknown ports cut from `unknown` add up to (interval lines list the top ones
     /// only); absent when `unknown` is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -309,6 +312,106 @@ impl ContradictionReport {
     }
 }
 
+impl ProtocolCount {
+    /// Other IP packets by protocol, highest count first.
+    fn rows(stats: &Stats) -> Vec<Self> {
+        let mut other_ip: Vec<ProtocolCount> = stats
+            .other_ip_protocols
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(p, n)| ProtocolCount { protocol: u8::try_from(p).unwrap_or(u8::MAX), packets: *n })
+            .collect();
+        other_ip.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.protocol.cmp(&b.protocol)));
+        other_ip
+    }
+}
+
+/// Per tunnel, what came through it; a packet inside two nested tunnels counts in both.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct TunnelsReport {
+    /// Most bytes first.
+    pub rows: Vec<TunnelReport>,
+    /// The tunnels past the first 4,096 seen (by a shard), together; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_limit: Option<TunnelCounts>,
+    /// Packets whose tunnels could not be followed (counted under their carrier, tagged
+    /// `tunnel_malformed` or `tunnel_too_deep`), by why: a tunnel header's reason
+    /// (`gre_truncated`), `inner_` and the skip reason of the packet inside, or `too_deep`.
+    pub malformed: BTreeMap<String, u64>,
+}
+
+/// One tunnel: its kind, ends (the lower address first; ports for Teredo, L2TP and NAT-T, which
+/// tell clients behind one NAT apart), key, and the seed service of its carrier if any.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct TunnelReport {
+    pub kind: &'static str,
+    pub a: String,
+    pub a_port: Option<u16>,
+    pub b: String,
+    pub b_port: Option<u16>,
+    /// GRE key or VXLAN VNI.
+    pub key: Option<u32>,
+    pub carrier_service: Option<String>,
+    /// Inner flows started through it.
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelCounts {
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl TunnelsReport {
+    fn of(stats: &Stats, table: &ServiceTable) -> Self {
+        let book = &stats.tunnels;
+        let mut rows: Vec<TunnelReport> = book
+            .rows
+            .iter()
+            .map(|(l, c)| {
+                let ports = (l.proto == crate::decode::PROTO_UDP && l.tunnel.kind != Kind::Vxlan)
+                    .then_some((l.src_port, l.dst_port));
+                let carrier_service = l
+                    .tunnel
+                    .kind
+                    .udp_port()
+                    .and_then(|p| table.lookup(Transport::Udp, p).service)
+                    .map(|s| table.name(s).to_owned());
+                TunnelReport {
+                    kind: l.tunnel.kind.as_str(),
+                    a: l.src.to_ip().to_string(),
+                    a_port: ports.map(|p| p.0),
+                    b: l.dst.to_ip().to_string(),
+                    b_port: ports.map(|p| p.1),
+                    key: l.tunnel.key,
+                    carrier_service,
+                    flows: c.flows,
+                    packets: c.total.packets,
+                    bytes: c.total.bytes,
+                }
+            })
+            .collect();
+        rows.sort_by(|x, y| {
+            y.bytes.cmp(&x.bytes).then_with(|| {
+                (x.kind, &x.a, x.a_port, &x.b, x.b_port, x.key)
+                    .cmp(&(y.kind, &y.a, y.a_port, &y.b, y.b_port, y.key))
+            })
+        });
+        let o = book.over_limit;
+        let over_limit = (o.total.packets > 0).then_some(TunnelCounts {
+            flows: o.flows,
+            packets: o.total.packets,
+            bytes: o.total.bytes,
+        });
+        let malformed = book.problems.iter().map(|(p, c)| (p.name(), c.packets)).collect();
+        Self { rows, over_limit, malformed }
+    }
+}
+
 /// Flows whose payload contradicted the label their port gave.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct ContradictionReport {
@@ -429,18 +532,12 @@ impl Report {
             })
             .collect();
         let contradictions = ContradictionReport::rows(stats, table);
+        let tunnels = TunnelsReport::of(stats, table);
         services.sort_by(|a, b| {
             b.bytes.cmp(&a.bytes).then_with(|| a.service.cmp(&b.service)).then(a.transport.cmp(&b.transport))
         });
         let unknown = UnknownReport::rows(stats);
-        let mut other_ip: Vec<ProtocolCount> = stats
-            .other_ip_protocols
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(p, n)| ProtocolCount { protocol: u8::try_from(p).unwrap_or(u8::MAX), packets: *n })
-            .collect();
-        other_ip.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.protocol.cmp(&b.protocol)));
+        let other_ip = ProtocolCount::rows(stats);
         let skipped = Skip::ALL.iter().map(|s| (s.as_str(), stats.skipped[s.index()])).collect();
         let anomalies =
             Anomalies::ALL.iter().enumerate().map(|(i, (_, name))| (*name, stats.anomalies[i])).collect();
@@ -478,6 +575,7 @@ impl Report {
             contradictions,
             other_ip,
             anomalies,
+            tunnels,
             unknown_other: None,
             flows_undelivered: None,
             capture: None,

@@ -7,16 +7,17 @@
 //! header, by port ([`over_udp`]). Each hands back the tunnel's identity ([`Tunnel`]: its kind
 //! and its key, VNI or call id) and the inner bytes ([`Inner`]), a sub-slice of its input that
 //! runs to the input's end: the inner IP header's own lengths say where the inner packet stops,
-//! and checking them is the caller's decode, as for an outer packet. Not wired yet: `decode`
-//! and `pipeline` do not call it.
+//! and checking them is the caller's decode, as for an outer packet. Also the record of the
+//! tunnels one packet came through ([`Chain`], one [`Level`] a tunnel, outermost first), which
+//! `decode` fills as it follows them, and what went wrong on the way ([`Problem`]).
 //!
-//! What I must not do: follow nesting (the caller does, to a fixed depth, by calling again on
+//! What I must not do: follow nesting (`decode` does, to [`MAX_DEPTH`], by calling again on
 //! the inner bytes), keep state, allocate, panic, read past the slice, or decide by anything but
 //! the bytes and the carrier's protocol or ports. On a tunnel port a header that is not that
 //! protocol's is `None` (plain UDP, counted as today); [`Bad`] is only for a header that is the
 //! protocol's but cut short or of a kind not supported.
 
-use crate::decode::{PPP_IPV4, PPP_IPV6};
+use crate::decode::{Addr, PPP_IPV4, PPP_IPV6};
 
 /// IP protocol numbers that carry a tunnel (IANA protocol numbers registry).
 pub const PROTO_IPV4: u8 = 4;
@@ -42,7 +43,7 @@ const ETHERTYPE_TEB: u16 = 0x6558;
 const ETHERTYPE_PPP: u16 = 0x880B;
 
 /// Which tunnel a header belongs to.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Kind {
     Gre,
     /// PPTP's enhanced GRE (GRE version 1).
@@ -70,10 +71,22 @@ impl Kind {
             Kind::NatT => "nat_t",
         }
     }
+
+    /// The UDP port the kind is recognised on, for a tunnel over UDP.
+    #[must_use]
+    pub fn udp_port(self) -> Option<u16> {
+        match self {
+            Kind::Vxlan => Some(VXLAN_PORT),
+            Kind::Teredo => Some(TEREDO_PORT),
+            Kind::L2tp => Some(L2TP_PORT),
+            Kind::NatT => Some(NAT_T_PORT),
+            Kind::Gre | Kind::Pptp | Kind::IpInIp => None,
+        }
+    }
 }
 
 /// A tunnel's identity as its header gives it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct Tunnel {
     pub kind: Kind,
     /// What tells two tunnels between the same endpoints apart: the GRE key (RFC 2890 §2.1),
@@ -161,6 +174,135 @@ impl Bad {
     #[must_use]
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Tunnels one packet is followed through, nested; a packet inside more is counted under the
+/// innermost of these, tagged `tunnel_too_deep`.
+pub const MAX_DEPTH: usize = 4;
+
+/// One tunnel a packet came through: the tunnel and the IP header (and UDP ports) carrying it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Level {
+    pub tunnel: Tunnel,
+    /// The carrying IP header's addresses, as the packet has them.
+    pub src: Addr,
+    pub dst: Addr,
+    /// The carrying UDP header's ports (0 for a tunnel right over IP).
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The carrying IP header's protocol: 17 (UDP), 47 (GRE), 4 or 41 (IP in IP).
+    pub proto: u8,
+}
+
+impl Level {
+    /// The tunnel as both directions see it: its kind and key, and its ends in order (lower
+    /// address first), with the ports that tell its contexts apart. VXLAN's source port is
+    /// left out: each end picks it from a hash of the inner headers (RFC 7348 §5), so the two
+    /// directions of one inner flow differ there. Teredo, L2TP and NAT-T keep theirs: behind a
+    /// NAT, the port is what tells two clients of one address apart. PPTP's call id and L2TP's
+    /// tunnel and session ids are left out too: each end names the other's (RFC 2637 §4.1,
+    /// RFC 2661 §3.1), so they differ by direction; the outer addresses tell the tunnels apart.
+    #[must_use]
+    pub fn canonical(&self) -> Self {
+        let (sp, dp) = if self.tunnel.kind == Kind::Vxlan { (0, 0) } else { (self.src_port, self.dst_port) };
+        let key = match self.tunnel.kind {
+            Kind::Pptp | Kind::L2tp => None,
+            _ => self.tunnel.key,
+        };
+        let tunnel = Tunnel { kind: self.tunnel.kind, key };
+        let (src, src_port, dst, dst_port) = if (self.src, sp) <= (self.dst, dp) {
+            (self.src, sp, self.dst, dp)
+        } else {
+            (self.dst, dp, self.src, sp)
+        };
+        Self { tunnel, src, dst, src_port, dst_port, proto: self.proto }
+    }
+
+    /// The other direction's view: ends swapped.
+    #[must_use]
+    pub fn reversed(&self) -> Self {
+        Self { src: self.dst, dst: self.src, src_port: self.dst_port, dst_port: self.src_port, ..*self }
+    }
+}
+
+/// What stopped a packet's tunnels from being followed further: it is counted under the
+/// last header that could be read (the carrier), tagged.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Problem {
+    /// A tunnel header that is the tunnel's but cannot be looked through.
+    Bad(Bad),
+    /// The packet inside is malformed: the reason decoding it gave.
+    Inner(crate::decode::Skip),
+    /// More than [`MAX_DEPTH`] tunnels.
+    TooDeep,
+}
+
+impl Problem {
+    /// The name in reports: the header's reason, `inner_` and the decoding one, or
+    /// `too_deep`.
+    #[must_use]
+    pub fn name(self) -> String {
+        match self {
+            Problem::Bad(b) => b.as_str().to_owned(),
+            Problem::Inner(s) => format!("inner_{}", s.as_str()),
+            Problem::TooDeep => "too_deep".to_owned(),
+        }
+    }
+}
+
+/// The tunnels one packet came through, outermost first, and what stopped the way in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Chain {
+    levels: [Option<Level>; MAX_DEPTH],
+    depth: u8,
+    pub problem: Option<Problem>,
+    /// The outermost IP header was the first fragment of a datagram (its identification):
+    /// the datagram's later fragments carry no tunnel header and belong to the inner flow.
+    pub outer_first: Option<u32>,
+}
+
+impl Chain {
+    /// Empty: no tunnel.
+    pub const NONE: Self = Self { levels: [None; MAX_DEPTH], depth: 0, problem: None, outer_first: None };
+
+    /// The tunnels, outermost first.
+    pub fn levels(&self) -> impl Iterator<Item = &Level> {
+        self.levels.iter().take(usize::from(self.depth)).flatten()
+    }
+
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        usize::from(self.depth)
+    }
+
+    /// The innermost tunnel.
+    #[must_use]
+    pub fn innermost(&self) -> Option<&Level> {
+        self.levels.get(usize::from(self.depth).checked_sub(1)?)?.as_ref()
+    }
+
+    /// Whether there is anything to tell: a tunnel, or a problem.
+    #[must_use]
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.depth == 0 && self.problem.is_none()
+    }
+
+    /// Adds a tunnel inside the others; false (and nothing added) past [`MAX_DEPTH`].
+    pub fn push(&mut self, level: Level) -> bool {
+        let Some(slot) = self.levels.get_mut(usize::from(self.depth)) else { return false };
+        *slot = Some(level);
+        self.depth += 1;
+        true
+    }
+
+    /// Removes the innermost tunnel (its payload could not be followed).
+    pub fn pop(&mut self) {
+        if self.depth > 0 {
+            self.depth -= 1;
+            self.levels[usize::from(self.depth)] = None;
+        }
     }
 }
 

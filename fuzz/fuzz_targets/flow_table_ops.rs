@@ -62,6 +62,7 @@ fn key_of(r: &FlowRecord) -> FlowKey {
         tcp_flags: TcpFlags(0),
         vlan: r.vlan,
         fragment: Fragment::Whole,
+        tunnel: 0,
     };
     FlowKey::of(&pkt).0
 }
@@ -73,6 +74,7 @@ fuzz_target!(|input: Ops| {
         udp_timeout: (u64::from(input.udp_timeout) + 1) * tenth,
         other_timeout: 10 * tenth,
         max_flows: usize::from(input.max_flows % 32) + 1,
+        ..FlowConfig::default()
     };
     let mut table = FlowTable::new(ServiceTable::embedded(), cfg);
     // The model: live flows and their (packets, bytes).
@@ -114,6 +116,7 @@ fuzz_target!(|input: Ops| {
                     tcp_flags: TcpFlags(flags),
                     vlan: u16::from(vlan),
                     fragment: Fragment::Whole,
+                    tunnel: 0,
                 };
                 let _ = table.advance(ts);
                 // Flows the clock ended are settled before the packet is looked up.

@@ -189,6 +189,7 @@ fuzz_target!(|case: Case| {
         udp_timeout: Timestamp::NANOS_PER_SEC,
         other_timeout: Timestamp::NANOS_PER_SEC,
         max_flows: 64,
+        ..FlowConfig::default()
     };
     let mut pipeline = Pipeline::new(table, cfg);
     let mut ended = 0u64;
@@ -209,7 +210,7 @@ fuzz_target!(|case: Case| {
                     pipeline.push(&frame, &mut on_end);
                 } else {
                     let (packet, payload) = pipeline.decode(&frame);
-                    pending.push(packet, payload);
+                    pending.push(packet, payload, &pipeline.reader.chain);
                     if pending.len() == batch {
                         pipeline.push_batch(&pending, &mut on_end);
                         pending.clear();

@@ -17,8 +17,9 @@ pub mod rules;
 mod tests {
     use super::*;
     use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
+    use crate::decode::Tunnels;
     use crate::decode::{Decoded, IpPacket};
-    use crate::pipeline::Packet;
+    use crate::services::ServiceTable;
     use evidence::Proto;
 
     /// Ethernet (optionally one VLAN tag) + IPv4 + TCP (flags PSH/ACK) or UDP + `payload`.
@@ -64,7 +65,8 @@ mod tests {
             flags: RecordFlags::default(),
             endian: Endian::Little,
         };
-        let (packet, payload) = Packet::decode(&frame);
+        let (packet, payload) =
+            crate::pipeline::Reader::new(ServiceTable::embedded(), Tunnels::Open).decode(&frame);
         let Decoded::Ip(IpPacket { proto, ports: Some(p), .. }) = packet.decoded else { return None };
         evidence::inspect(crate::flow::transport_of(proto), (p.src, p.dst), payload)
             .map(|e| (e.proto, e.reply))
@@ -107,7 +109,9 @@ mod tests {
             flags: RecordFlags::default(),
             endian: Endian::Little,
         };
-        assert!(Packet::decode(&frame).1.is_empty());
+        assert!(
+            crate::pipeline::Reader::new(ServiceTable::embedded(), Tunnels::Open).decode(&frame).1.is_empty()
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! What I must not do: look at bytes (the checks in [`super::evidence`] do), or keep state.
 
 use super::evidence::Proto;
+use crate::decode::Tunnels;
 use crate::services::{ServiceId, ServiceTable, Transport, Verdict};
 
 /// How a flow's label was decided: the flow records' `confidence`.
@@ -232,8 +233,9 @@ const SPECS: [Spec; 27] = [
 /// LLMNR (RFC 4795) and mDNS (RFC 6762) speak DNS's wire format on their own ports: there a
 /// DNS-format payload is not the DNS service.
 const DNS_FORMAT_PORTS: [u16; 2] = [5353, 5355];
-/// IPsec NAT traversal (RFC 3948) carries IKE and ESP on one UDP 5-tuple: an IKE first packet
-/// does not make the flow IKE (most of its bytes are ESP, which only opening the tunnel shows).
+/// IPsec NAT traversal (RFC 3948) carries IKE and ESP on one UDP 5-tuple: with tunnels not
+/// opened, an IKE first packet does not make the flow IKE (most of its bytes are ESP). Opened,
+/// the ESP packets are flows of their own, and what the NAT-T flow keeps is IKE.
 const NAT_T_PORT: u16 = 4500;
 
 /// One protocol's rule, resolved against a table.
@@ -248,12 +250,15 @@ struct Rule {
 #[derive(Clone, Debug)]
 pub struct Rules {
     by_proto: Vec<Rule>,
+    /// Tunnels are not opened (`--tunnels outer`): ESP in UDP stays in its NAT-T flow.
+    nat_t_shared: bool,
 }
 
 impl Rules {
-    /// Resolves the seed names against `table` (names it lacks are left out).
+    /// Resolves the seed names against `table` (names it lacks are left out). `tunnels`: how
+    /// far decoding looks, which decides what a NAT-T flow holds.
     #[must_use]
-    pub fn new(table: &ServiceTable) -> Self {
+    pub fn new(table: &ServiceTable, tunnels: Tunnels) -> Self {
         let id = |name: &str| table.id_of(name);
         // Indexed by the protocol's discriminant: `Proto::ALL` is in declaration order.
         let by_proto = Proto::ALL
@@ -266,7 +271,7 @@ impl Rules {
                 })
             })
             .collect();
-        Self { by_proto }
+        Self { by_proto, nat_t_shared: tunnels == Tunnels::Outer }
     }
 
     /// Whether `service` is one of the seed services that stand for `proto` (a label the
@@ -302,7 +307,7 @@ impl Rules {
             return (Some(b), c);
         }
         if (proto == Proto::Dns && DNS_FORMAT_PORTS.contains(&verdict.server_port))
-            || (proto == Proto::Ike && verdict.server_port == NAT_T_PORT)
+            || (proto == Proto::Ike && verdict.server_port == NAT_T_PORT && self.nat_t_shared)
         {
             return keep;
         }
@@ -349,7 +354,7 @@ mod tests {
     #[test]
     fn the_payload_confirms_overrules_or_fills_in() {
         let t = ServiceTable::embedded();
-        let r = Rules::new(t);
+        let r = Rules::new(t, Tunnels::Outer);
         let name = |(s, c): (Option<ServiceId>, Confidence)| (s.map(|s| t.name(s).to_owned()), c);
         // SMB on 445: confirmed.
         let v = verdict(t, Transport::Tcp, 445);
@@ -380,15 +385,20 @@ mod tests {
         // DNS format on the LLMNR port is not the DNS service.
         let v = verdict(t, Transport::Udp, 5355);
         assert_eq!(r.judge(&v, Transport::Udp, Proto::Dns, None), (None, Confidence::Port));
-        // IKE on the NAT-T port is not the whole flow.
+        // IKE on the NAT-T port is not the whole flow, unless its ESP packets are taken out.
         let v = verdict(t, Transport::Udp, 4500);
         assert_eq!(r.judge(&v, Transport::Udp, Proto::Ike, None), (None, Confidence::Port));
+        let opened = Rules::new(t, Tunnels::Open);
+        assert_eq!(
+            name(opened.judge(&v, Transport::Udp, Proto::Ike, None)).0.as_deref(),
+            Some("Internet Key Exchange (IKE)")
+        );
     }
 
     #[test]
     fn a_table_without_the_names_keeps_the_port() {
         let t = ServiceTable::from_tsv("service\tudp\ttcp\nWeb\t\t8000\n", "t.tsv").unwrap();
-        let r = Rules::new(&t);
+        let r = Rules::new(&t, Tunnels::Open);
         let v = verdict(&t, Transport::Tcp, 8000);
         assert_eq!(r.judge(&v, Transport::Tcp, Proto::Http, None), (v.service, Confidence::Port));
     }

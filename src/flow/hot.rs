@@ -40,7 +40,7 @@ const WIDE: u64 = 1 << 56;
 impl Packed {
     /// The packed form of `k`; an IPv6 key's `addrs` is left 0 for the caller to fill in.
     pub(super) fn of(k: &FlowKey) -> Self {
-        if let (Some(lo), Some(hi)) = (k.lo.ipv4(), k.hi.ipv4()) {
+        if let (Some(lo), Some(hi), 0) = (k.lo.ipv4(), k.hi.ipv4(), k.tunnel) {
             return Self::narrow(lo, hi, k.lo_port, k.hi_port, k.vlan, k.proto);
         }
         let ends = Self::narrow(0, 0, k.lo_port, k.hi_port, k.vlan, k.proto).ends;
@@ -73,6 +73,7 @@ impl Packed {
             hi_port: (e >> 16) as u16,
             vlan: (e >> 32) as u16,
             proto: (e >> 48) as u8,
+            tunnel: 0,
         }
     }
 }
@@ -356,7 +357,7 @@ mod tests {
         fn keys_pack_and_unpack(a in any::<u128>(), b in any::<u128>(), v6 in any::<bool>(),
                                 lp in any::<u16>(), hp in any::<u16>(), vlan in any::<u16>(), proto in any::<u8>(),
                                 other in any::<(u16, u16, u8)>()) {
-            let k = FlowKey { lo: addr(v6, a), hi: addr(v6 && b % 2 == 0, b), lo_port: lp, hi_port: hp, proto, vlan };
+            let k = FlowKey { lo: addr(v6, a), hi: addr(v6 && b % 2 == 0, b), lo_port: lp, hi_port: hp, proto, vlan, tunnel: 0 };
             let p = Packed::of(&k);
             let wide = p.is_wide();
             prop_assert_eq!(wide, k.lo.ipv4().is_none() || k.hi.ipv4().is_none());

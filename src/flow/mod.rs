@@ -30,9 +30,10 @@ mod index;
 use crate::capture::Timestamp;
 use crate::classify::evidence::{self, Proto};
 use crate::classify::rules::{Confidence, Rules};
-use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags};
+use crate::decode::{Addr, Fragment, IpPacket, PROTO_TCP, PROTO_UDP, TcpFlags, Tunnels};
 use crate::learn::expect::Learned;
 use crate::services::{self, DecidedBy, MatchKind, Opening, ServiceId, ServiceTable, Transport, Verdict};
+use crate::tunnel::{Chain, Level};
 use fifo::Fifo;
 use hashbrown::HashMap;
 pub use hot::WINDOW;
@@ -78,6 +79,8 @@ pub struct FlowConfig {
     pub udp_timeout: u64,
     pub other_timeout: u64,
     pub max_flows: usize,
+    /// How far packets are decoded (what a flow can be: an ESP flow out of a NAT-T one).
+    pub tunnels: Tunnels,
 }
 
 impl Default for FlowConfig {
@@ -87,6 +90,7 @@ impl Default for FlowConfig {
             udp_timeout: 60 * Timestamp::NANOS_PER_SEC,
             other_timeout: 60 * Timestamp::NANOS_PER_SEC,
             max_flows: 1_000_000,
+            tunnels: Tunnels::Open,
         }
     }
 }
@@ -100,6 +104,9 @@ pub struct FlowKey {
     pub hi_port: u16,
     pub proto: u8,
     pub vlan: u16,
+    /// The packet's tunnels as one number ([`IpPacket::tunnel`]; 0: none): the same inner
+    /// 5-tuple in two tunnels is two flows.
+    pub tunnel: u64,
 }
 
 /// The flow index's hash: a keyed hash of the key's five words, seeded per process so that
@@ -147,7 +154,7 @@ impl KeyHasher {
             | u64::from(k.vlan) << 40;
         let lo = folded_multiply(word(&k.lo, 0) ^ s[0], word(&k.lo, 1) ^ s[1]);
         let hi = folded_multiply(word(&k.hi, 0) ^ s[2], word(&k.hi, 1) ^ s[3]);
-        folded_multiply(lo ^ rest ^ s[4], hi ^ s[5])
+        folded_multiply(lo ^ rest ^ s[4], hi ^ k.tunnel ^ s[5])
     }
 
     /// The hash of a key: of its two packed words when it fits in a line, else of the whole
@@ -188,7 +195,7 @@ impl FlowKey {
         let src_lo = s < d || (s == d && sp <= dp);
         let (lo, lo_port, hi, hi_port) =
             if src_lo { (pkt.src, sp, pkt.dst, dp) } else { (pkt.dst, dp, pkt.src, sp) };
-        (Self { lo, hi, lo_port, hi_port, proto: pkt.proto, vlan: pkt.vlan }, src_lo)
+        (Self { lo, hi, lo_port, hi_port, proto: pkt.proto, vlan: pkt.vlan, tunnel: pkt.tunnel }, src_lo)
     }
 }
 
@@ -275,6 +282,16 @@ pub struct FlowRecord {
     /// The port's label was a service of another protocol than the payload's (HTTP on the
     /// CIFS port), not a refinement within one (a bind on 135 naming its interface).
     pub contradiction: bool,
+    /// The innermost tunnel the flow came through, as its first packet did.
+    pub tunnel: Option<TunnelOf>,
+}
+
+/// The tunnel a flow came through (as Zeek's `tunnel_parents`): the innermost one, with its
+/// outer ends put as the flow's (`src` the client's side), and how many there were.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TunnelOf {
+    pub level: Level,
+    pub depth: u8,
 }
 
 /// The packet sizes of a flow's opening window (see [`WINDOW`]), kept in its line so that a
@@ -382,6 +399,20 @@ struct FragKey {
     id: u32,
     proto: u8,
     vlan: u16,
+    tunnel: u64,
+}
+
+impl FragKey {
+    fn of(pkt: &IpPacket, id: u32) -> Self {
+        Self { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan, tunnel: pkt.tunnel }
+    }
+
+    /// The key of the outermost IP header of a packet that came through `chain`, a first
+    /// fragment: the datagram's later fragments, which carry no tunnel header, have this key.
+    fn outer(chain: &Chain, vlan: u16) -> Option<Self> {
+        let (id, outer) = (chain.outer_first?, chain.levels().next()?);
+        Some(Self { src: outer.src, dst: outer.dst, id, proto: outer.proto, vlan, tunnel: 0 })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -488,10 +519,12 @@ const FRAGMENT_WINDOW: u64 = MAX_FRAGMENT_ENTRIES as u64;
 pub struct Carried<'a> {
     pub payload: &'a [u8],
     pub learned: Option<Learned>,
+    /// The tunnels the packet came through, if any.
+    pub chain: Option<&'a Chain>,
 }
 
 impl Carried<'_> {
-    pub const NONE: Carried<'static> = Carried { payload: &[], learned: None };
+    pub const NONE: Carried<'static> = Carried { payload: &[], learned: None, chain: None };
 }
 
 /// What the table did with one packet.
@@ -600,6 +633,8 @@ pub struct FlowTable<'t> {
     opening: Vec<Start>,
     /// By slot: the DCE/RPC interface a bind in the opening window named (few flows).
     interfaces: FastMap<u32, [u8; 16]>,
+    /// By slot: the tunnel of a flow that came through one.
+    tunnels: FastMap<u32, TunnelOf>,
     /// The keys that do not fit in a line (IPv6), and their free places.
     wide: Vec<FlowKey>,
     wide_free: Vec<u32>,
@@ -653,6 +688,7 @@ impl<'t> FlowTable<'t> {
             hot,
             opening,
             interfaces: FastMap::default(),
+            tunnels: FastMap::default(),
             wide: Vec::new(),
             wide_free: Vec::new(),
             extra: FastMap::default(),
@@ -666,7 +702,7 @@ impl<'t> FlowTable<'t> {
             now: Timestamp(0),
             ended: Vec::new(),
             due: VecDeque::new(),
-            rules: Rules::new(table),
+            rules: Rules::new(table, cfg.tunnels),
             closing: None,
             evicted_at_warm: 0,
             counters: FlowCounters::default(),
@@ -921,7 +957,7 @@ impl<'t> FlowTable<'t> {
         carried: Carried<'_>,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> Seen {
-        let Carried { payload, learned } = carried;
+        let Carried { payload, learned, chain } = carried;
         match pkt.fragment {
             Fragment::NonFirst { id, last } => return self.fragment(pkt, id, Some(last), ts, wire_len),
             // A second offset-0 fragment of a datagram already seen (overlap, CATALOGUE.md
@@ -948,7 +984,7 @@ impl<'t> FlowTable<'t> {
             Some(slot) if syn && self.hot[slot as usize].class() == Class::Closed => {
                 self.end(slot, EndReason::Reused);
                 self.counters.reused += 1;
-                (self.create(lookup, pkt, ts, learned, tag_of), true)
+                (self.create(lookup, pkt, ts, learned, chain, tag_of), true)
             }
             // Past its timeout on the input's clock but not yet swept: it ended before this
             // packet (the clock, not this packet's time, so a late packet cannot revive it).
@@ -956,10 +992,10 @@ impl<'t> FlowTable<'t> {
                 let reason = self.closed_reason(slot).unwrap_or(EndReason::Idle);
                 self.end(slot, reason);
                 self.counters.expired += 1;
-                (self.create(lookup, pkt, ts, learned, tag_of), true)
+                (self.create(lookup, pkt, ts, learned, chain, tag_of), true)
             }
             Some(slot) => (slot, false),
-            None => (self.create(lookup, pkt, ts, learned, tag_of), true),
+            None => (self.create(lookup, pkt, ts, learned, chain, tag_of), true),
         };
         if !payload.is_empty() {
             let h = &self.hot[slot as usize];
@@ -969,9 +1005,13 @@ impl<'t> FlowTable<'t> {
         }
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let tag = self.hot[slot as usize].tag;
-        if let Fragment::First { id } = pkt.fragment {
+        let outer = chain.and_then(|c| FragKey::outer(c, pkt.vlan));
+        let first = match pkt.fragment {
+            Fragment::First { id } => Some(FragKey::of(pkt, id)),
+            _ => None,
+        };
+        if let Some(fk) = outer.or(first) {
             let generation = self.opening[slot as usize].generation;
-            let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
             let entry =
                 FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
             self.remember_fragment(fk, entry);
@@ -1149,7 +1189,7 @@ impl<'t> FlowTable<'t> {
         ts: Timestamp,
         wire_len: u32,
     ) -> Seen {
-        let fk = FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan };
+        let fk = FragKey::of(pkt, id);
         let firsts = self.firsts;
         let Some(e) = self.frags.get_mut(&fk).filter(|e| fragment_alive(e, ts, firsts)) else {
             self.counters.fragment_orphans += 1;
@@ -1199,7 +1239,7 @@ impl<'t> FlowTable<'t> {
         match pkt.fragment {
             Fragment::First { id } => self
                 .frags
-                .get(&FragKey { src: pkt.src, dst: pkt.dst, id, proto: pkt.proto, vlan: pkt.vlan })
+                .get(&FragKey::of(pkt, id))
                 .is_some_and(|e| !e.complete && fragment_alive(e, self.now, self.firsts)),
             _ => false,
         }
@@ -1211,6 +1251,7 @@ impl<'t> FlowTable<'t> {
         pkt: &IpPacket,
         ts: Timestamp,
         learned: Option<Learned>,
+        chain: Option<&Chain>,
         tag_of: impl FnOnce(&Verdict, u8) -> u32,
     ) -> u32 {
         let &Lookup { mut packed, src_lo, hash } = lookup;
@@ -1279,6 +1320,15 @@ impl<'t> FlowTable<'t> {
             self.opening.push(Start { first: ts, ..Start::default() });
             i
         };
+        if let Some(c) = chain
+            && let Some(&level) = c.innermost()
+        {
+            // Its outer ends as the flow's: the first packet's source is the client's side
+            // when it went to the server.
+            let level = if verdict.server_is_dst { level } else { level.reversed() };
+            #[allow(clippy::cast_possible_truncation)] // at most MAX_DEPTH
+            self.tunnels.insert(idx, TunnelOf { level, depth: c.depth() as u8 });
+        }
         let generation = self.opening[idx as usize].generation;
         self.queues[class as usize].push_back(Queued { slot: idx, generation, last: ts });
         self.index.insert(hash, idx);
@@ -1487,6 +1537,7 @@ impl<'t> FlowTable<'t> {
         let o = self.opening[slot as usize];
         let evidence = Proto::ALL.get(usize::from(o.evidence).wrapping_sub(1)).copied();
         let interface = if o.named { self.interfaces.remove(&slot) } else { None };
+        let tunnel = if key.tunnel == 0 { None } else { self.tunnels.remove(&slot) };
         let h = &mut self.hot[slot as usize];
         let x = if h.has_extra() { self.extra.remove(&slot).unwrap_or_default() } else { Extra::default() };
         let wide = h.key.is_wide().then_some(h.key.addrs);
@@ -1521,6 +1572,7 @@ impl<'t> FlowTable<'t> {
             interface,
             port_label: o.relabelled.then_some(o.port_service),
             contradiction: o.contradicted,
+            tunnel,
         };
         h.retire();
         let o = &mut self.opening[slot as usize];
@@ -1557,6 +1609,7 @@ mod tests {
             tcp_flags: TcpFlags(flags),
             vlan: 0,
             fragment: Fragment::Whole,
+            tunnel: 0,
         }
     }
 
@@ -1782,7 +1835,14 @@ mod tests {
     fn feed_payload(t: &mut FlowTable<'_>, p: &IpPacket, payload: &[u8], len: u32) -> Option<Vec<u16>> {
         let lookup = t.lookup(p);
         let tag_of = |v: &Verdict, _: u8| v.service.map_or(9999, |s| u32::from(s.0));
-        t.observe_with(p, &lookup, Timestamp(1), len, Carried { payload, learned: None }, tag_of);
+        t.observe_with(
+            p,
+            &lookup,
+            Timestamp(1),
+            len,
+            Carried { payload, learned: None, chain: None },
+            tag_of,
+        );
         let mut moved = None;
         while let Some(r) = t.take_due() {
             t.relabel(r.slot, r.service, u32::from(r.service.0), r.confidence);

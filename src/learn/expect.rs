@@ -109,7 +109,7 @@ impl Learner {
             h245: table.id_of("NetMeeting H.323 call setup"),
             rpc: table.id_of(RPC_SESSION_PORTS),
             rtp: table.id_of("NetMeeting RTP - ( real time protocol) audio stream"),
-            rules: Rules::new(table),
+            rules: Rules::new(table, crate::decode::Tunnels::Open),
             calls: HashMap::new(),
             map: HashMap::new(),
             order: VecDeque::new(),
@@ -406,6 +406,7 @@ mod tests {
             tcp_flags: TcpFlags(0),
             vlan: 0,
             fragment: Fragment::Whole,
+            tunnel: 0,
         }
     }
 

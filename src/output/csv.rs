@@ -6,6 +6,11 @@
 //! and bytes by how their label was decided (`port_only_`, `confirmed_`, `payload_`, `range_`
 //! `flows` and `bytes`, as JSON's `services[].decided`; empty for other rows): new columns go
 //! last so that readers of the older columns by position keep working.
+//!
+//! Then one `tunnel` row per tunnel (JSON's `tunnels.rows`), with its `flows`, `packets` and
+//! `bytes`, the carrier's seed service in `service`, and its kind, ends and key in the last
+//! columns: a breakdown of the rows above, **not** to be added to them (a tunnelled packet is
+//! counted in the row of the flow inside, and in every tunnel around it).
 
 use crate::report::{Report, Summary};
 use std::fmt::Display;
@@ -20,7 +25,10 @@ flow_bytes_p50,flow_bytes_p90,flow_bytes_p99,flow_bytes_max,\
 handshake_rtt_ms_p50,handshake_rtt_ms_p90,handshake_rtt_ms_p99,handshake_rtt_ms_max,\
 iana_name,handshakes_answered,handshakes_unanswered,handshakes_refused,handshakes_midstream,\
 port_only_flows,port_only_bytes,confirmed_flows,confirmed_bytes,payload_flows,payload_bytes,range_flows,range_bytes,\
-learned_flows,learned_bytes";
+learned_flows,learned_bytes,tunnel_kind,tunnel_a,tunnel_a_port,tunnel_b,tunnel_b_port,tunnel_key";
+
+/// The tunnel columns of a row that is not a tunnel's.
+const NO_TUNNEL: &str = ",,,,,,";
 
 /// The columns of how a service row's labels were decided.
 fn decided(d: &crate::report::DecidedReport) -> String {
@@ -83,7 +91,7 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
         let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
         writeln!(
             w,
-            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{}",
+            "service,{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{}{NO_TUNNEL}",
             field(&s.service),
             s.transport.as_str(),
             field(&ports.join(" ")),
@@ -106,7 +114,7 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
     for u in &r.unknown {
         writeln!(
             w,
-            "unknown,,{},{},{},{},{}{empty_tail},{},{},{NO_DECIDED}",
+            "unknown,,{},{},{},{},{}{empty_tail},{},{},{NO_DECIDED}{NO_TUNNEL}",
             u.transport.as_str(),
             u.port,
             u.flows,
@@ -118,10 +126,27 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
     }
     let t = &r.totals;
     let none = handshakes(None);
-    writeln!(w, "other_ip,,ip,,,{},{empty_tail},,{none},{NO_DECIDED}", t.other_ip_packets)?;
-    writeln!(w, "non_ip,,,,,{},{empty_tail},,{none},{NO_DECIDED}", t.non_ip_packets)?;
+    writeln!(w, "other_ip,,ip,,,{},{empty_tail},,{none},{NO_DECIDED}{NO_TUNNEL}", t.other_ip_packets)?;
+    writeln!(w, "non_ip,,,,,{},{empty_tail},,{none},{NO_DECIDED}{NO_TUNNEL}", t.non_ip_packets)?;
     for (reason, n) in &t.skipped {
-        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},,{none},{NO_DECIDED}")?;
+        writeln!(w, "skipped,{reason},,,,{n},{empty_tail},,{none},{NO_DECIDED}{NO_TUNNEL}")?;
+    }
+    let opt = |v: Option<u32>| v.map_or(String::new(), |v| v.to_string());
+    for x in &r.tunnels.rows {
+        writeln!(
+            w,
+            "tunnel,{},,,{},{},{}{empty_tail},,{none},{NO_DECIDED},{},{},{},{},{},{}",
+            field(x.carrier_service.as_deref().unwrap_or_default()),
+            x.flows,
+            x.packets,
+            x.bytes,
+            x.kind,
+            x.a,
+            opt(x.a_port.map(u32::from)),
+            x.b,
+            opt(x.b_port.map(u32::from)),
+            opt(x.key),
+        )?;
     }
     Ok(())
 }
@@ -158,7 +183,7 @@ mod tests {
     fn tcp_rows_end_with_their_handshakes_then_how_labels_were_decided() {
         let header = split_line(HEADER);
         let tail: Vec<&str> =
-            header[header.len() - 14..header.len() - 10].iter().map(String::as_str).collect();
+            header[header.len() - 20..header.len() - 16].iter().map(String::as_str).collect();
         assert_eq!(
             tail,
             ["handshakes_answered", "handshakes_unanswered", "handshakes_refused", "handshakes_midstream"]
@@ -174,7 +199,8 @@ mod tests {
             range: fb(4, 40),
             learned: fb(5, 50),
         };
-        let names: Vec<&str> = header[header.len() - 10..].iter().map(String::as_str).collect();
+        let names: Vec<&str> =
+            header[header.len() - 16..header.len() - 6].iter().map(String::as_str).collect();
         let values = decided(&d);
         let got: Vec<(&str, &str)> = names.iter().copied().zip(values.split(',')).collect();
         assert_eq!(

@@ -8,7 +8,7 @@
 
 use super::csv::field;
 use crate::decode::Addr;
-use crate::flow::{FlowRecord, TO_CLIENT, TO_SERVER};
+use crate::flow::{FlowRecord, TO_CLIENT, TO_SERVER, TunnelOf};
 use crate::services::{self, ServiceId, ServiceTable, Transport};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -23,7 +23,13 @@ pub enum FlowFormat {
 
 const CSV_HEADER: &str = "start,end,transport,ip_proto,client_ip,client_port,server_ip,server_port,vlan,\
 service,candidates,decided_by,confidence,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
-tcp_state,handshake_rtt_ms,fragments,end_reason,evidence,interface,interface_uuid,port_label";
+tcp_state,handshake_rtt_ms,fragments,end_reason,evidence,interface,interface_uuid,port_label,\
+tunnel,tunnel_client_ip,tunnel_client_port,tunnel_server_ip,tunnel_server_port,tunnel_key,tunnel_depth";
+
+/// A tunnel's carrier ports, where it has them (UDP tunnels).
+fn tunnel_ports(t: &TunnelOf) -> Option<(u16, u16)> {
+    (t.level.proto == crate::decode::PROTO_UDP).then_some((t.level.src_port, t.level.dst_port))
+}
 
 /// What a flow record says of the label the port gave, when payload evidence changed it: the
 /// port's service, or `unknown` when the port gave none; `None` when the label is the port's.
@@ -96,7 +102,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         let port = |p: u16| if has_ports { p.to_string() } else { String::new() };
         writeln!(
             self.out,
-            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             secs(rec.start.0),
             secs(rec.end.0),
             rec.transport().as_str(),
@@ -122,6 +128,23 @@ impl<'t, W: Write> FlowWriter<'t, W> {
             rec.interface.and_then(|u| services::interface_name(&u)).unwrap_or(""),
             rec.interface.map(|u| services::uuid_text(&u)).unwrap_or_default(),
             field(port_label(self.table, rec).unwrap_or("")),
+            rec.tunnel.map_or_else(
+                || ",,,,,,".to_owned(),
+                |t| {
+                    let ports = tunnel_ports(&t);
+                    let port = |p: Option<u16>| p.map_or(String::new(), |p| p.to_string());
+                    format!(
+                        "{},{},{},{},{},{},{}",
+                        t.level.tunnel.kind.as_str(),
+                        t.level.src.to_ip(),
+                        port(ports.map(|p| p.0)),
+                        t.level.dst.to_ip(),
+                        port(ports.map(|p| p.1)),
+                        t.level.tunnel.key.map_or(String::new(), |k| k.to_string()),
+                        t.depth
+                    )
+                }
+            ),
         )
     }
 
@@ -321,9 +344,40 @@ impl<'t> JsonParts<'t> {
             Some(name) => push_json_str(b, name),
             None => b.extend_from_slice(b"null"),
         }
+        push_tunnel(b, rec.tunnel.as_ref())?;
         b.extend_from_slice(b"}\n");
         Ok(())
     }
+}
+
+/// A record's `tunnel` member: null, or the tunnel's kind, ends, key and depth.
+fn push_tunnel(b: &mut Vec<u8>, tunnel: Option<&TunnelOf>) -> io::Result<()> {
+    b.extend_from_slice(b",\"tunnel\":");
+    match tunnel {
+        Some(t) => {
+            let ports = tunnel_ports(t);
+            b.extend_from_slice(b"{\"kind\":");
+            push_name(b, t.level.tunnel.kind.as_str());
+            b.extend_from_slice(b",\"client_ip\":");
+            push_ip(b, t.level.src)?;
+            b.extend_from_slice(b",\"client_port\":");
+            push_opt_int(b, ports.map(|p| p.0));
+            b.extend_from_slice(b",\"server_ip\":");
+            push_ip(b, t.level.dst)?;
+            b.extend_from_slice(b",\"server_port\":");
+            push_opt_int(b, ports.map(|p| p.1));
+            b.extend_from_slice(b",\"key\":");
+            match t.level.tunnel.key {
+                Some(k) => push_int(b, k),
+                None => b.extend_from_slice(b"null"),
+            }
+            b.extend_from_slice(b",\"depth\":");
+            push_int(b, t.depth);
+            b.push(b'}');
+        }
+        None => b.extend_from_slice(b"null"),
+    }
+    Ok(())
 }
 
 /// One of our own identifiers (`tcp`, `end_of_input`) as a JSON string: lower-case ASCII
@@ -458,6 +512,18 @@ mod tests {
         interface: Option<&'static str>,
         interface_uuid: Option<String>,
         port_label: Option<&'a str>,
+        tunnel: Option<TunnelLine>,
+    }
+
+    #[derive(Serialize)]
+    struct TunnelLine {
+        kind: &'static str,
+        client_ip: String,
+        client_port: Option<u16>,
+        server_ip: String,
+        server_port: Option<u16>,
+        key: Option<u32>,
+        depth: u8,
     }
 
     impl<'a> Line<'a> {
@@ -489,6 +555,15 @@ mod tests {
                 interface: rec.interface.and_then(|u| services::interface_name(&u)),
                 interface_uuid: rec.interface.map(|u| services::uuid_text(&u)),
                 port_label: port_label(table, rec),
+                tunnel: rec.tunnel.map(|t| TunnelLine {
+                    kind: t.level.tunnel.kind.as_str(),
+                    client_ip: t.level.src.to_ip().to_string(),
+                    client_port: tunnel_ports(&t).map(|p| p.0),
+                    server_ip: t.level.dst.to_ip().to_string(),
+                    server_port: tunnel_ports(&t).map(|p| p.1),
+                    key: t.level.tunnel.key,
+                    depth: t.depth,
+                }),
             }
         }
     }

@@ -263,6 +263,7 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         columns(w, "  ", &[L, R, R, R, R], &rows)?;
     }
     writeln!(w)?;
+    tunnel_lines(w, r)?;
 
     let service_packets: u64 = r.services.iter().map(|s| s.packets).sum();
     writeln!(
@@ -322,6 +323,64 @@ pub fn write(w: &mut impl Write, r: &Report, opts: TableOptions) -> io::Result<(
         writeln!(w, "INCOMPLETE: an input could not be read to its end; figures cover what was read.")?;
     }
     Ok(())
+}
+
+/// The tunnels packets came through, the most bytes first: a breakdown of the rows above (a
+/// packet counts in its innermost flow's row, and in every tunnel around it).
+fn tunnel_lines(w: &mut impl Write, r: &Report) -> io::Result<()> {
+    use Align::{Left as L, Right as R};
+    const SHOWN: usize = 10;
+    let t = &r.tunnels;
+    if t.rows.is_empty() && t.malformed.is_empty() && t.over_limit.is_none() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "Tunnels: {} (what came through each; counted above under the flows inside)",
+        thousands(t.rows.len() as u64)
+    )?;
+    let end = |a: &str, p: Option<u16>| match p {
+        Some(p) if a.contains(':') => format!("[{a}]:{p}"),
+        Some(p) => format!("{a}:{p}"),
+        None => a.to_owned(),
+    };
+    let mut rows =
+        vec![["kind", "ends", "key", "carrier", "flows", "packets", "bytes"].map(String::from).to_vec()];
+    for x in t.rows.iter().take(SHOWN) {
+        rows.push(vec![
+            x.kind.to_owned(),
+            format!("{} - {}", end(&x.a, x.a_port), end(&x.b, x.b_port)),
+            x.key.map_or("-".to_owned(), |k| k.to_string()),
+            x.carrier_service.as_deref().map_or("-".to_owned(), cut),
+            thousands(x.flows),
+            thousands(x.packets),
+            bytes(x.bytes),
+        ]);
+    }
+    if !t.rows.is_empty() {
+        columns(w, "  ", &[L, L, R, L, R, R, R], &rows)?;
+    }
+    if t.rows.len() > SHOWN {
+        writeln!(
+            w,
+            "  and {} more (flowtag read --format json: tunnels)",
+            thousands((t.rows.len() - SHOWN) as u64)
+        )?;
+    }
+    if let Some(o) = t.over_limit {
+        writeln!(
+            w,
+            "  tunnels past the first 4,096: {} flows, {} packets, {}",
+            thousands(o.flows),
+            thousands(o.packets),
+            bytes(o.bytes)
+        )?;
+    }
+    if !t.malformed.is_empty() {
+        let list: Vec<String> = t.malformed.iter().map(|(k, n)| format!("{k} {}", thousands(*n))).collect();
+        writeln!(w, "  not followed (counted under the carrier): {}", list.join(", "))?;
+    }
+    writeln!(w)
 }
 
 /// The share of a row's bytes (of flows that ended) whose label the payload confirmed or gave.

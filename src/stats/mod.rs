@@ -18,6 +18,8 @@ use crate::services::{ServiceId, Transport};
 use hashbrown::HashMap;
 use hdrhistogram::Histogram;
 
+pub mod tunnels;
+
 /// A row reference as the flow table carries it: service rows count up from 0, unknown rows
 /// have the top bit set, and [`Tag::OTHER_IP`] counts other IP protocols.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -243,6 +245,8 @@ pub struct Stats {
     pub contradictions: HashMap<(ServiceId, ServiceId, Proto), Counts>,
     /// What the reading thread learned from control channels.
     pub learn: LearnCounters,
+    /// Per tunnel, what came through it (a breakdown of the packets counted above).
+    pub tunnels: tunnels::TunnelBook,
 }
 
 impl Default for Stats {
@@ -273,6 +277,7 @@ impl Stats {
             filtered_out: 0,
             contradictions: HashMap::new(),
             learn: LearnCounters::default(),
+            tunnels: tunnels::TunnelBook::default(),
         }
     }
 
@@ -529,6 +534,7 @@ impl Stats {
         }
         self.filtered_out += other.filtered_out;
         self.learn.merge(&other.learn);
+        self.tunnels.merge(&other.tunnels);
         for (k, c) in &other.contradictions {
             self.contradictions.entry(*k).or_default().merge(*c);
         }
