@@ -26,13 +26,13 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
 
 fn expected_tsv(built: &[Built]) -> String {
     let mut s = String::from(
-        "file\ttransport\tclient\tserver\tpackets_to_server\tbytes_to_server\tpackets_to_client\tbytes_to_client\tservice\tfirst_frame\n",
+        "file\ttransport\tclient\tserver\tpackets_to_server\tbytes_to_server\tpackets_to_client\tbytes_to_client\tservice\tfirst_frame\ttunnel\n",
     );
     for b in built {
         for r in &b.rows {
             let _ = writeln!(
                 s,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 b.file,
                 r.transport.name(),
                 r.client,
@@ -42,11 +42,12 @@ fn expected_tsv(built: &[Built]) -> String {
                 r.to_client.packets,
                 r.to_client.bytes,
                 r.service,
-                r.first_frame
+                r.first_frame,
+                r.tunnel
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(s, "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-", b.file, c.packets, c.bytes);
+            let _ = writeln!(s, "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-\t-", b.file, c.packets, c.bytes);
         }
     }
     s
