@@ -190,11 +190,18 @@ fn readme(built: &[Built]) -> String {
             }
             continue;
         }
-        s.push_str("\n| transport | client | server | service | to server: packets / bytes | to client: packets / bytes |\n| --- | --- | --- | --- | --- | --- |\n");
+        // The tunnel column only for files with a tunnelled row (issue 17).
+        let tunnels = b.rows.iter().any(|r| r.tunnel != "-");
+        let (head, rule, none) = if tunnels { (" tunnel |", " --- |", " - |") } else { ("", "", "") };
+        let _ = write!(
+            s,
+            "\n| transport | client | server | service | to server: packets / bytes | to client: packets / bytes |{head}\n| --- | --- | --- | --- | --- | --- |{rule}\n"
+        );
         for r in &b.rows {
+            let tunnel = if tunnels { format!(" {} |", r.tunnel) } else { String::new() };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} / {} | {} / {} |",
+                "| {} | {} | {} | {} | {} / {} | {} / {} |{tunnel}",
                 r.transport.name(),
                 r.client,
                 r.server,
@@ -206,7 +213,7 @@ fn readme(built: &[Built]) -> String {
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(s, "| {name} | - | - | - | {} / {} | - |", c.packets, c.bytes);
+            let _ = writeln!(s, "| {name} | - | - | - | {} / {} | - |{none}", c.packets, c.bytes);
         }
     }
     s

@@ -190,7 +190,7 @@ pub fn frame(tr: &mut Trace, p: &Pending) -> Vec<u8> {
             }
             LayerKind::L2tp { tunnel, session } => {
                 let (tid, sid) = if p.from_a { (tunnel[1], session[1]) } else { (tunnel[0], session[0]) };
-                let ppp = ppp_frame(&inner, true).expect("L2TP data carries PPP");
+                let Some(ppp) = ppp_frame(&inner, true) else { panic!("L2TP data carries PPP") };
                 // The A side (the LAC) sends length and sequence numbers (L and S, RFC 2661
                 // §3.1); the LNS sends neither, as the RFC lets either end choose.
                 let long = p.from_a;
