@@ -566,7 +566,7 @@ fn vteps(tr: &mut Trace) -> (HostId, HostId) {
 }
 
 pub fn vxlan_vni_53() -> Built {
-    let what = "VXLAN (RFC 7348, UDP 4789, I flag) between VTEP1 172.16.0.1 and VTEP2 172.16.0.2 in two segments, VNI 5001 and VNI 5002, whose tenants use the same addresses: in each, 10.0.0.5:1050 asks the DNS server 10.0.0.53:53 for a name (query and answer, inner Ethernet and IPv4). The outer source port is a hash of the inner headers (RFC 7348 §5), so it differs by direction and by segment; the outer UDP checksum is zero, as §5 recommends over IPv4. Two inner flows with the same 5-tuple, one per VNI, both DNS";
+    let what = "VXLAN (RFC 7348, UDP 4789, I flag) between VTEP1 172.16.0.1 and VTEP2 172.16.0.2 in two segments, VNI 5001 and VNI 5002, whose tenants use the same addresses: in each, 10.0.0.5:1050 asks the DNS server 10.0.0.53:53 for a name (query and answer, inner Ethernet and IPv4). The outer source port is a hash of the inner headers (RFC 7348 §5), so it differs by direction but not by segment (the inner headers are the same): the outer IP and UDP headers of the two segments are the same and only the VNI tells the flows apart; the outer UDP checksum is zero, as §5 recommends over IPv4. Two inner flows with the same 5-tuple, one per VNI, both DNS";
     let (mut tr, i) = trace("vxlan-vni-53.pcap", 66, what);
     let (v1, v2) = vteps(&mut tr);
     let c = tr.host("VM05", [0x02, 0x00, 0x0a, 0x00, 0x00, 0x05], Ipv4Addr::new(10, 0, 0, 5), true);
