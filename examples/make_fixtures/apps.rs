@@ -12,6 +12,8 @@ pub mod rr {
     pub const NS: u16 = 2;
     pub const SOA: u16 = 6;
     pub const MX: u16 = 15;
+    /// RFC 3596 §2.1.
+    pub const AAAA: u16 = 28;
     pub const SRV: u16 = 33;
     pub const AXFR: u16 = 252;
 }
@@ -40,6 +42,10 @@ pub const QNAME: [u8; 2] = [0xc0, 0x0c];
 
 pub fn rr_a(owner: &[u8], ttl: u32, a: Ipv4Addr) -> Rr {
     Rr { owner: owner.to_vec(), rtype: rr::A, ttl, rdata: a.octets().to_vec() }
+}
+
+pub fn rr_aaaa(owner: &[u8], ttl: u32, a: std::net::Ipv6Addr) -> Rr {
+    Rr { owner: owner.to_vec(), rtype: rr::AAAA, ttl, rdata: a.octets().to_vec() }
 }
 
 pub fn rr_srv(owner: &[u8], ttl: u32, port: u16, target: &str) -> Rr {

@@ -49,6 +49,7 @@ mod sessions;
 mod small;
 mod tcp;
 mod trace;
+mod tunnels;
 mod wire;
 
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ fn main() -> Result<()> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut built = small::all();
+    built.extend(tunnels::all());
     built.push(lan::windows_lan());
     built.sort_by_key(|b| b.file);
     for b in &built {

@@ -26,13 +26,13 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
 
 fn expected_tsv(built: &[Built]) -> String {
     let mut s = String::from(
-        "file\ttransport\tclient\tserver\tpackets_to_server\tbytes_to_server\tpackets_to_client\tbytes_to_client\tservice\tfirst_frame\n",
+        "file\ttransport\tclient\tserver\tpackets_to_server\tbytes_to_server\tpackets_to_client\tbytes_to_client\tservice\tfirst_frame\ttunnel\n",
     );
     for b in built {
         for r in &b.rows {
             let _ = writeln!(
                 s,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 b.file,
                 r.transport.name(),
                 r.client,
@@ -42,11 +42,12 @@ fn expected_tsv(built: &[Built]) -> String {
                 r.to_client.packets,
                 r.to_client.bytes,
                 r.service,
-                r.first_frame
+                r.first_frame,
+                r.tunnel
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(s, "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-", b.file, c.packets, c.bytes);
+            let _ = writeln!(s, "{}\t{name}\t-\t-\t{}\t{}\t0\t0\t-\t-\t-", b.file, c.packets, c.bytes);
         }
     }
     s
@@ -189,11 +190,18 @@ fn readme(built: &[Built]) -> String {
             }
             continue;
         }
-        s.push_str("\n| transport | client | server | service | to server: packets / bytes | to client: packets / bytes |\n| --- | --- | --- | --- | --- | --- |\n");
+        // The tunnel column only for files with a tunnelled row (issue 17).
+        let tunnels = b.rows.iter().any(|r| r.tunnel != "-");
+        let (head, rule, none) = if tunnels { (" tunnel |", " --- |", " - |") } else { ("", "", "") };
+        let _ = write!(
+            s,
+            "\n| transport | client | server | service | to server: packets / bytes | to client: packets / bytes |{head}\n| --- | --- | --- | --- | --- | --- |{rule}\n"
+        );
         for r in &b.rows {
+            let tunnel = if tunnels { format!(" {} |", r.tunnel) } else { String::new() };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} / {} | {} / {} |",
+                "| {} | {} | {} | {} | {} / {} | {} / {} |{tunnel}",
                 r.transport.name(),
                 r.client,
                 r.server,
@@ -205,7 +213,7 @@ fn readme(built: &[Built]) -> String {
             );
         }
         for (name, c) in extra_rows(b) {
-            let _ = writeln!(s, "| {name} | - | - | - | {} / {} | - |", c.packets, c.bytes);
+            let _ = writeln!(s, "| {name} | - | - | - | {} / {} | - |{none}", c.packets, c.bytes);
         }
     }
     s

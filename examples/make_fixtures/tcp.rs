@@ -36,8 +36,8 @@ impl Tcp {
         let f = &tr.flows[flow.0];
         // MSS = link MTU minus IP and TCP headers.
         let ip = if f.v6 { 40 } else { 20 } + if f.v6_ext { 40 } else { 0 };
-        let pppoe = matches!(tr.links[f.link.0].encap, crate::trace::Encap::Ethernet { pppoe: Some(_), .. });
-        let mss = if pppoe { 1492 } else { 1500 } - ip - 20;
+        // The link's MTU: smaller under PPPoE and inside tunnels.
+        let mss = tr.links[f.link.0].encap.mtu() - ip - 20;
         let isn = [tr.rng.next_u64() as u32, tr.rng.next_u64() as u32];
         Self {
             flow,

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::pcap::{self, Format, Linktype};
+pub use crate::tunnels::{Layer, Payload, Pending, Tunnel};
 use crate::wire::{self, ethertype, proto};
 
 /// 2003-01-15 09:00:00 UTC, where every fixture's clock starts.
@@ -98,6 +99,11 @@ pub enum Encap {
         af_inet6: u32,
     },
     Raw,
+    /// IP packets inside one or more tunnels (see `tunnels.rs`), the outermost carrier framed
+    /// on Ethernet between its two ends. Framed in `finish`, in time order, because sequence
+    /// numbers, outer IP IDs and outer checksums depend on what came before and on the inner
+    /// packet's final bytes.
+    Tunnel(Tunnel),
 }
 
 impl Encap {
@@ -105,10 +111,11 @@ impl Encap {
         Self::Ethernet { tags: vec![], mpls: vec![], pppoe: None }
     }
 
-    fn mtu(&self) -> usize {
+    pub fn mtu(&self) -> usize {
         match self {
             // RFC 2516: 8 bytes of PPPoE and PPP header inside a 1500-byte Ethernet payload.
             Self::Ethernet { pppoe: Some(_), .. } => 1492,
+            Self::Tunnel(t) => 1500 - t.layers.iter().map(Layer::overhead).sum::<usize>(),
             _ => 1500,
         }
     }
@@ -126,6 +133,12 @@ pub enum Transport {
     Tcp,
     Udp,
     Esp,
+    /// ESP inside UDP (RFC 3948): UDP on the wire, a flow of its own named `esp` with the UDP
+    /// endpoints.
+    EspInUdp,
+    /// A GRE carrier whose payload cannot be looked into (a PPTP acknowledgement, PPP control,
+    /// a nest too deep, a cut inner header): an IP-protocol flow like ESP, named `gre`.
+    Gre,
 }
 
 impl Transport {
@@ -133,15 +146,17 @@ impl Transport {
         match self {
             Self::Tcp => "tcp",
             Self::Udp => "udp",
-            Self::Esp => "esp",
+            Self::Esp | Self::EspInUdp => "esp",
+            Self::Gre => "gre",
         }
     }
 
     fn proto(self) -> u8 {
         match self {
             Self::Tcp => proto::TCP,
-            Self::Udp => proto::UDP,
+            Self::Udp | Self::EspInUdp => proto::UDP,
             Self::Esp => proto::ESP,
+            Self::Gre => proto::GRE,
         }
     }
 }
@@ -177,7 +192,7 @@ pub enum Frag {
 
 /// What a packet counts as.
 #[derive(Clone, Copy)]
-enum Kind {
+pub enum Kind {
     Flow { flow: FlowId, to_server: bool },
     OtherIp,
     NonIp,
@@ -193,7 +208,10 @@ struct Record {
     /// `Some(first?)` for fragments.
     fragment: Option<bool>,
     /// Where the IPv4 header is, so the IP ID can be set once the packets are in time order.
+    /// In a tunnelled record, the offset is in `pending`'s IP packet.
     ipv4_at: Option<(usize, HostId)>,
+    /// A tunnelled record's contents, framed in `finish`.
+    pending: Option<Pending>,
 }
 
 /// Where to damage a finished file.
@@ -229,6 +247,9 @@ pub struct Trace {
     pub reuse_ok: bool,
     /// Last ARP exchange per host pair, for `arp_before`.
     arp_last: BTreeMap<(HostId, HostId), u64>,
+    /// Tunnel sequence numbers sent so far per (link, layer, from the A side), for GRE, PPTP
+    /// and L2TP data messages.
+    pub tunnel_seq: BTreeMap<(usize, usize, bool), u32>,
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
@@ -250,6 +271,8 @@ pub struct FlowRow {
     pub server: String,
     pub server_port: Option<u16>,
     pub service: &'static str,
+    /// The tunnels around the flow, outermost first (`tunnels::describe`), or `-`.
+    pub tunnel: String,
     /// 1-based number of the flow's first counted packet in the file.
     pub first_frame: usize,
     pub to_server: Count,
@@ -292,6 +315,7 @@ impl Trace {
             damage: Damage::None,
             reuse_ok: false,
             arp_last: BTreeMap::new(),
+            tunnel_seq: BTreeMap::new(),
         }
     }
 
@@ -574,6 +598,17 @@ impl Trace {
         }
         let mut t = at;
         for i in order {
+            if let Encap::Tunnel(tun) = &self.links[link.0].encap {
+                let from_a = tun.a_side.contains(&s);
+                let p = Pending { link, from_a, smac, dmac, payload: Payload::Ip(packets[i].clone()) };
+                let ipv4_at = (et == ethertype::IPV4).then_some((0, s));
+                self.push_pending(t, p, kind, Some(datagram), ipv4_at);
+                if fragmented && let Some(r) = self.records.last_mut() {
+                    r.fragment = Some(i == 0);
+                }
+                t += gap(packets[i].len());
+                continue;
+            }
             let (f, l2) = self.frame(link, smac, dmac, &packets[i], et, s, Some(d));
             let ipv4_at = (et == ethertype::IPV4).then_some((l2, s));
             let len = f.len();
@@ -678,6 +713,7 @@ impl Trace {
                 f.extend_from_slice(l3);
             }
             Encap::Raw => f.extend_from_slice(l3),
+            Encap::Tunnel(_) => unreachable!("tunnelled packets are framed in finish"),
         }
         (f, at)
     }
@@ -698,7 +734,44 @@ impl Trace {
         };
         let iface = self.links[link.0].iface;
         let datagram = datagram.unwrap_or(u64::MAX);
-        self.records.push(Record { ts, iface, data, kind, datagram, fragment: None, ipv4_at });
+        self.records.push(Record { ts, iface, data, kind, datagram, fragment: None, ipv4_at, pending: None });
+    }
+
+    /// A record whose frame `finish` makes through the tunnel link `p.link`.
+    fn push_pending(
+        &mut self,
+        ts: u64,
+        p: Pending,
+        kind: Kind,
+        datagram: Option<u64>,
+        ipv4_at: Option<(usize, HostId)>,
+    ) {
+        let link = p.link;
+        self.push(ts, link, vec![], kind, datagram, ipv4_at);
+        if let Some(r) = self.records.last_mut() {
+            r.pending = Some(p);
+        }
+    }
+
+    /// Something a tunnel carries that is not an IP packet of a flow (PPP control, a PPTP
+    /// acknowledgement), sent through tunnel link `link` from the `from_a` side and counted
+    /// under `kind`.
+    pub fn tunnel_send(&mut self, link: LinkId, from_a: bool, at: u64, payload: Payload, kind: Kind) {
+        let p = Pending { link, from_a, smac: [0; 6], dmac: [0; 6], payload };
+        self.push_pending(at, p, kind, None, None);
+    }
+
+    /// A whole IP packet made by the caller (the version nibble says which), framed on `link`
+    /// from `s` to `d` and counted under `kind`; an IPv4 header gets its ID in `finish`.
+    pub fn raw_ip(&mut self, link: LinkId, s: HostId, d: HostId, at: u64, l3: &[u8], kind: Kind) {
+        let v4 = l3[0] >> 4 == 4;
+        let et = if v4 { ethertype::IPV4 } else { ethertype::IPV6 };
+        let (smac, dmac) = (self.hosts[s.0].mac, self.hosts[d.0].mac);
+        let (f, l2) = self.frame(link, smac, dmac, l3, et, s, Some(d));
+        // A datagram of its own, so that `finish` gives it an IP ID of its own.
+        let datagram = self.next_datagram;
+        self.next_datagram += 1;
+        self.push(at, link, f, kind, Some(datagram), v4.then_some((l2, s)));
     }
 
     /// Puts the packets in time order, numbers the IP IDs, writes the file and counts.
@@ -707,18 +780,23 @@ impl Trace {
         // Stable: packets with the same time stay in the order they were made.
         self.records.sort_by_key(|r| r.ts);
         let mut ids: BTreeMap<u64, [u8; 2]> = BTreeMap::new();
-        for r in &mut self.records {
-            let Some((at, h)) = r.ipv4_at else { continue };
-            let id = *ids.entry(r.datagram).or_insert_with(|| {
-                let host = &mut self.hosts[h.0];
-                host.ip_id = host.ip_id.wrapping_add(1);
-                // Windows before XP kept the counter in host byte order, so on the wire it
-                // goes up by 256 per packet.
-                if host.windows { host.ip_id.to_le_bytes() } else { host.ip_id.to_be_bytes() }
-            });
-            r.data[at + 4..at + 6].copy_from_slice(&id);
-            wire::set_ipv4_checksum(&mut r.data[at..at + 20]);
+        let mut records = std::mem::take(&mut self.records);
+        for r in &mut records {
+            if let Some((at, h)) = r.ipv4_at {
+                let id = *ids.entry(r.datagram).or_insert_with(|| self.next_ip_id(h));
+                let bytes = match &mut r.pending {
+                    Some(Pending { payload: Payload::Ip(l3), .. }) => l3,
+                    _ => &mut r.data,
+                };
+                bytes[at + 4..at + 6].copy_from_slice(&id);
+                wire::set_ipv4_checksum(&mut bytes[at..at + 20]);
+            }
+            // The inner packet is final now; the tunnel headers around it come in time order.
+            if let Some(p) = r.pending.take() {
+                r.data = crate::tunnels::frame(&mut self, &p);
+            }
         }
+        self.records = records;
         let packets: Vec<pcap::Packet<'_>> = self
             .records
             .iter()
@@ -746,6 +824,15 @@ impl Trace {
             }
         };
         self.count(bytes, whole, damage)
+    }
+
+    /// The next IP ID of host `h`, as its stack would put it on the wire.
+    pub fn next_ip_id(&mut self, h: HostId) -> [u8; 2] {
+        let host = &mut self.hosts[h.0];
+        host.ip_id = host.ip_id.wrapping_add(1);
+        // Windows before XP kept the counter in host byte order, so on the wire it goes up by
+        // 256 per packet.
+        if host.windows { host.ip_id.to_le_bytes() } else { host.ip_id.to_be_bytes() }
     }
 
     fn count(&self, bytes: Vec<u8>, whole: usize, damage: Option<String>) -> Built {
@@ -805,7 +892,7 @@ impl Trace {
         let ep = |h: HostId, port: u16| {
             let mut s = String::new();
             match (self.ip(h, f.v6), f.transport) {
-                (ip, Transport::Esp) => write!(s, "{ip}"),
+                (ip, Transport::Esp | Transport::Gre) => write!(s, "{ip}"),
                 (IpAddr::V4(ip), _) => write!(s, "{ip}:{port}"),
                 (IpAddr::V6(ip), _) => write!(s, "[{ip}]:{port}"),
             }
@@ -816,8 +903,9 @@ impl Trace {
             transport: f.transport,
             client: ep(f.client, f.cport),
             server: ep(f.server, f.sport),
-            server_port: (f.transport != Transport::Esp).then_some(f.sport),
+            server_port: (!matches!(f.transport, Transport::Esp | Transport::Gre)).then_some(f.sport),
             service: f.service,
+            tunnel: crate::tunnels::describe(self, f.link, f.client),
             first_frame,
             to_server: Count::default(),
             to_client: Count::default(),

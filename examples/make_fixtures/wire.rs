@@ -19,11 +19,15 @@ pub mod ethertype {
 pub mod proto {
     pub const HOPOPT: u8 = 0;
     pub const ICMP: u8 = 1;
+    pub const IPV4: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
     pub const IPV6_ROUTE: u8 = 43;
     pub const IPV6_FRAG: u8 = 44;
+    pub const GRE: u8 = 47;
     pub const ESP: u8 = 50;
+    pub const ICMPV6: u8 = 58;
     pub const IPV6_OPTS: u8 = 60;
 }
 
@@ -67,7 +71,7 @@ impl Checksum {
 }
 
 /// TCP/UDP checksum over the pseudo-header of RFC 793 (IPv4) or RFC 8200 section 8.1 (IPv6).
-fn l4_checksum(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8]) -> u16 {
+pub fn l4_checksum(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8]) -> u16 {
     let mut c = Checksum::default();
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
