@@ -1325,7 +1325,9 @@ impl<'t> FlowTable<'t> {
         {
             // Its outer ends as the flow's: the first packet's source is the client's side
             // when it went to the server.
-            let level = if verdict.server_is_dst { level } else { level.reversed() };
+            let mut level = if verdict.server_is_dst { level } else { level.reversed() };
+            // PPTP's and L2TP's ids differ by direction: the record shows none (as the key).
+            level.tunnel.key = level.canonical().tunnel.key;
             #[allow(clippy::cast_possible_truncation)] // at most MAX_DEPTH
             self.tunnels.insert(idx, TunnelOf { level, depth: c.depth() as u8 });
         }
