@@ -112,6 +112,7 @@ impl Anomalies {
     /// Inside more than [`MAX_DEPTH`] tunnels: counted under the innermost one followed.
     pub const TUNNEL_TOO_DEEP: Self = Self(1 << 11);
 
+    /// Every tag, bit i at place i (`stats` counts them by bit position).
     pub const ALL: [(Self, &'static str); 12] = [
         (Self::SNAPLEN_TRUNCATED, "snaplen_truncated"),
         (Self::UDP_BAD_LEN, "udp_bad_len"),
@@ -301,10 +302,10 @@ pub fn decode(frame: &Frame<'_>, anomalies: &mut Anomalies) -> Decoded {
     // The span is never read here, so the inlined fast path does not compute it.
     let mut unused = Span::default();
     let mut d = Decoded::NonIp;
-    if common_case(frame, anomalies, &mut unused, &mut d, Tunnels::Open) {
+    if common_case(frame, anomalies, &mut unused, &mut d, true) {
         return d;
     }
-    general(frame, anomalies, &mut unused, &mut Chain::default(), Tunnels::Open)
+    general(frame, anomalies, &mut unused, Some(&mut Chain::default()))
 }
 
 /// Where a packet's transport payload (after the TCP or UDP header, within the IP length) lies
@@ -327,18 +328,18 @@ impl Span {
 /// again); returns where the transport payload lies, for the payload checks
 /// (`classify::evidence`) and the announcements (`learn`): none for a later fragment, whose
 /// bytes are the middle of a datagram.
-/// With [`Tunnels::Open`], the tunnels the packet came through go to `chain` (left as it is
-/// for a packet in none: the caller gives an empty one).
+/// Tunnels are opened when there is a `chain` (`None`: [`Tunnels::Outer`]): an empty one, to
+/// which those the packet came through go (untouched for a packet in none).
+#[inline]
 pub fn decode_into(
     frame: &Frame<'_>,
     anomalies: &mut Anomalies,
     out: &mut Decoded,
-    chain: &mut Chain,
-    tunnels: Tunnels,
+    chain: Option<&mut Chain>,
 ) -> Span {
     let mut payload = Span::default();
-    if !common_case(frame, anomalies, &mut payload, out, tunnels) {
-        *out = general(frame, anomalies, &mut payload, chain, tunnels);
+    if !common_case(frame, anomalies, &mut payload, out, chain.is_some()) {
+        *out = general(frame, anomalies, &mut payload, chain);
     }
     payload
 }
@@ -355,9 +356,9 @@ fn common_case(
     anomalies: &mut Anomalies,
     payload: &mut Span,
     out: &mut Decoded,
-    tunnels: Tunnels,
+    open: bool,
 ) -> bool {
-    common_ipv4(frame, anomalies, payload, out, tunnels).is_some()
+    common_ipv4(frame, anomalies, payload, out, open).is_some()
 }
 
 /// Whether a UDP port is one a tunnel is recognised on ([`tunnel::over_udp`]): such datagrams
@@ -378,7 +379,7 @@ fn common_ipv4(
     anomalies: &mut Anomalies,
     payload: &mut Span,
     out: &mut Decoded,
-    tunnels: Tunnels,
+    open: bool,
 ) -> Option<()> {
     // Ethernet (14) + IPv4 without options (20) + the TCP header up to its flags (14).
     const NEED: usize = ETH_HEADER + 20 + 14;
@@ -422,7 +423,7 @@ fn common_ipv4(
             if l4.len() < 6 || ulen < 8 || ulen > l4.len() + cut_l4 {
                 return None;
             }
-            if tunnels == Tunnels::Open && (tunnel_port(sp) || tunnel_port(dp)) {
+            if open && (tunnel_port(sp) || tunnel_port(dp)) {
                 return None;
             }
             (TcpFlags(0), 8, ulen.min(l4.len()))
@@ -452,13 +453,14 @@ fn common_ipv4(
     Some(())
 }
 
-/// Every frame the common case does not take.
+/// Every frame the common case does not take. Out of line: [`decode_into`] is inlined into
+/// its callers for the common case's sake.
+#[inline(never)]
 fn general(
     frame: &Frame<'_>,
     anomalies: &mut Anomalies,
     span: &mut Span,
-    chain: &mut Chain,
-    tunnels: Tunnels,
+    chain: Option<&mut Chain>,
 ) -> Decoded {
     let data = frame.data;
     if data.is_empty() {
@@ -476,7 +478,7 @@ fn general(
         Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies, &mut payload),
         Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies, &mut payload),
     };
-    if tunnels == Tunnels::Open {
+    if let Some(chain) = chain {
         (d, payload) = follow(d, payload, cut, anomalies, chain);
     }
     // Only a TCP or UDP payload is looked at (other protocols leave theirs here for `follow`).
@@ -519,13 +521,13 @@ fn follow<'a>(
             None => break,
             Some(Ok(found)) => found,
             Some(Err(bad)) => {
-                chain.problem = Some(Problem::Bad(bad));
+                chain.fail(Problem::Bad(bad));
                 anomalies.insert(Anomalies::TUNNEL_MALFORMED);
                 break;
             }
         };
         if chain.depth() == MAX_DEPTH {
-            chain.problem = Some(Problem::TooDeep);
+            chain.fail(Problem::TooDeep);
             anomalies.insert(Anomalies::TUNNEL_TOO_DEEP);
             break;
         }
@@ -584,7 +586,7 @@ fn follow<'a>(
             }
             Decoded::NonIp => break,
             Decoded::Skip(s) => {
-                chain.problem = Some(Problem::Inner(s));
+                chain.fail(Problem::Inner(s));
                 anomalies.insert(Anomalies::TUNNEL_MALFORMED);
                 break;
             }
@@ -957,10 +959,17 @@ fn tcp(b: &[u8], cut: usize, whole: bool) -> Result<(Ports, TcpFlags), Skip> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn anomaly_tags_are_listed_by_bit() {
+        for (i, (bit, _)) in Anomalies::ALL.iter().enumerate() {
+            assert_eq!(bit.0, 1 << i);
+        }
+    }
+
     /// The common case's answer, `None` where it leaves the frame to the general way.
     fn fast_path(frame: &Frame<'_>, anomalies: &mut Anomalies, payload: &mut Span) -> Option<Decoded> {
         let mut d = Decoded::NonIp;
-        common_case(frame, anomalies, payload, &mut d, Tunnels::Open).then_some(d)
+        common_case(frame, anomalies, payload, &mut d, true).then_some(d)
     }
     use crate::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
 
@@ -1057,7 +1066,7 @@ mod tests {
             let (mut a1, mut a2) = (Anomalies::default(), Anomalies::default());
             let (mut s1, mut s2) = (Span::default(), Span::default());
             if let Some(fast) = fast_path(&fr, &mut a1, &mut s1) {
-                let slow = general(&fr, &mut a2, &mut s2, &mut Chain::default(), Tunnels::Open);
+                let slow = general(&fr, &mut a2, &mut s2, Some(&mut Chain::default()));
                 proptest::prop_assert_eq!(fast, slow);
                 proptest::prop_assert_eq!(a1, a2);
                 proptest::prop_assert_eq!(s1, s2, "the payload's place");
@@ -1168,16 +1177,14 @@ mod tests {
             &frame(Linktype::ETHERNET, &later, later.len()),
             &mut tags,
             &mut out,
-            &mut Chain::default(),
-            Tunnels::Open,
+            Some(&mut Chain::default()),
         );
         assert_eq!((out, span), (d, Span::default()));
         let span = decode_into(
             &frame(Linktype::ETHERNET, &first, first.len()),
             &mut tags,
             &mut out,
-            &mut Chain::default(),
-            Tunnels::Open,
+            Some(&mut Chain::default()),
         );
         assert!(span.len > 0, "{span:?}");
         // A first fragment too short for the TCP header.

@@ -256,7 +256,9 @@ impl Problem {
 pub struct Chain {
     levels: [Option<Level>; MAX_DEPTH],
     depth: u8,
-    pub problem: Option<Problem>,
+    /// A tunnel or a problem was written: one byte for the per-packet test.
+    touched: bool,
+    problem: Option<Problem>,
     /// The outermost IP header was the first fragment of a datagram (its identification):
     /// the datagram's later fragments carry no tunnel header and belong to the inner flow.
     pub outer_first: Option<u32>,
@@ -264,7 +266,8 @@ pub struct Chain {
 
 impl Chain {
     /// Empty: no tunnel.
-    pub const NONE: Self = Self { levels: [None; MAX_DEPTH], depth: 0, problem: None, outer_first: None };
+    pub const NONE: Self =
+        Self { levels: [None; MAX_DEPTH], depth: 0, touched: false, problem: None, outer_first: None };
 
     /// The tunnels, outermost first.
     pub fn levels(&self) -> impl Iterator<Item = &Level> {
@@ -286,7 +289,19 @@ impl Chain {
     #[must_use]
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.depth == 0 && self.problem.is_none()
+        !self.touched
+    }
+
+    /// What stopped the way in, if anything did.
+    #[must_use]
+    pub fn problem(&self) -> Option<Problem> {
+        self.problem
+    }
+
+    /// Records what stopped the way in.
+    pub fn fail(&mut self, problem: Problem) {
+        self.problem = Some(problem);
+        self.touched = true;
     }
 
     /// Adds a tunnel inside the others; false (and nothing added) past [`MAX_DEPTH`].
@@ -294,6 +309,7 @@ impl Chain {
         let Some(slot) = self.levels.get_mut(usize::from(self.depth)) else { return false };
         *slot = Some(level);
         self.depth += 1;
+        self.touched = true;
         true
     }
 

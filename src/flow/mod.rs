@@ -1010,6 +1010,7 @@ impl<'t> FlowTable<'t> {
             Fragment::First { id } => Some(FragKey::of(pkt, id)),
             _ => None,
         };
+        // The outer datagram's when there is one: its later fragments carry no tunnel header.
         if let Some(fk) = outer.or(first) {
             let generation = self.opening[slot as usize].generation;
             let entry =

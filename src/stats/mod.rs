@@ -425,10 +425,13 @@ impl Stats {
         if a.0 == 0 {
             return;
         }
-        for (i, (bit, _)) in Anomalies::ALL.iter().enumerate() {
-            if a.contains(*bit) {
-                self.anomalies[i] += 1;
+        // The tags set, lowest first: `Anomalies::ALL` lists bit i at place i.
+        let mut bits = a.0;
+        while bits != 0 {
+            if let Some(n) = self.anomalies.get_mut(bits.trailing_zeros() as usize) {
+                *n += 1;
             }
+            bits &= bits - 1;
         }
     }
 

@@ -56,7 +56,7 @@ impl TunnelBook {
             row.total.add(wire_len);
             row.flows += u64::from(created);
         }
-        if let Some(p) = chain.problem {
+        if let Some(p) = chain.problem() {
             self.problems.entry(p).or_default().add(wire_len);
         }
     }
