@@ -18,7 +18,8 @@
 //!
 //! - [`capture`]: inputs to [`capture::Frame`]s: capture files, and live interfaces through
 //!   libpcap ([`capture::live`]); BPF filters.
-//! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`], or one named skip reason.
+//! - [`decode`]: a frame to a small `Copy` [`decode::Decoded`] (the innermost packet of its
+//!   tunnels, see [`tunnel`]), or one named skip reason.
 //! - [`services`]: the table (built at compile time) and the rule that picks the server side;
 //!   IANA's registered port names ([`services::known_name`]), hints shown beside unknown ports.
 //! - [`flow`]: the bounded flow table on packet time; fragments; expiry and eviction. Its index
@@ -31,9 +32,11 @@
 //! - [`learn`]: the endpoints control channels announce in clear (endpoint-mapper replies, FTP
 //!   PORT/EPRT/PASV/EPSV, TFTP requests, H.225 `h245Address`), parsed from one payload,
 //!   statelessly, for the flow side to expect.
-//! - [`tunnel`] (not wired yet): one tunnel header at a time (GRE, PPTP, IP in IP, VXLAN,
-//!   Teredo, L2TP, NAT-T) recognised statelessly, handing back the inner bytes and the tunnel's
-//!   kind and key, for decode to follow to a fixed depth.
+//! - [`tunnel`]: one tunnel header at a time (GRE, PPTP, IP in IP, VXLAN, Teredo, L2TP, NAT-T)
+//!   recognised statelessly, handing back the inner bytes and the tunnel's kind and key; decode
+//!   follows them to a fixed depth, writing the way in to a [`tunnel::Chain`], which the
+//!   reading side turns into a number in the flow key (one inner 5-tuple in two tunnels is two
+//!   flows) and [`stats`] into the per-tunnel breakdown.
 //! - [`pipeline`]: one frame through decode → flow → stats; the per-packet path. `flowtag read`
 //!   feeds it 32 decoded packets at a time ([`pipeline::Packets`], with each one's first payload
 //!   bytes), whose flow lines it loads together first so that their cache misses overlap; then
