@@ -380,7 +380,7 @@ impl<'scope> Sharded<'scope> {
     fn push(&mut self, frame: &Frame<'_>, on_end: &mut impl FnMut(&FlowRecord)) -> Anomalies {
         let (packet, payload) = self.reader.decode(frame);
         match packet.decoded {
-            Decoded::Ip(ip) => match route(&ip.src, &ip.dst, self.own_below, self.senders.len()) {
+            Decoded::Ip(ip) => match self.route(&packet, &ip) {
                 Route::Own => self.own.push_decoded(packet, payload, &self.reader.chain, on_end),
                 Route::Worker(s) => {
                     self.pending[s].push(packet, payload, &self.reader.chain);
@@ -395,6 +395,17 @@ impl<'scope> Sharded<'scope> {
             }
         }
         packet.anomalies
+    }
+
+    /// The shard of a packet: by its address pair, or for a tunnelled one by its outermost
+    /// header's. Every packet of an inner flow has the same outer ends (they are part of its
+    /// key), and a fragmented outer datagram's later fragments, which carry no tunnel header,
+    /// have only those: so they meet its first fragment's inner flow.
+    #[inline]
+    fn route(&self, packet: &Packet, ip: &crate::decode::IpPacket) -> Route {
+        let outer = if packet.tunnel == 0 { None } else { self.reader.chain.levels().next() };
+        let (a, b) = outer.map_or((&ip.src, &ip.dst), |l| (&l.src, &l.dst));
+        route(a, b, self.own_below, self.senders.len())
     }
 
     fn send(&mut self, shard: usize, on_end: &mut impl FnMut(&FlowRecord)) {
