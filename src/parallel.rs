@@ -16,12 +16,13 @@
 //! mutable state between threads: workers get batches and send back finished flows.
 
 use crate::capture::{CaptureReader, Frame, Timestamp};
-use crate::decode::{Addr, Anomalies, Decoded};
+use crate::decode::{Addr, Anomalies, Decoded, Fragment, IpPacket};
 use crate::flow::{FlowConfig, FlowCounters, FlowRecord, WARM};
 use crate::pipeline::{Clock, Keep, Packet, Packets, Pipeline, Reader};
 use crate::services::ServiceTable;
 use crate::stats::Stats;
 use crate::tunnel::Chain;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -301,7 +302,18 @@ pub struct Sharded<'scope> {
     /// The input's reading side (clock, learned endpoints), for every shard: the same one
     /// a single pipeline has.
     reader: Reader<'scope>,
+    /// The shards of tunnelled outer datagrams' first fragments, by (outer source,
+    /// destination, identification, protocol), and their order (see [`Sharded::route`]).
+    outer_firsts: HashMap<OuterFirst, Route>,
+    outer_order: VecDeque<OuterFirst>,
 }
+
+/// An outer IP datagram's key: source, destination, identification, protocol.
+type OuterFirst = (Addr, Addr, u32, u8);
+
+/// Tunnelled outer datagrams whose first fragment's shard is remembered: as many as the fragment
+/// table holds datagrams would be many times what a tunnel's path ever has in flight.
+const OUTER_FIRSTS: usize = 4096;
 
 /// Where an address pair's packets are counted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -374,6 +386,8 @@ impl<'scope> Sharded<'scope> {
             pending: (0..shards).map(|_| Packets::with_capacity(BATCH)).collect(),
             spare: Vec::new(),
             reader: Reader::new(table, cfg.tunnels),
+            outer_firsts: HashMap::new(),
+            outer_order: VecDeque::new(),
         }
     }
 
@@ -397,15 +411,40 @@ impl<'scope> Sharded<'scope> {
         packet.anomalies
     }
 
-    /// The shard of a packet: by its address pair, or for a tunnelled one by its outermost
-    /// header's. Every packet of an inner flow has the same outer ends (they are part of its
-    /// key), and a fragmented outer datagram's later fragments, which carry no tunnel header,
-    /// have only those: so they meet its first fragment's inner flow.
+    /// The shard of a packet: by its address pair (a tunnelled one's inner pair: its inner
+    /// flow's packets meet, and one tunnel's flows spread over the shards). A fragmented
+    /// outer datagram of a tunnel is the exception: its later fragments carry no tunnel header
+    /// and go where its first fragment went, remembered by the outer header's key.
     #[inline]
-    fn route(&self, packet: &Packet, ip: &crate::decode::IpPacket) -> Route {
-        let outer = if packet.tunnel == 0 { None } else { self.reader.chain.levels().next() };
-        let (a, b) = outer.map_or((&ip.src, &ip.dst), |l| (&l.src, &l.dst));
-        route(a, b, self.own_below, self.senders.len())
+    fn route(&mut self, packet: &Packet, ip: &IpPacket) -> Route {
+        let shard = route(&ip.src, &ip.dst, self.own_below, self.senders.len());
+        if packet.tunnel != 0 {
+            if let Some(id) = self.reader.chain.outer_first {
+                self.remember_outer_first(id, shard);
+            }
+        } else if let Fragment::NonFirst { id, .. } = ip.fragment
+            && !self.outer_firsts.is_empty()
+            && let Some(&to) = self.outer_firsts.get(&(ip.src, ip.dst, id, ip.proto))
+        {
+            return to;
+        }
+        shard
+    }
+
+    /// Remembers where the first fragment of a tunnelled outer datagram went (the last
+    /// [`OUTER_FIRSTS`] of them).
+    #[cold]
+    fn remember_outer_first(&mut self, id: u32, shard: Route) {
+        let Some(outer) = self.reader.chain.levels().next() else { return };
+        let key = (outer.src, outer.dst, id, outer.proto);
+        if self.outer_firsts.insert(key, shard).is_none() {
+            self.outer_order.push_back(key);
+        }
+        while self.outer_order.len() > OUTER_FIRSTS {
+            if let Some(old) = self.outer_order.pop_front() {
+                self.outer_firsts.remove(&old);
+            }
+        }
     }
 
     fn send(&mut self, shard: usize, on_end: &mut impl FnMut(&FlowRecord)) {

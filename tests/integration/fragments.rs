@@ -62,9 +62,9 @@ fn the_bound_is_the_same_on_any_number_of_threads() {
 
 /// GRE datagrams fragmented at the outer IPv4 header (a tunnel over a path of smaller MTU):
 /// the first fragment is followed into the tunnel, and the later one, which carries no tunnel
-/// header, counts in the same inner flow, on any number of threads (a tunnelled packet is
-/// sharded by its outer ends, as its later fragments can only be). Each of 24 router pairs
-/// carries the same inner Kerberos exchange: 24 inner flows, told apart by their tunnels.
+/// header, counts in the same inner flow, on any number of threads (the later fragment goes to
+/// the shard its first fragment's inner flow went to). Each of 24 router pairs carries the same
+/// inner Kerberos exchange: 24 inner flows, told apart by their tunnels.
 #[test]
 fn an_outer_fragment_counts_in_the_inner_flow() {
     const PAIRS: u8 = 24;
