@@ -466,9 +466,12 @@ fn valid_untunnelled() -> impl Strategy<Value = Valid> {
     })
 }
 
+/// The packet counted when tunnels are followed to some depth: its addresses, protocol, ports.
+type View = (Addr, Addr, u8, Option<Ports>);
+
 /// `inner` in `layers` (outermost first), on Ethernet; and per depth k (0..=layers), the
-/// packet counted when the tunnels are followed k deep: its addresses, protocol and ports.
-fn tunnelled(inner: &Valid, layers: &[Layer]) -> (Vec<u8>, Vec<(Addr, Addr, u8, Option<Ports>)>) {
+/// packet counted when the tunnels are followed k deep.
+fn tunnelled(inner: &Valid, layers: &[Layer]) -> (Vec<u8>, Vec<View>) {
     let mut ip = inner.ip();
     let mut v6 = inner.v6;
     let a = inner.a;
