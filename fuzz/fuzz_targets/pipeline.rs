@@ -42,9 +42,50 @@ struct Rec {
 #[derive(Arbitrary, Debug)]
 enum Body {
     Raw(Vec<u8>),
-    Tcp { a: u8, b: u8, sport: Port, dport: Port, flags: u8, payload: u8, v6: bool, vlans: u8 },
-    Udp { a: u8, b: u8, sport: Port, dport: Port, payload: u16, v6: bool },
-    Fragment { a: u8, b: u8, id: u16, offset: u16, more: bool, proto: u8, payload: u8 },
+    Tcp {
+        a: u8,
+        b: u8,
+        sport: Port,
+        dport: Port,
+        flags: u8,
+        payload: u8,
+        v6: bool,
+        vlans: u8,
+    },
+    Udp {
+        a: u8,
+        b: u8,
+        sport: Port,
+        dport: Port,
+        payload: u16,
+        v6: bool,
+    },
+    Fragment {
+        a: u8,
+        b: u8,
+        id: u16,
+        offset: u16,
+        more: bool,
+        proto: u8,
+        payload: u8,
+    },
+    /// A UDP datagram (the `Udp` body's fields, IPv4) inside tunnels, outermost first: so that
+    /// the tunnels book, its row cap and the inner flows' keys are reached.
+    Tunnelled {
+        inner: Box<Body>,
+        layers: Vec<Layer>,
+    },
+}
+
+/// One tunnel around a packet, with the few fields that tell tunnels apart.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Layer {
+    /// GRE over IPv4 between 192.0.2.`end` and 198.51.100.1; a key when `Some`.
+    Gre { end: u8, key: Option<u32> },
+    /// IPv4 in IPv4 (or in IPv6 when `v6`).
+    IpIp { end: u8, v6: bool },
+    /// VXLAN over IPv4, the packet inside an Ethernet frame.
+    Vxlan { end: u8, vni: u32 },
 }
 
 /// Ports drawn mostly from the ones the table and the rule care about.
@@ -118,8 +159,56 @@ fn link(linktype: u32, ip: Vec<u8>, v6: bool, vlans: u8) -> Vec<u8> {
     v
 }
 
+/// `ip` (an IPv4 packet) inside `layer`, as an IP packet; true when the result is IPv6.
+fn wrap(ip: Vec<u8>, layer: Layer) -> (Vec<u8>, bool) {
+    let outer = |proto: u8, end: u8, l4: &[u8]| {
+        let mut v = ipv4(0, 0, proto, l4, 0, 1);
+        v[12..20].copy_from_slice(&[192, 0, 2, end, 198, 51, 100, 1]);
+        v
+    };
+    match layer {
+        Layer::Gre { end, key } => {
+            let mut g = vec![if key.is_some() { 0x20 } else { 0 }, 0, 0x08, 0x00];
+            if let Some(k) = key {
+                g.extend_from_slice(&k.to_be_bytes());
+            }
+            g.extend_from_slice(&ip);
+            (outer(47, end, &g), false)
+        }
+        Layer::IpIp { end, v6: true } => (ipv6(end, 1, 4, &ip), true),
+        Layer::IpIp { end, v6: false } => (outer(4, end, &ip), false),
+        Layer::Vxlan { end, vni } => {
+            let mut u = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0];
+            u.extend_from_slice(&(vni << 8).to_be_bytes());
+            u.extend_from_slice(&link(1, ip, false, 0));
+            let n = u16::try_from(u.len()).unwrap_or(u16::MAX);
+            u[4..6].copy_from_slice(&n.to_be_bytes());
+            (outer(17, end, &u), false)
+        }
+    }
+}
+
 fn frame(linktype: u32, body: &Body) -> Vec<u8> {
     match *body {
+        Body::Tunnelled { ref inner, ref layers } => {
+            let Body::Udp { a, b, sport, dport, payload, .. } = **inner else {
+                return frame(linktype, inner);
+            };
+            let n = usize::from(payload % 200);
+            let mut l4 = vec![0u8; 8 + n];
+            l4[0..2].copy_from_slice(&sport.get().to_be_bytes());
+            l4[2..4].copy_from_slice(&dport.get().to_be_bytes());
+            l4[4..6].copy_from_slice(&u16::try_from(8 + n).unwrap_or(0).to_be_bytes());
+            let (mut ip, mut v6) = (ipv4(a % 8, b % 8, 17, &l4, 0, 1), false);
+            // Past the decoder's depth of 4, but not without end.
+            for &layer in layers.iter().rev().take(6) {
+                if v6 {
+                    break;
+                }
+                (ip, v6) = wrap(ip, layer);
+            }
+            link(linktype, ip, v6, 0)
+        }
         Body::Raw(ref bytes) => bytes.clone(),
         Body::Tcp { a, b, sport, dport, flags, payload, v6, vlans } => {
             let mut l4 = vec![0u8; 20 + usize::from(payload)];
@@ -246,6 +335,11 @@ fuzz_target!(|case: Case| {
     );
     assert!(report.conserved(), "{:?}", report.totals);
     assert_eq!(report.totals.packets, read, "every record read is counted once");
+    // The tunnels section is a breakdown within its cap: no row more than the total.
+    let t = &report.tunnels;
+    assert!(t.rows.len() <= flowtag::stats::tunnels::MAX_TUNNEL_ROWS);
+    assert!(t.rows.iter().all(|r| r.packets <= read && r.packets > 0), "{t:?}");
+    assert!(t.malformed.values().sum::<u64>() <= read, "{t:?}");
     let mut json = Vec::new();
     flowtag::output::json::write(&mut json, &report).unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -260,7 +354,13 @@ fuzz_target!(|case: Case| {
     for l in lines {
         let f = flowtag::output::csv::split_line(l);
         assert_eq!(f.len(), columns, "{l}");
-        packets += f[5].parse::<u64>().unwrap();
+        let n = f[5].parse::<u64>().unwrap();
+        // A tunnel's row is a breakdown of the rows above (its packets are counted there).
+        if f[0] == "tunnel" {
+            assert!(n <= read, "{l}");
+        } else {
+            packets += n;
+        }
     }
     assert_eq!(packets, read, "the CSV's rows add up to the total");
     let mut table_out = Vec::new();

@@ -45,8 +45,14 @@ impl TunnelBook {
     /// Counts a packet of `wire_len` bytes that came through `chain`; `created`: it started
     /// its flow.
     pub fn count(&mut self, chain: &Chain, wire_len: u32, created: bool) {
-        for level in chain.levels() {
+        for (i, level) in chain.levels().enumerate() {
             let key = level.canonical();
+            // A tunnel nested in itself (GRE in IP in GRE between the same ends, no key: a loop
+            // a fuzzer or an attacker writes) is one tunnel the packet came through, counted
+            // once: a row's packets are never more than the packets read.
+            if chain.levels().take(i).any(|l| l.canonical() == key) {
+                continue;
+            }
             let room = self.rows.len() < MAX_TUNNEL_ROWS;
             let row = match self.rows.entry(key) {
                 hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -82,5 +88,31 @@ impl TunnelBook {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.over_limit == TunnelCounts::default() && self.problems.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Addr;
+    use crate::tunnel::{Kind, Tunnel};
+
+    #[test]
+    fn a_tunnel_nested_in_itself_counts_once() {
+        let gre = Level {
+            tunnel: Tunnel { kind: Kind::Gre, key: None },
+            src: Addr::v4([192, 0, 2, 0]),
+            dst: Addr::v4([198, 51, 100, 1]),
+            src_port: 0,
+            dst_port: 0,
+            proto: 47,
+        };
+        let mut chain = Chain::NONE;
+        assert!(chain.push(gre) && chain.push(gre.reversed()) && chain.push(gre));
+        let mut book = TunnelBook::default();
+        book.count(&chain, 100, true);
+        assert_eq!(book.rows.len(), 1);
+        let row = book.rows[&gre.canonical()];
+        assert_eq!((row.total.packets, row.total.bytes, row.flows), (1, 100, 1));
     }
 }

@@ -26,3 +26,4 @@ mod reader;
 mod safety;
 mod support;
 mod table;
+mod tunnel_flood;

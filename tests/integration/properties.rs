@@ -2,15 +2,20 @@
 //! prefix of a valid frame of every link type we read, and a prefix is either the frame's own
 //! ports or a truncation kind; the pipeline keeps its books on arbitrary frame sequences with
 //! tiny caps (64 flows, 1 s timeouts, so eviction and expiry run), and its JSON parses, its CSV
-//! has a fixed column count and adds up, and the table carries the same totals.
+//! has a fixed column count and adds up, and the table carries the same totals. A valid packet
+//! in 1..=5 random tunnels (GRE with and without a key, IP in IP, VXLAN; IPv4 or IPv6 carriers)
+//! decodes to itself to depth 4 and to its depth-4 carrier past it, and any prefix of it is
+//! counted (under a carrier, tagged, where a tunnel header or the packet inside was cut) or a
+//! named truncation.
 
 use flowtag::capture::{Endian, Frame, Linktype, RecordFlags, Timestamp};
-use flowtag::decode::{Anomalies, Decoded, Ports, Skip, decode};
+use flowtag::decode::{Addr, Anomalies, Decoded, Ports, Skip, decode, decode_into};
 use flowtag::flow::FlowConfig;
 use flowtag::output::table::TableOptions;
 use flowtag::pipeline::Pipeline;
 use flowtag::report::{InputReport, Report};
 use flowtag::services::ServiceTable;
+use flowtag::tunnel::{Chain, Kind, MAX_DEPTH, Problem, Tunnel};
 use proptest::prelude::*;
 
 /// Every supported link type, and two that are not.
@@ -344,5 +349,215 @@ proptest! {
         let text = String::from_utf8(text).unwrap();
         let want = format!("Packets: {} = ", flowtag::output::units::thousands(packets));
         prop_assert!(text.contains(&want), "{}", text);
+    }
+}
+
+// ---- Tunnels (issue 17): a valid packet in 1..=5 random tunnel layers ---------------------
+
+/// One tunnel around a packet, its carrier IPv4 or IPv6.
+#[derive(Clone, Debug)]
+enum Layer {
+    /// RFC 2784 GRE, with an RFC 2890 key when `Some`.
+    Gre { key: Option<u32>, v6: bool },
+    /// IP in IP: protocol 4 or 41 by the packet inside (4in4, 6in4, 4in6, 6in6).
+    IpIp { v6: bool },
+    /// RFC 7348 VXLAN over UDP 4789, the packet in an Ethernet frame.
+    Vxlan { vni: u32, sport: u16, v6: bool },
+}
+
+impl Layer {
+    fn v6(&self) -> bool {
+        match *self {
+            Layer::Gre { v6, .. } | Layer::IpIp { v6 } | Layer::Vxlan { v6, .. } => v6,
+        }
+    }
+
+    /// The carrier's addresses, told apart by the layer's place `i`.
+    fn ends(&self, i: u8) -> (Addr, Addr) {
+        if self.v6() {
+            let a = |x: u8| Addr([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, x, i]);
+            (a(1), a(2))
+        } else {
+            (Addr::v4([192, 0, 2, i]), Addr::v4([198, 51, 100, i]))
+        }
+    }
+
+    fn tunnel(&self) -> Tunnel {
+        match *self {
+            Layer::Gre { key, .. } => Tunnel { kind: Kind::Gre, key },
+            Layer::IpIp { .. } => Tunnel { kind: Kind::IpInIp, key: None },
+            Layer::Vxlan { vni, .. } => Tunnel { kind: Kind::Vxlan, key: Some(vni) },
+        }
+    }
+
+    /// The carrier's protocol and ports, for a packet of version `inner_v6` inside.
+    fn carrier(&self, inner_v6: bool) -> (u8, Option<Ports>) {
+        match *self {
+            Layer::Gre { .. } => (47, None),
+            Layer::IpIp { .. } => (if inner_v6 { 41 } else { 4 }, None),
+            Layer::Vxlan { sport, .. } => (17, Some(Ports { src: sport, dst: 4789 })),
+        }
+    }
+
+    /// `ip` (IPv6 when `inner_v6`) inside this layer, placed `i`-th from the outside.
+    fn wrap(&self, ip: &[u8], inner_v6: bool, i: u8) -> Vec<u8> {
+        let ethertype: [u8; 2] = if inner_v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+        let payload = match *self {
+            Layer::Gre { key, .. } => {
+                let mut g = vec![if key.is_some() { 0x20 } else { 0 }, 0, ethertype[0], ethertype[1]];
+                if let Some(k) = key {
+                    g.extend_from_slice(&k.to_be_bytes());
+                }
+                g.extend_from_slice(ip);
+                g
+            }
+            Layer::IpIp { .. } => ip.to_vec(),
+            Layer::Vxlan { vni, sport, .. } => {
+                let mut u = sport.to_be_bytes().to_vec();
+                u.extend_from_slice(&[0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0]);
+                u.extend_from_slice(&(vni << 8).to_be_bytes());
+                u.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+                u.extend_from_slice(&ethertype);
+                u.extend_from_slice(ip);
+                let n = u16::try_from(u.len()).unwrap();
+                u[4..6].copy_from_slice(&n.to_be_bytes());
+                u
+            }
+        };
+        let (proto, _) = self.carrier(inner_v6);
+        let (src, dst) = self.ends(i);
+        if self.v6() {
+            let mut v = vec![0x60, 0, 0, 0];
+            v.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
+            v.extend_from_slice(&[proto, 64]);
+            v.extend_from_slice(&src.0);
+            v.extend_from_slice(&dst.0);
+            v.extend_from_slice(&payload);
+            v
+        } else {
+            let mut v = vec![0x45, 0];
+            v.extend_from_slice(&u16::try_from(20 + payload.len()).unwrap().to_be_bytes());
+            v.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0]);
+            v.extend_from_slice(&src.0[12..]);
+            v.extend_from_slice(&dst.0[12..]);
+            v.extend_from_slice(&payload);
+            v
+        }
+    }
+}
+
+fn layer() -> impl Strategy<Value = Layer> {
+    prop_oneof![
+        (any::<Option<u32>>(), any::<bool>()).prop_map(|(key, v6)| Layer::Gre { key, v6 }),
+        any::<bool>().prop_map(|v6| Layer::IpIp { v6 }),
+        (0..1u32 << 24, 1..=u16::MAX, any::<bool>()).prop_map(|(vni, sport, v6)| Layer::Vxlan {
+            vni,
+            sport,
+            v6
+        }),
+    ]
+}
+
+/// A valid packet whose ports are not a tunnel's: its bytes would be read as one (a UDP payload
+/// of 2s on 1701 is an L2TP data message, on 4500 an ESP packet).
+fn valid_untunnelled() -> impl Strategy<Value = Valid> {
+    valid().prop_filter("tunnel ports", |v| {
+        v.l4.ports().is_none_or(|p| [p.src, p.dst].iter().all(|q| ![1701, 3544, 4500, 4789].contains(q)))
+    })
+}
+
+/// The packet counted when tunnels are followed to some depth: its addresses, protocol, ports.
+type View = (Addr, Addr, u8, Option<Ports>);
+
+/// `inner` in `layers` (outermost first), on Ethernet; and per depth k (0..=layers), the
+/// packet counted when the tunnels are followed k deep.
+fn tunnelled(inner: &Valid, layers: &[Layer]) -> (Vec<u8>, Vec<View>) {
+    let mut ip = inner.ip();
+    let mut v6 = inner.v6;
+    let a = inner.a;
+    let ends = if v6 {
+        let a = |x: u8| Addr([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, x]);
+        (a(inner.a), a(0xfe))
+    } else {
+        (Addr::v4([10, 0, 0, a]), Addr::v4([10, 0, 0, 254]))
+    };
+    let mut views = vec![(ends.0, ends.1, inner.l4.proto(), inner.l4.ports())];
+    for (i, l) in layers.iter().enumerate().rev() {
+        let i = u8::try_from(i).unwrap() + 1;
+        let (proto, ports) = l.carrier(v6);
+        let (src, dst) = l.ends(i);
+        ip = l.wrap(&ip, v6, i);
+        views.push((src, dst, proto, ports));
+        v6 = l.v6();
+    }
+    views.reverse();
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    f.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+    f.extend_from_slice(&ip);
+    (f, views)
+}
+
+fn decode_open(data: &[u8], wire: usize) -> (Decoded, Anomalies, Chain) {
+    let (mut d, mut a, mut chain) = (Decoded::NonIp, Anomalies::default(), Chain::default());
+    decode_into(&frame(Linktype::ETHERNET, data, wire, 0), &mut a, &mut d, Some(&mut chain));
+    (d, a, chain)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// To depth 4 the inner packet is counted, with its tunnels in the chain; a fifth is
+    /// counted as its depth-4 carrier, tagged `tunnel_too_deep`. Every strict prefix of the
+    /// frame (cut by a snaplen, or on the wire) is counted (as the packet the tunnels could be
+    /// followed to, tagged if a header or the packet inside was cut) or a named truncation.
+    #[test]
+    fn tunnels_to_depth_four_and_every_prefix(
+        inner in valid_untunnelled(),
+        layers in prop::collection::vec(layer(), 1..=5),
+    ) {
+        let (f, views) = tunnelled(&inner, &layers);
+        let (d, a, chain) = decode_open(&f, f.len());
+        let depth = layers.len().min(MAX_DEPTH);
+        let Decoded::Ip(p) = d else {
+            return Err(TestCaseError::fail(format!("not IP: {d:?}")));
+        };
+        let (src, dst, proto, ports) = views[depth];
+        prop_assert_eq!((p.src, p.dst, p.proto, p.ports), (src, dst, proto, ports), "depth {}", depth);
+        prop_assert_eq!(chain.depth(), depth);
+        for (i, (level, layer)) in chain.levels().zip(&layers).enumerate() {
+            prop_assert_eq!(level.tunnel, layer.tunnel(), "level {}", i);
+            prop_assert_eq!((level.src, level.dst), (views[i].0, views[i].1), "level {}", i);
+        }
+        if layers.len() > MAX_DEPTH {
+            prop_assert_eq!(chain.problem(), Some(Problem::TooDeep));
+            prop_assert_eq!(a, Anomalies::TUNNEL_TOO_DEEP);
+        } else {
+            prop_assert_eq!(chain.problem(), None);
+            prop_assert_eq!(a, Anomalies::default(), "no tags on a valid nest");
+        }
+        for n in 0..f.len() {
+            for wire in [f.len(), n] {
+                let (d, a, c) = decode_open(&f[..n], wire);
+                match d {
+                    Decoded::Ip(q) => {
+                        // Counted as the packet `k` tunnels in: that packet's own addresses.
+                        let k = c.depth();
+                        prop_assert!(k <= depth, "prefix {}: {:?}", n, c);
+                        let (src, dst, proto, ports) = views[k];
+                        prop_assert_eq!((q.src, q.dst, q.proto), (src, dst, proto), "prefix {}", n);
+                        prop_assert!(q.ports.is_none() || q.ports == ports, "prefix {}: {:?}", n, q);
+                        for (level, layer) in c.levels().zip(&layers) {
+                            prop_assert_eq!(level.tunnel, layer.tunnel(), "prefix {}", n);
+                        }
+                        if c.problem().is_some() {
+                            let tags = Anomalies::TUNNEL_MALFORMED.0 | Anomalies::TUNNEL_TOO_DEEP.0;
+                            prop_assert!(a.0 & tags != 0, "prefix {}: {:?} untagged", n, c);
+                        }
+                    }
+                    Decoded::Skip(s) => prop_assert!(TRUNCATION.contains(&s), "prefix {}: {:?}", n, s),
+                    Decoded::NonIp => prop_assert!(false, "prefix {} of an IP frame is non-IP", n),
+                }
+            }
+        }
     }
 }

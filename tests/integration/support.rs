@@ -145,10 +145,16 @@ pub fn check_formats_agree(inputs: &[&str], extra: &[&str]) -> Value {
     let header: Vec<&str> = lines.next().expect("a CSV header").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let (mut packets, mut services, mut unknown, mut skipped) = (0, 0, 0, 0);
+    // Tunnel rows are a breakdown of the rows above, not an addend: checked against the JSON's.
+    let (mut tunnel_rows, mut tunnel_packets) = (0, 0);
     for l in lines {
         let f = flowtag::output::csv::split_line(l);
         assert_eq!(f.len(), header.len(), "fixed column count: {l}");
         let n: u64 = f[col("packets")].parse().unwrap();
+        if f[col("kind")] == "tunnel" {
+            (tunnel_rows, tunnel_packets) = (tunnel_rows + 1, tunnel_packets + n);
+            continue;
+        }
         packets += n;
         match f[col("kind")].as_str() {
             "service" => services += n,
@@ -166,6 +172,9 @@ pub fn check_formats_agree(inputs: &[&str], extra: &[&str]) -> Value {
     assert_eq!(services, sum("services"));
     assert_eq!(unknown, sum("unknown"));
     assert_eq!(skipped, t["skipped_packets"].as_u64().unwrap());
+    let rows = doc["tunnels"]["rows"].as_array().map_or(&[][..], Vec::as_slice);
+    assert_eq!(tunnel_rows, rows.len(), "one CSV tunnel row per JSON one");
+    assert_eq!(tunnel_packets, rows.iter().map(|r| r["packets"].as_u64().unwrap()).sum::<u64>());
     let table = runf("table");
     assert_eq!(table.code, json.code, "table and json runs end alike");
     let numbers = |prefix: &str| -> Vec<u64> {
