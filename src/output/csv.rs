@@ -10,7 +10,8 @@
 //! Then one `tunnel` row per tunnel (JSON's `tunnels.rows`), with its `flows`, `packets` and
 //! `bytes`, the carrier's seed service in `service`, and its kind, ends and key in the last
 //! columns: a breakdown of the rows above, **not** to be added to them (a tunnelled packet is
-//! counted in the row of the flow inside, and in every tunnel around it).
+//! counted in the row of the flow inside, and in every tunnel around it); past 4,096 tunnels,
+//! one more with `tunnel_kind` `over_limit` holds the rest together.
 
 use crate::report::{Report, Summary};
 use std::fmt::Display;
@@ -146,6 +147,14 @@ pub fn write(w: &mut impl Write, r: &Report) -> io::Result<()> {
             x.b,
             opt(x.b_port.map(u32::from)),
             opt(x.key),
+        )?;
+    }
+    if let Some(o) = r.tunnels.over_limit {
+        // The tunnels past the rows' cap, together (JSON's `tunnels.over_limit`).
+        writeln!(
+            w,
+            "tunnel,,,,{},{},{}{empty_tail},,{none},{NO_DECIDED},over_limit,,,,,",
+            o.flows, o.packets, o.bytes
         )?;
     }
     Ok(())

@@ -128,6 +128,14 @@ fn flood_of_distinct_gre_keys() {
     // Table, JSON and CSV agree on the books (CSV and table carry the over-limit line too).
     let doc = check_formats_agree(&[path], &[]);
     check(&doc, "gre", None);
+    // The CSV's tunnel rows: one per row of JSON's, and the rest together in `over_limit`.
+    let csv = run(&["read", "--format", "csv", path]);
+    let tunnel_rows: Vec<Vec<String>> =
+        csv.stdout.lines().map(flowtag::output::csv::split_line).filter(|f| f[0] == "tunnel").collect();
+    assert_eq!(tunnel_rows.len(), ROWS + 1, "the rows and over_limit");
+    let over: Vec<&Vec<String>> = tunnel_rows.iter().filter(|f| f[f.len() - 6] == "over_limit").collect();
+    assert_eq!(over.len(), 1);
+    assert_eq!(over[0][5], (u64::from(CONTEXTS) - u64::try_from(ROWS).unwrap()).to_string());
     let keys: std::collections::HashSet<u64> =
         doc["tunnels"]["rows"].as_array().unwrap().iter().map(|r| n(&r["key"])).collect();
     assert_eq!(keys.len(), ROWS, "one row per key");
