@@ -431,10 +431,17 @@ impl<'t> Pipeline<'t> {
     pub fn push_batch_in(&mut self, batch: &Packets, bytes: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
         for chunk in batch.list.chunks(WARM) {
             let mut lookups = [None; WARM];
+            // The chunk's first and last times, once for the chunk (in `count` they were 6
+            // instructions a packet).
+            let (mut first, mut last) = (Timestamp(u64::MAX), Timestamp(0));
             for (p, l) in chunk.iter().zip(&mut lookups) {
+                (first, last) = (first.min(p.ts), last.max(p.ts));
                 if let Decoded::Ip(pkt) = &p.decoded {
                     *l = Some(self.flows.lookup(pkt));
                 }
+            }
+            if !chunk.is_empty() {
+                self.saw(first, last);
             }
             self.flows.warm(lookups.iter().flatten());
             for (p, l) in chunk.iter().zip(&lookups) {
@@ -449,10 +456,19 @@ impl<'t> Pipeline<'t> {
     /// (where [`decode`](Self::decode) put them).
     pub fn push_decoded(&mut self, packet: &Packet, payload: &[u8], on_end: &mut impl FnMut(&FlowRecord)) {
         let chain = (packet.tunnel != 0).then_some(self.reader.chain);
+        self.saw(packet.ts, packet.ts);
         self.count(packet, payload.get(..LOOK).unwrap_or(payload), None, chain.as_ref(), on_end);
     }
 
-    /// Counts one decoded packet, with its flow lookup if it was made already.
+    /// Widens the times seen to `first` and `last`.
+    #[inline]
+    fn saw(&mut self, first: Timestamp, last: Timestamp) {
+        self.first_ts = Some(self.first_ts.map_or(first, |t| t.min(first)));
+        self.last_ts = Some(self.last_ts.map_or(last, |t| t.max(last)));
+    }
+
+    /// Counts one decoded packet, with its flow lookup if it was made already (its time is
+    /// in `first_ts` and `last_ts` already).
     #[inline]
     fn count(
         &mut self,
@@ -464,9 +480,7 @@ impl<'t> Pipeline<'t> {
     ) {
         // Fields by value, the decoded headers by reference (a copy of the whole packet was a
         // fiftieth of the counting side's instructions).
-        let &Packet { ts, at, clock, firsts, wire_len, mut anomalies, learned, .. } = packet;
-        self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
-        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        let &Packet { at, clock, firsts, wire_len, mut anomalies, learned, .. } = packet;
         self.flows.advance(clock);
         match &packet.decoded {
             Decoded::Ip(pkt) => {
@@ -486,14 +500,16 @@ impl<'t> Pipeline<'t> {
                     created = true;
                     stats.flow_started(v.service, transport_of(proto), v.server_port).0
                 });
-                if let Some(c) = chain {
-                    stats.tunnels.count(c, wire_len, created);
-                }
+                // Right after `observe_with`, whose branches it then joins (with the tunnels'
+                // count in between, `Seen` was built and matched: 11 instructions a packet).
                 match seen {
                     Seen::Flow { to_server, tag, .. } | Seen::Tag { tag, to_server } => {
                         self.stats.count_packet(Tag(tag), pkt.proto, to_server, wire_len);
                     }
                     Seen::Orphan => self.stats.count_skip(Skip::FragmentOrphan, wire_len),
+                }
+                if let Some(c) = chain {
+                    self.stats.tunnels.count(c, wire_len, created);
                 }
                 if self.flows.has_due() {
                     self.settle();

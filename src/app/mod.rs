@@ -465,7 +465,11 @@ fn read(cfg: &ReadConfig) -> Exit {
             let mut zeros = ZeroRun::default();
             engine.begin_input(&mut reader);
             loop {
-                if let Some(sig) = interrupt.signal() {
+                // Every 64 frames (a signal waits at most that many; polled every frame, the
+                // load and test were 6 instructions a packet).
+                if input.packets.is_multiple_of(64)
+                    && let Some(sig) = interrupt.signal()
+                {
                     progress.clear();
                     stopped = Some(mark_interrupted(&mut input, sig));
                     break;
@@ -474,7 +478,11 @@ fn read(cfg: &ReadConfig) -> Exit {
                     Ok(Some(f)) => f,
                     Ok(None) => break,
                     // A read that a signal ended (a quiet pipe) is no damage.
-                    Err(_) if interrupt.signal().is_some() => continue,
+                    Err(_) if let Some(sig) = interrupt.signal() => {
+                        progress.clear();
+                        stopped = Some(mark_interrupted(&mut input, sig));
+                        break;
+                    }
                     Err(e) => {
                         progress.clear();
                         complain(&name, &e);

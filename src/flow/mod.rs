@@ -1005,17 +1005,11 @@ impl<'t> FlowTable<'t> {
         }
         let to_server = self.count(slot, src_lo, pkt.tcp_flags, ts, wire_len);
         let tag = self.hot[slot as usize].tag;
-        let outer = chain.and_then(|c| FragKey::outer(c, pkt.vlan));
-        let first = match pkt.fragment {
-            Fragment::First { id } => Some(FragKey::of(pkt, id)),
-            _ => None,
-        };
-        // The outer datagram's when there is one: its later fragments carry no tunnel header.
-        if let Some(fk) = outer.or(first) {
-            let generation = self.opening[slot as usize].generation;
-            let entry =
-                FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
-            self.remember_fragment(fk, entry);
+        if let Fragment::First { id } = pkt.fragment {
+            self.remember_first(FragKey::of(pkt, id), slot, to_server, ts);
+        }
+        if let Some(c) = chain {
+            self.remember_outer(c, pkt.vlan, slot, to_server, ts);
         }
         Seen::Flow { slot, to_server, created, tag }
     }
@@ -1219,6 +1213,24 @@ impl<'t> FlowTable<'t> {
         // The flow's tag now, which its label may have changed since the first fragment.
         let tag = self.hot[e.slot as usize].tag;
         Seen::Flow { slot: e.slot, to_server: e.to_server, created: false, tag }
+    }
+
+    /// Remembers the first fragment of datagram `fk`, counted in the flow in `slot`.
+    fn remember_first(&mut self, fk: FragKey, slot: u32, to_server: bool, ts: Timestamp) {
+        let (generation, tag) = (self.opening[slot as usize].generation, self.hot[slot as usize].tag);
+        let entry =
+            FragEntry { complete: false, slot, generation, to_server, tag, born: ts, seq: self.firsts };
+        self.remember_fragment(fk, entry);
+    }
+
+    /// For a tunnelled packet whose outermost IP header is a first fragment: the datagram's
+    /// later fragments, which carry no tunnel header, go to the inner flow in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn remember_outer(&mut self, chain: &Chain, vlan: u16, slot: u32, to_server: bool, ts: Timestamp) {
+        if let Some(fk) = FragKey::outer(chain, vlan) {
+            self.remember_first(fk, slot, to_server, ts);
+        }
     }
 
     fn remember_fragment(&mut self, fk: FragKey, entry: FragEntry) {
