@@ -24,7 +24,8 @@ pub enum FlowFormat {
 const CSV_HEADER: &str = "start,end,transport,ip_proto,client_ip,client_port,server_ip,server_port,vlan,\
 service,candidates,decided_by,confidence,packets_to_server,bytes_to_server,packets_to_client,bytes_to_client,\
 tcp_state,handshake_rtt_ms,fragments,end_reason,evidence,interface,interface_uuid,port_label,\
-tunnel,tunnel_client_ip,tunnel_client_port,tunnel_server_ip,tunnel_server_port,tunnel_key,tunnel_depth";
+tunnel,tunnel_client_ip,tunnel_client_port,tunnel_server_ip,tunnel_server_port,tunnel_key,tunnel_depth,\
+duration";
 
 /// A tunnel's carrier ports, where it has them (UDP tunnels).
 fn tunnel_ports(t: &TunnelOf) -> Option<(u16, u16)> {
@@ -102,7 +103,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
         let port = |p: u16| if has_ports { p.to_string() } else { String::new() };
         writeln!(
             self.out,
-            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6}",
             secs(rec.start.0),
             secs(rec.end.0),
             rec.transport().as_str(),
@@ -145,6 +146,7 @@ impl<'t, W: Write> FlowWriter<'t, W> {
                     )
                 }
             ),
+            secs(rec.duration()),
         )
     }
 
@@ -267,6 +269,8 @@ impl<'t> JsonParts<'t> {
         push_f64(b, secs(rec.start.0));
         b.extend_from_slice(b",\"end\":");
         push_f64(b, secs(rec.end.0));
+        b.extend_from_slice(b",\"duration\":");
+        push_f64(b, secs(rec.duration()));
         b.extend_from_slice(b",\"transport\":");
         push_name(b, t.as_str());
         b.extend_from_slice(b",\"ip_proto\":");
@@ -489,6 +493,7 @@ mod tests {
     struct Line<'a> {
         start: f64,
         end: f64,
+        duration: f64,
         transport: &'static str,
         ip_proto: u8,
         client_ip: String,
@@ -532,6 +537,7 @@ mod tests {
             Line {
                 start: secs(rec.start.0),
                 end: secs(rec.end.0),
+                duration: secs(rec.duration()),
                 transport: rec.transport().as_str(),
                 ip_proto: rec.proto,
                 client_ip: rec.client.to_ip().to_string(),
