@@ -1,6 +1,8 @@
 //! Flow: the only state that grows with traffic. Bounded, and its clock is packet time.
 //!
-//! What I own: bidirectional flows keyed by the canonical 5-tuple plus VLAN id; per flow the
+//! What I own: bidirectional flows keyed by the canonical 5-tuple plus VLAN id and the number
+//! of the tunnels the packets came through (`IpPacket::tunnel`, 0 for none; the innermost
+//! tunnel is kept beside a tunnelled flow for its record); per flow the
 //! first and last packet time, packets and bytes each way, TCP flags, the handshake RTT, and
 //! the server side and service decided once by the rule (`services::decide`) when the flow is
 //! created. A TCP flow closes on FIN both ways or on RST and lingers [`CLOSED_LINGER`] so that
@@ -18,7 +20,7 @@
 //!
 //! Layout: a packet finds its slot through the `index` (8 bytes an entry, at most two
 //! thirds full), then reads and writes that slot's 64-byte line (`hot`): the key of an IPv4
-//! flow, its counters, times, flags and verdict. IPv6 keys, the handshake (8 bytes) and
+//! flow, its counters, times, flags and verdict. IPv6 and tunnelled keys, the handshake (8 bytes) and
 //! counters past 32 bits live out of line; the expiry queues hold 16 bytes an entry in blocks
 //! (`fifo`). Measured in all (peak resident memory over flows held, the line 64 of them):
 //! 115 bytes a flow for 3.58M held flows, 107 for 8.84M.

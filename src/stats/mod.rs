@@ -4,7 +4,8 @@
 //! server and to the client) and hdrhistogram distributions of packet size, flow duration,
 //! bytes per flow and handshake RTT; per unknown (transport, server port) rows; and the totals
 //! that make every packet read counted exactly once: service rows, unknown rows, `other_ip`,
-//! `non_ip`, or `skipped` under a named reason.
+//! `non_ip`, or `skipped` under a named reason. Beside them, a breakdown that is not one of the
+//! books: what came through each tunnel ([`tunnels`]).
 //!
 //! What I must not do: decide anything about packets (decode and flow do), print, or let a
 //! counter wrap (all counters are u64; histograms saturate at their highest trackable value).
