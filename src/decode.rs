@@ -474,10 +474,7 @@ fn general(
         Err(d) => return d,
     };
     let mut payload: &[u8] = &[];
-    let mut d = match net.kind {
-        Net::V4 => ipv4(net.bytes, cut, net.vlan, anomalies, &mut payload),
-        Net::V6 => ipv6(net.bytes, cut, net.vlan, anomalies, &mut payload),
-    };
+    let mut d = ip(net.kind, net.bytes, cut, net.vlan, anomalies, &mut payload);
     if let Some(chain) = chain {
         (d, payload) = follow(d, payload, cut, anomalies, chain);
     }
@@ -538,14 +535,11 @@ fn follow<'a>(
         let mut tags = Anomalies::default();
         let mut l4: &[u8] = &[];
         let next = match inner {
-            Inner::Ipv4(b) => ipv4(b, inner_cut, pkt.vlan, &mut tags, &mut l4),
-            Inner::Ipv6(b) => ipv6(b, inner_cut, pkt.vlan, &mut tags, &mut l4),
+            Inner::Ipv4(b) => ip(Net::V4, b, inner_cut, pkt.vlan, &mut tags, &mut l4),
+            Inner::Ipv6(b) => ip(Net::V6, b, inner_cut, pkt.vlan, &mut tags, &mut l4),
             Inner::Ethernet(b) => match link(Linktype::ETHERNET, b) {
                 // The key's VLAN stays the capture link's; the tunnel tells the segments apart.
-                Ok(net) => match net.kind {
-                    Net::V4 => ipv4(net.bytes, inner_cut, pkt.vlan, &mut tags, &mut l4),
-                    Net::V6 => ipv6(net.bytes, inner_cut, pkt.vlan, &mut tags, &mut l4),
-                },
+                Ok(net) => ip(net.kind, net.bytes, inner_cut, pkt.vlan, &mut tags, &mut l4),
                 Err(e) => e,
             },
             // Encrypted: a protocol-50 packet between the NAT-T ends, with no more to see.
@@ -582,7 +576,8 @@ fn follow<'a>(
                 chain.push(level);
                 anomalies.insert(tags);
                 d = next;
-                payload = if matches!(inner, Inner::Esp(_)) { &[] } else { l4 };
+                // (Left empty for ESP, which has nothing to look at.)
+                payload = l4;
             }
             Decoded::NonIp => break,
             Decoded::Skip(s) => {
@@ -593,6 +588,21 @@ fn follow<'a>(
         }
     }
     (d, payload)
+}
+
+/// An IPv4 or IPv6 header and what follows it, decoded by its version's decoder.
+fn ip<'a>(
+    kind: Net,
+    b: &'a [u8],
+    cut: usize,
+    vlan: u16,
+    anomalies: &mut Anomalies,
+    l4: &mut &'a [u8],
+) -> Decoded {
+    match kind {
+        Net::V4 => ipv4(b, cut, vlan, anomalies, l4),
+        Net::V6 => ipv6(b, cut, vlan, anomalies, l4),
+    }
 }
 
 #[derive(Clone, Copy)]

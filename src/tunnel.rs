@@ -95,6 +95,18 @@ pub struct Tunnel {
     pub key: Option<u32>,
 }
 
+impl Tunnel {
+    /// The key both directions carry: the GRE key or VXLAN VNI; not PPTP's call id nor L2TP's
+    /// tunnel and session ids, which name the receiving end's (RFC 2637 §4.1, RFC 2661 §3.1).
+    #[must_use]
+    pub fn shared_key(self) -> Option<u32> {
+        match self.kind {
+            Kind::Pptp | Kind::L2tp => None,
+            _ => self.key,
+        }
+    }
+}
+
 /// What a tunnel header carries; every slice runs from after the header to the input's end.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Inner<'a> {
@@ -206,11 +218,7 @@ impl Level {
     #[must_use]
     pub fn canonical(&self) -> Self {
         let (sp, dp) = if self.tunnel.kind == Kind::Vxlan { (0, 0) } else { (self.src_port, self.dst_port) };
-        let key = match self.tunnel.kind {
-            Kind::Pptp | Kind::L2tp => None,
-            _ => self.tunnel.key,
-        };
-        let tunnel = Tunnel { kind: self.tunnel.kind, key };
+        let tunnel = Tunnel { kind: self.tunnel.kind, key: self.tunnel.shared_key() };
         let (src, src_port, dst, dst_port) = if (self.src, sp) <= (self.dst, dp) {
             (self.src, sp, self.dst, dp)
         } else {
@@ -311,14 +319,6 @@ impl Chain {
         self.depth += 1;
         self.touched = true;
         true
-    }
-
-    /// Removes the innermost tunnel (its payload could not be followed).
-    pub fn pop(&mut self) {
-        if self.depth > 0 {
-            self.depth -= 1;
-            self.levels[usize::from(self.depth)] = None;
-        }
     }
 }
 

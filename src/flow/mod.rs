@@ -1342,7 +1342,7 @@ impl<'t> FlowTable<'t> {
             // when it went to the server.
             let mut level = if verdict.server_is_dst { level } else { level.reversed() };
             // PPTP's and L2TP's ids differ by direction: the record shows none (as the key).
-            level.tunnel.key = level.canonical().tunnel.key;
+            level.tunnel.key = level.tunnel.shared_key();
             #[allow(clippy::cast_possible_truncation)] // at most MAX_DEPTH
             self.tunnels.insert(idx, TunnelOf { level, depth: c.depth() as u8 });
         }

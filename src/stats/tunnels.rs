@@ -84,11 +84,6 @@ impl TunnelBook {
             self.problems.entry(*p).or_default().merge(*c);
         }
     }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.over_limit == TunnelCounts::default() && self.problems.is_empty()
-    }
 }
 
 #[cfg(test)]
